@@ -1,0 +1,1 @@
+"""Chaos experiments that measure self-healing."""

@@ -1,0 +1,29 @@
+"""The `kubeheal` command line.
+
+Sub-commands are grouped per concern (`twin`, `demo`, ...). Settings are built here once and
+passed down; nothing below the CLI reads the environment.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from kubeheal import __version__
+
+app = typer.Typer(
+    name="kubeheal",
+    help="kubeheal: a self-healing operator for Kubernetes.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def version() -> None:
+    """Print kubeheal's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""Adapters for Kubernetes, Prometheus and Alertmanager: the only network I/O."""

@@ -1,0 +1,1 @@
+"""Settings: one object, nested per concern, built once by the CLI."""

@@ -1,0 +1,1 @@
+"""Right-sizing and waste reports."""

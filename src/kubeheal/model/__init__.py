@@ -1,0 +1,1 @@
+"""Shared data types used by every layer."""

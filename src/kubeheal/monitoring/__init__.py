@@ -1,0 +1,1 @@
+"""Monitoring as code: alert rules, Alertmanager routes, dashboards."""

@@ -1,0 +1,1 @@
+"""kubeheal's own HTTP servers: webhook receiver, API, /metrics, health, web console."""
