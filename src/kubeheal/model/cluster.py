@@ -1,0 +1,577 @@
+"""Slim Kubernetes objects decoded straight from API JSON, and an indexed snapshot of them.
+
+The structs keep only what detectors and the planner read; every field has a default so a
+missing field never fails decoding (``msgspec.json.decode(raw, type=Pod)``), and unknown
+fields are skipped. ``ClusterView`` indexes a snapshot: owner chains, pods per workload,
+PodDisruptionBudgets per pod, HPAs per workload.
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+import msgspec
+
+from kubeheal.model.core import Target, TargetKind
+from kubeheal.model.selectors import LabelSelector, selector_matches
+
+__all__ = [
+    "REVISION_ANNOTATION",
+    "ClusterView",
+    "Condition",
+    "Container",
+    "ContainerState",
+    "ContainerStateRunning",
+    "ContainerStateTerminated",
+    "ContainerStateWaiting",
+    "ContainerStatus",
+    "CrossVersionObjectReference",
+    "Deployment",
+    "DeploymentSpec",
+    "DeploymentStatus",
+    "DeploymentStrategy",
+    "HorizontalPodAutoscaler",
+    "HPASpec",
+    "HPAStatus",
+    "Namespace",
+    "Node",
+    "NodeSpec",
+    "NodeStatus",
+    "ObjectMeta",
+    "OwnerReference",
+    "Pod",
+    "PodDisruptionBudget",
+    "PodDisruptionBudgetSpec",
+    "PodDisruptionBudgetStatus",
+    "PodSpec",
+    "PodStatus",
+    "PodTemplateSpec",
+    "ReplicaSet",
+    "ReplicaSetSpec",
+    "ReplicaSetStatus",
+    "ResourceRequirements",
+    "RollingUpdate",
+    "Taint",
+    "revision_of",
+]
+
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+
+
+class _K8s(msgspec.Struct, frozen=True, rename="camel", kw_only=True, omit_defaults=True):
+    """Base of every decoded Kubernetes struct."""
+
+
+class OwnerReference(_K8s, frozen=True):
+    api_version: str = ""
+    kind: str = ""
+    name: str = ""
+    uid: str = ""
+    controller: bool = False
+
+
+class ObjectMeta(_K8s, frozen=True):
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    owner_references: tuple[OwnerReference, ...] = ()
+    creation_timestamp: datetime | None = None
+    deletion_timestamp: datetime | None = None
+    resource_version: str = ""
+    generation: int = 0
+
+
+class ResourceRequirements(_K8s, frozen=True):
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+
+
+class Container(_K8s, frozen=True):
+    name: str = ""
+    image: str = ""
+    resources: ResourceRequirements = ResourceRequirements()
+
+
+class PodSpec(_K8s, frozen=True):
+    node_name: str = ""
+    containers: tuple[Container, ...] = ()
+
+    def container(self, name: str) -> Container | None:
+        """The container called ``name``, if any."""
+        for container in self.containers:
+            if container.name == name:
+                return container
+        return None
+
+
+class Condition(_K8s, frozen=True):
+    """A status condition (pods, nodes, deployments, HPAs share this shape)."""
+
+    type: str = ""
+    status: str = ""
+    reason: str = ""
+    message: str = ""
+    last_transition_time: datetime | None = None
+
+
+class ContainerStateWaiting(_K8s, frozen=True):
+    reason: str = ""
+    message: str = ""
+
+
+class ContainerStateRunning(_K8s, frozen=True):
+    started_at: datetime | None = None
+
+
+class ContainerStateTerminated(_K8s, frozen=True):
+    reason: str = ""
+    exit_code: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class ContainerState(_K8s, frozen=True):
+    waiting: ContainerStateWaiting | None = None
+    running: ContainerStateRunning | None = None
+    terminated: ContainerStateTerminated | None = None
+
+
+class ContainerStatus(_K8s, frozen=True):
+    name: str = ""
+    ready: bool = False
+    restart_count: int = 0
+    state: ContainerState = ContainerState()
+    last_state: ContainerState = ContainerState()
+
+
+class PodStatus(_K8s, frozen=True):
+    phase: str = ""
+    conditions: tuple[Condition, ...] = ()
+    container_statuses: tuple[ContainerStatus, ...] = ()
+    start_time: datetime | None = None
+
+
+def _condition(conditions: Iterable[Condition], kind: str) -> Condition | None:
+    for condition in conditions:
+        if condition.type == kind:
+            return condition
+    return None
+
+
+class Pod(_K8s, frozen=True):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: PodSpec = PodSpec()
+    status: PodStatus = PodStatus()
+
+    def condition(self, kind: str) -> Condition | None:
+        """The status condition of type ``kind``, if reported."""
+        return _condition(self.status.conditions, kind)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the pod's Ready condition is True."""
+        cond = self.condition("Ready")
+        return cond is not None and cond.status == "True"
+
+
+class Taint(_K8s, frozen=True):
+    key: str = ""
+    value: str = ""
+    effect: str = ""
+
+
+class NodeSpec(_K8s, frozen=True):
+    unschedulable: bool = False
+    taints: tuple[Taint, ...] = ()
+
+
+class NodeStatus(_K8s, frozen=True):
+    conditions: tuple[Condition, ...] = ()
+    allocatable: dict[str, str] = {}
+    capacity: dict[str, str] = {}
+
+
+class Node(_K8s, frozen=True):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: NodeSpec = NodeSpec()
+    status: NodeStatus = NodeStatus()
+
+    def condition(self, kind: str) -> Condition | None:
+        """The status condition of type ``kind``, if reported."""
+        return _condition(self.status.conditions, kind)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the node's Ready condition is True."""
+        cond = self.condition("Ready")
+        return cond is not None and cond.status == "True"
+
+
+class PodTemplateSpec(_K8s, frozen=True):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: PodSpec = PodSpec()
+
+
+class RollingUpdate(_K8s, frozen=True):
+    max_unavailable: int | str | None = None
+    max_surge: int | str | None = None
+
+
+class DeploymentStrategy(_K8s, frozen=True):
+    type: str = "RollingUpdate"
+    rolling_update: RollingUpdate | None = None
+
+
+class DeploymentSpec(_K8s, frozen=True):
+    replicas: int | None = None
+    selector: LabelSelector | None = None
+    template: PodTemplateSpec = PodTemplateSpec()
+    strategy: DeploymentStrategy = DeploymentStrategy()
+
+
+class DeploymentStatus(_K8s, frozen=True):
+    observed_generation: int = 0
+    replicas: int = 0
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    updated_replicas: int = 0
+    unavailable_replicas: int = 0
+    conditions: tuple[Condition, ...] = ()
+
+
+def revision_of(meta: ObjectMeta) -> int:
+    """The ``deployment.kubernetes.io/revision`` annotation as an int (0 when absent or bad)."""
+    raw = meta.annotations.get(REVISION_ANNOTATION, "")
+    return int(raw) if raw.isdigit() else 0
+
+
+class Deployment(_K8s, frozen=True):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: DeploymentSpec = DeploymentSpec()
+    status: DeploymentStatus = DeploymentStatus()
+
+    @property
+    def replicas(self) -> int:
+        """Desired replicas (Kubernetes defaults a missing value to 1)."""
+        return 1 if self.spec.replicas is None else self.spec.replicas
+
+    @property
+    def revision(self) -> int:
+        """The current rollout revision."""
+        return revision_of(self.metadata)
+
+    def condition(self, kind: str) -> Condition | None:
+        """The status condition of type ``kind``, if reported."""
+        return _condition(self.status.conditions, kind)
+
+
+class ReplicaSetSpec(_K8s, frozen=True):
+    replicas: int | None = None
+    selector: LabelSelector | None = None
+    template: PodTemplateSpec = PodTemplateSpec()
+
+
+class ReplicaSetStatus(_K8s, frozen=True):
+    replicas: int = 0
+    ready_replicas: int = 0
+    available_replicas: int = 0
+
+
+class ReplicaSet(_K8s, frozen=True):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: ReplicaSetSpec = ReplicaSetSpec()
+    status: ReplicaSetStatus = ReplicaSetStatus()
+
+    @property
+    def revision(self) -> int:
+        """The rollout revision this ReplicaSet carries."""
+        return revision_of(self.metadata)
+
+
+class PodDisruptionBudgetSpec(_K8s, frozen=True):
+    selector: LabelSelector | None = None
+    min_available: int | str | None = None
+    max_unavailable: int | str | None = None
+
+
+class PodDisruptionBudgetStatus(_K8s, frozen=True):
+    current_healthy: int = 0
+    desired_healthy: int = 0
+    disruptions_allowed: int = 0
+    expected_pods: int = 0
+
+
+class PodDisruptionBudget(_K8s, frozen=True):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: PodDisruptionBudgetSpec = PodDisruptionBudgetSpec()
+    status: PodDisruptionBudgetStatus = PodDisruptionBudgetStatus()
+
+
+class CrossVersionObjectReference(_K8s, frozen=True):
+    api_version: str = ""
+    kind: str = ""
+    name: str = ""
+
+
+class HPASpec(_K8s, frozen=True):
+    scale_target_ref: CrossVersionObjectReference = CrossVersionObjectReference()
+    min_replicas: int | None = None
+    max_replicas: int = 0
+
+
+class HPAStatus(_K8s, frozen=True):
+    current_replicas: int = 0
+    desired_replicas: int = 0
+    conditions: tuple[Condition, ...] = ()
+
+
+class HorizontalPodAutoscaler(_K8s, frozen=True):
+    """An ``autoscaling/v2`` HorizontalPodAutoscaler."""
+
+    metadata: ObjectMeta = ObjectMeta()
+    spec: HPASpec = HPASpec()
+    status: HPAStatus = HPAStatus()
+
+    @property
+    def min_replicas(self) -> int:
+        """minReplicas (Kubernetes defaults a missing value to 1)."""
+        return 1 if self.spec.min_replicas is None else self.spec.min_replicas
+
+    def condition(self, kind: str) -> Condition | None:
+        """The status condition of type ``kind``, if reported."""
+        return _condition(self.status.conditions, kind)
+
+
+class Namespace(_K8s, frozen=True):
+    metadata: ObjectMeta = ObjectMeta()
+
+
+_Key = tuple[str, str]
+_OWNER_KINDS = {
+    "Deployment": TargetKind.DEPLOYMENT,
+    "StatefulSet": TargetKind.STATEFULSET,
+    "DaemonSet": TargetKind.DAEMONSET,
+    "ReplicaSet": TargetKind.REPLICASET,
+    "Job": TargetKind.JOB,
+}
+
+
+def _controller(meta: ObjectMeta) -> OwnerReference | None:
+    for ref in meta.owner_references:
+        if ref.controller:
+            return ref
+    return meta.owner_references[0] if meta.owner_references else None
+
+
+def _key(meta: ObjectMeta) -> _Key:
+    return (meta.namespace, meta.name)
+
+
+class ClusterView:
+    """An indexed, read-only snapshot of the cluster objects the engine reasons about.
+
+    Build it with keyword arguments of decoded objects; the view never changes afterwards.
+    Objects are keyed by (namespace, name); pods are ordered by name within each index.
+    """
+
+    __slots__ = (
+        "_deployments",
+        "_hpas",
+        "_namespaces",
+        "_nodes",
+        "_pdbs_by_ns",
+        "_pods",
+        "_pods_by_node",
+        "_pods_by_owner",
+        "_replica_sets",
+        "_rs_by_deployment",
+    )
+
+    def __init__(
+        self,
+        *,
+        pods: Iterable[Pod] = (),
+        nodes: Iterable[Node] = (),
+        deployments: Iterable[Deployment] = (),
+        replica_sets: Iterable[ReplicaSet] = (),
+        pdbs: Iterable[PodDisruptionBudget] = (),
+        hpas: Iterable[HorizontalPodAutoscaler] = (),
+        namespaces: Iterable[Namespace] = (),
+    ) -> None:
+        self._pods: dict[_Key, Pod] = {_key(p.metadata): p for p in pods}
+        self._nodes: dict[str, Node] = {n.metadata.name: n for n in nodes}
+        self._deployments: dict[_Key, Deployment] = {_key(d.metadata): d for d in deployments}
+        self._replica_sets: dict[_Key, ReplicaSet] = {_key(r.metadata): r for r in replica_sets}
+        self._namespaces: dict[str, Namespace] = {n.metadata.name: n for n in namespaces}
+        self._pdbs_by_ns: dict[str, list[PodDisruptionBudget]] = {}
+        for pdb in sorted(pdbs, key=lambda p: _key(p.metadata)):
+            self._pdbs_by_ns.setdefault(pdb.metadata.namespace, []).append(pdb)
+        self._hpas: dict[_Key, HorizontalPodAutoscaler] = {_key(h.metadata): h for h in hpas}
+        self._rs_by_deployment: dict[_Key, list[ReplicaSet]] = {}
+        for rs in self._replica_sets.values():
+            ref = _controller(rs.metadata)
+            if ref is not None and ref.kind == "Deployment":
+                owner = (rs.metadata.namespace, ref.name)
+                self._rs_by_deployment.setdefault(owner, []).append(rs)
+        for items in self._rs_by_deployment.values():
+            items.sort(key=lambda r: (r.revision, r.metadata.name))
+        self._pods_by_owner: dict[Target, list[Pod]] = {}
+        self._pods_by_node: dict[str, list[Pod]] = {}
+        for key in sorted(self._pods):
+            pod = self._pods[key]
+            self._pods_by_owner.setdefault(self.owner_of(pod), []).append(pod)
+            if pod.spec.node_name:
+                self._pods_by_node.setdefault(pod.spec.node_name, []).append(pod)
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def pod(self, namespace: str, name: str) -> Pod | None:
+        """The pod ``namespace/name``."""
+        return self._pods.get((namespace, name))
+
+    def node(self, name: str) -> Node | None:
+        """The node ``name``."""
+        return self._nodes.get(name)
+
+    def deployment(self, namespace: str, name: str) -> Deployment | None:
+        """The Deployment ``namespace/name``."""
+        return self._deployments.get((namespace, name))
+
+    def replica_set(self, namespace: str, name: str) -> ReplicaSet | None:
+        """The ReplicaSet ``namespace/name``."""
+        return self._replica_sets.get((namespace, name))
+
+    def namespace(self, name: str) -> Namespace | None:
+        """The Namespace object ``name``, if the snapshot holds namespaces."""
+        return self._namespaces.get(name)
+
+    def hpa(self, namespace: str, name: str) -> HorizontalPodAutoscaler | None:
+        """The HPA ``namespace/name``."""
+        return self._hpas.get((namespace, name))
+
+    @property
+    def pods(self) -> tuple[Pod, ...]:
+        """All pods, ordered by (namespace, name)."""
+        return tuple(self._pods[key] for key in sorted(self._pods))
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """All nodes, ordered by name."""
+        return tuple(self._nodes[name] for name in sorted(self._nodes))
+
+    @property
+    def deployments(self) -> tuple[Deployment, ...]:
+        """All Deployments, ordered by (namespace, name)."""
+        return tuple(self._deployments[key] for key in sorted(self._deployments))
+
+    @property
+    def hpas(self) -> tuple[HorizontalPodAutoscaler, ...]:
+        """All HPAs, ordered by (namespace, name)."""
+        return tuple(self._hpas[key] for key in sorted(self._hpas))
+
+    # -- relations -----------------------------------------------------------------------
+
+    def owner_of(self, pod: Pod) -> Target:
+        """The workload that owns ``pod``: Deployment (via its ReplicaSet), StatefulSet,
+        DaemonSet, Job, a bare ReplicaSet, or the pod itself when it has no controller."""
+        meta = pod.metadata
+        ref = _controller(meta)
+        if ref is None or ref.kind not in _OWNER_KINDS:
+            return Target(kind=TargetKind.POD, namespace=meta.namespace, name=meta.name)
+        if ref.kind == "ReplicaSet":
+            rs = self._replica_sets.get((meta.namespace, ref.name))
+            if rs is not None:
+                rs_owner = _controller(rs.metadata)
+                if rs_owner is not None and rs_owner.kind == "Deployment":
+                    return Target(
+                        kind=TargetKind.DEPLOYMENT, namespace=meta.namespace, name=rs_owner.name
+                    )
+        return Target(kind=_OWNER_KINDS[ref.kind], namespace=meta.namespace, name=ref.name)
+
+    def pods_of(self, target: Target) -> tuple[Pod, ...]:
+        """Pods owned (through the owner chain) by ``target``; a node's pods for a Node."""
+        if target.kind is TargetKind.NODE:
+            return tuple(self._pods_by_node.get(target.name, ()))
+        if target.kind is TargetKind.POD:
+            pod = self.pod(target.namespace, target.name)
+            return (pod,) if pod is not None else ()
+        return tuple(self._pods_by_owner.get(target, ()))
+
+    def pods_on_node(self, node_name: str) -> tuple[Pod, ...]:
+        """Pods scheduled to ``node_name``."""
+        return tuple(self._pods_by_node.get(node_name, ()))
+
+    def replica_sets_of(self, namespace: str, deployment: str) -> tuple[ReplicaSet, ...]:
+        """ReplicaSets controlled by a Deployment, oldest revision first."""
+        return tuple(self._rs_by_deployment.get((namespace, deployment), ()))
+
+    def replica_set_of(self, pod: Pod) -> ReplicaSet | None:
+        """The ReplicaSet controlling ``pod``, if any."""
+        ref = _controller(pod.metadata)
+        if ref is None or ref.kind != "ReplicaSet":
+            return None
+        return self._replica_sets.get((pod.metadata.namespace, ref.name))
+
+    def pdbs_for_labels(
+        self, namespace: str, labels: Mapping[str, str]
+    ) -> tuple[PodDisruptionBudget, ...]:
+        """PodDisruptionBudgets of ``namespace`` whose selector matches ``labels``."""
+        return tuple(
+            pdb
+            for pdb in self._pdbs_by_ns.get(namespace, ())
+            if selector_matches(pdb.spec.selector, labels)
+        )
+
+    def pdbs_for_pod(self, pod: Pod) -> tuple[PodDisruptionBudget, ...]:
+        """PodDisruptionBudgets that cover ``pod``."""
+        return self.pdbs_for_labels(pod.metadata.namespace, pod.metadata.labels)
+
+    def pdbs_for_workload(self, target: Target) -> tuple[PodDisruptionBudget, ...]:
+        """PodDisruptionBudgets covering a workload's pods (or its pod template)."""
+        found: dict[str, PodDisruptionBudget] = {}
+        labels_seen: list[Mapping[str, str]] = [p.metadata.labels for p in self.pods_of(target)]
+        dep = self.deployment_for(target)
+        if dep is not None:
+            labels_seen.append(dep.spec.template.metadata.labels)
+        for labels in labels_seen:
+            for pdb in self.pdbs_for_labels(target.namespace, labels):
+                found[pdb.metadata.name] = pdb
+        return tuple(found[name] for name in sorted(found))
+
+    def hpas_for(self, target: Target) -> tuple[HorizontalPodAutoscaler, ...]:
+        """HPAs whose scaleTargetRef names ``target``."""
+        return tuple(
+            hpa
+            for hpa in self.hpas
+            if hpa.metadata.namespace == target.namespace
+            and hpa.spec.scale_target_ref.kind == target.kind.value
+            and hpa.spec.scale_target_ref.name == target.name
+        )
+
+    def deployment_for(self, target: Target) -> Deployment | None:
+        """The Deployment object of a Deployment target."""
+        if target.kind is not TargetKind.DEPLOYMENT:
+            return None
+        return self.deployment(target.namespace, target.name)
+
+    def workload_meta(self, target: Target) -> ObjectMeta | None:
+        """Metadata of the target object when the snapshot holds it."""
+        if target.kind is TargetKind.DEPLOYMENT:
+            dep = self.deployment(target.namespace, target.name)
+            return dep.metadata if dep else None
+        if target.kind is TargetKind.REPLICASET:
+            rs = self.replica_set(target.namespace, target.name)
+            return rs.metadata if rs else None
+        if target.kind is TargetKind.NODE:
+            node = self.node(target.name)
+            return node.metadata if node else None
+        if target.kind is TargetKind.POD:
+            pod = self.pod(target.namespace, target.name)
+            return pod.metadata if pod else None
+        pods = self.pods_of(target)
+        return pods[0].metadata if pods else None
