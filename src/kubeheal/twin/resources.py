@@ -165,7 +165,8 @@ _BUILTIN: tuple[ResourceType, ...] = (
              namespaced=False),
     _grouped("rbac.authorization.k8s.io", "v1", "Role", "roles"),
     _grouped("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
-    _grouped("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short_names=("netpol",)),
+    _grouped("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies",
+             short_names=("netpol",)),
     _grouped("batch", "v1", "Job", "jobs", categories=("all",), subresources=("status",),
              has_status=True),
 )  # fmt: skip

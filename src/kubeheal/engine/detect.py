@@ -1,0 +1,513 @@
+"""Detectors: pure functions from a cluster snapshot to signals.
+
+One small function per signal kind; ``detect`` runs them all over a ``ClusterView``. The
+per-object entry points (``detect_pod``, ``detect_deployment``, ``detect_node``,
+``detect_hpa``) let the runtime re-run only what a watch event touched. Each signal targets
+the owning workload (a pod's Deployment through its ReplicaSet) or the node. Output is sorted,
+so the same snapshot always yields the same list.
+
+Pure: no I/O, no clock (``now`` is a parameter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from kubeheal.config import DetectionSettings
+from kubeheal.model.cluster import (
+    ClusterView,
+    ContainerStatus,
+    Deployment,
+    HorizontalPodAutoscaler,
+    Node,
+    Pod,
+)
+from kubeheal.model.core import Signal, SignalKind, SignalSource, Target, TargetKind
+
+__all__ = [
+    "IMAGE_PULL_REASONS",
+    "alert_signal",
+    "detect",
+    "detect_deployment",
+    "detect_hpa",
+    "detect_node",
+    "detect_pod",
+]
+
+IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName"})
+_UNHEALTHY_WAITING = frozenset({"CrashLoopBackOff", "CreateContainerConfigError"}) | (
+    IMAGE_PULL_REASONS
+)
+
+Details = dict[str, str | int | float | bool]
+
+
+def _signal(
+    kind: SignalKind,
+    target: Target,
+    *,
+    now: datetime,
+    subject: str = "",
+    details: Details | None = None,
+) -> Signal:
+    return Signal(
+        id=Signal.make_id(kind, target, subject),
+        kind=kind,
+        target=target,
+        subject=subject,
+        observed_at=now,
+        details=details or {},
+        source=SignalSource.DETECTOR,
+    )
+
+
+def _older_than(moment: datetime | None, *, now: datetime, age: timedelta) -> bool:
+    return moment is not None and now - moment >= age
+
+
+def _subject(pod: Pod, container: str = "") -> str:
+    base = f"pod/{pod.metadata.name}"
+    return f"{base}/container/{container}" if container else base
+
+
+# -- container-level detectors -----------------------------------------------------------
+
+
+def _crash_loop(
+    pod: Pod, status: ContainerStatus, target: Target, *, now: datetime
+) -> Signal | None:
+    waiting = status.state.waiting
+    if waiting is None or waiting.reason != "CrashLoopBackOff":
+        return None
+    details: Details = {"restart_count": status.restart_count, "container": status.name}
+    last = status.last_state.terminated
+    if last is not None:
+        details["last_exit_code"] = last.exit_code
+        details["last_reason"] = last.reason
+    return _signal(
+        SignalKind.CRASH_LOOP_BACK_OFF,
+        target,
+        now=now,
+        subject=_subject(pod, status.name),
+        details=details,
+    )
+
+
+def _restart_rate(
+    pod: Pod,
+    status: ContainerStatus,
+    target: Target,
+    *,
+    now: datetime,
+    settings: DetectionSettings,
+) -> Signal | None:
+    if status.restart_count < settings.restart_rate_min_restarts:
+        return None
+    started = pod.status.start_time or pod.metadata.creation_timestamp
+    if started is None:
+        return None
+    hours = max((now - started).total_seconds() / 3600.0, 1 / 60)
+    rate = status.restart_count / hours
+    if rate < settings.restart_rate_per_hour:
+        return None
+    return _signal(
+        SignalKind.HIGH_RESTART_RATE,
+        target,
+        now=now,
+        subject=_subject(pod, status.name),
+        details={
+            "restart_count": status.restart_count,
+            "restarts_per_hour": round(rate, 3),
+            "container": status.name,
+        },
+    )
+
+
+def _oom_killed(
+    pod: Pod,
+    status: ContainerStatus,
+    target: Target,
+    *,
+    now: datetime,
+    settings: DetectionSettings,
+) -> Signal | None:
+    for terminated in (status.state.terminated, status.last_state.terminated):
+        if terminated is None or terminated.reason != "OOMKilled":
+            continue
+        if terminated.finished_at is not None and _older_than(
+            terminated.finished_at, now=now, age=settings.oom_recent_within
+        ):
+            continue
+        details: Details = {
+            "container": status.name,
+            "exit_code": terminated.exit_code,
+            "restart_count": status.restart_count,
+        }
+        container = pod.spec.container(status.name)
+        if container is not None and "memory" in container.resources.limits:
+            details["memory_limit"] = container.resources.limits["memory"]
+        if pod.spec.node_name:
+            details["node"] = pod.spec.node_name
+        return _signal(
+            SignalKind.OOM_KILLED,
+            target,
+            now=now,
+            subject=_subject(pod, status.name),
+            details=details,
+        )
+    return None
+
+
+def _image_pull(
+    pod: Pod, status: ContainerStatus, target: Target, *, now: datetime
+) -> Signal | None:
+    waiting = status.state.waiting
+    if waiting is None or waiting.reason not in IMAGE_PULL_REASONS:
+        return None
+    container = pod.spec.container(status.name)
+    return _signal(
+        SignalKind.IMAGE_PULL_BACK_OFF,
+        target,
+        now=now,
+        subject=_subject(pod, status.name),
+        details={
+            "container": status.name,
+            "reason": waiting.reason,
+            "message": waiting.message,
+            "image": container.image if container else "",
+        },
+    )
+
+
+# -- pod-level detectors -----------------------------------------------------------------
+
+
+def _readiness_failing(
+    pod: Pod, target: Target, *, now: datetime, settings: DetectionSettings
+) -> Signal | None:
+    if pod.status.phase != "Running":
+        return None
+    ready = pod.condition("Ready")
+    if ready is None or ready.status == "True":
+        return None
+    if not _older_than(ready.last_transition_time, now=now, age=settings.readiness_failing_for):
+        return None
+    # Running but not ready: containers that crash or cannot pull have their own signals.
+    not_ready = [
+        s.name
+        for s in pod.status.container_statuses
+        if not s.ready and s.state.running is not None
+    ]
+    if not not_ready:
+        return None
+    assert ready.last_transition_time is not None
+    return _signal(
+        SignalKind.READINESS_FAILING,
+        target,
+        now=now,
+        subject=_subject(pod),
+        details={
+            "containers": ",".join(sorted(not_ready)),
+            "not_ready_seconds": int((now - ready.last_transition_time).total_seconds()),
+        },
+    )
+
+
+def _unschedulable(
+    pod: Pod, target: Target, *, now: datetime, settings: DetectionSettings
+) -> Signal | None:
+    if pod.status.phase != "Pending":
+        return None
+    scheduled = pod.condition("PodScheduled")
+    if scheduled is None or scheduled.status != "False" or scheduled.reason != "Unschedulable":
+        return None
+    since = scheduled.last_transition_time or pod.metadata.creation_timestamp
+    if since is not None and not _older_than(since, now=now, age=settings.unschedulable_for):
+        return None
+    return _signal(
+        SignalKind.POD_UNSCHEDULABLE,
+        target,
+        now=now,
+        subject=_subject(pod),
+        details={"message": scheduled.message},
+    )
+
+
+def detect_pod(
+    view: ClusterView, pod: Pod, *, now: datetime, settings: DetectionSettings
+) -> list[Signal]:
+    """Signals about one pod, each targeting the pod's owning workload."""
+    if pod.metadata.deletion_timestamp is not None or pod.status.phase in ("Succeeded", "Failed"):
+        return []
+    target = view.owner_of(pod)
+    found: list[Signal | None] = []
+    for status in pod.status.container_statuses:
+        found.append(_crash_loop(pod, status, target, now=now))
+        found.append(_restart_rate(pod, status, target, now=now, settings=settings))
+        found.append(_oom_killed(pod, status, target, now=now, settings=settings))
+        found.append(_image_pull(pod, status, target, now=now))
+    found.append(_readiness_failing(pod, target, now=now, settings=settings))
+    found.append(_unschedulable(pod, target, now=now, settings=settings))
+    return [signal for signal in found if signal is not None]
+
+
+# -- workload-level detectors ------------------------------------------------------------
+
+
+def _pod_unhealthy(pod: Pod, *, now: datetime, grace: timedelta) -> bool:
+    for status in pod.status.container_statuses:
+        waiting = status.state.waiting
+        if waiting is not None and waiting.reason in _UNHEALTHY_WAITING:
+            return True
+        last = status.last_state.terminated
+        if last is not None and last.reason in ("Error", "OOMKilled") and not status.ready:
+            return True
+    if pod.ready:
+        return False
+    born = pod.metadata.creation_timestamp or pod.status.start_time
+    return _older_than(born, now=now, age=grace)
+
+
+def _new_replicaset_unhealthy(
+    view: ClusterView,
+    dep: Deployment,
+    target: Target,
+    *,
+    now: datetime,
+    settings: DetectionSettings,
+) -> Signal | None:
+    sets = view.replica_sets_of(dep.metadata.namespace, dep.metadata.name)
+    if len(sets) < 2:
+        return None
+    newest = sets[-1]
+    previous = [rs for rs in sets[:-1] if rs.revision < newest.revision]
+    if not previous:
+        return None
+    created = newest.metadata.creation_timestamp
+    if created is None or now - created > settings.rollout_recent_within:
+        return None
+    new_pods = [
+        pod
+        for pod in view.pods_of(target)
+        if (rs := view.replica_set_of(pod)) is not None and rs.metadata.name == newest.metadata.name
+    ]
+    unhealthy = [
+        pod.metadata.name
+        for pod in new_pods
+        if _pod_unhealthy(pod, now=now, grace=settings.new_replicaset_grace)
+    ]
+    if not unhealthy:
+        return None
+    return _signal(
+        SignalKind.NEW_REPLICASET_UNHEALTHY,
+        target,
+        now=now,
+        subject=f"replicaset/{newest.metadata.name}",
+        details={
+            "new_replicaset": newest.metadata.name,
+            "new_revision": newest.revision,
+            "previous_replicaset": previous[-1].metadata.name,
+            "previous_revision": previous[-1].revision,
+            "unhealthy_pods": ",".join(sorted(unhealthy)),
+            "new_pods": len(new_pods),
+        },
+    )
+
+
+def _rollout_stuck(dep: Deployment, target: Target, *, now: datetime) -> Signal | None:
+    progressing = dep.condition("Progressing")
+    if (
+        progressing is None
+        or progressing.status != "False"
+        or progressing.reason != "ProgressDeadlineExceeded"
+    ):
+        return None
+    return _signal(
+        SignalKind.ROLLOUT_STUCK,
+        target,
+        now=now,
+        subject=f"deployment/{dep.metadata.name}",
+        details={"revision": dep.revision, "message": progressing.message},
+    )
+
+
+def _pdb_missing(
+    view: ClusterView,
+    dep: Deployment,
+    target: Target,
+    *,
+    now: datetime,
+    settings: DetectionSettings,
+) -> Signal | None:
+    if not settings.missing_pdb or dep.replicas < settings.missing_pdb_min_replicas:
+        return None
+    if view.pdbs_for_workload(target):
+        return None
+    return _signal(
+        SignalKind.PDB_MISSING,
+        target,
+        now=now,
+        subject=f"deployment/{dep.metadata.name}",
+        details={"replicas": dep.replicas},
+    )
+
+
+def detect_deployment(
+    view: ClusterView, dep: Deployment, *, now: datetime, settings: DetectionSettings
+) -> list[Signal]:
+    """Signals about one Deployment's rollout and protection."""
+    if dep.metadata.deletion_timestamp is not None:
+        return []
+    target = Target(
+        kind=TargetKind.DEPLOYMENT, namespace=dep.metadata.namespace, name=dep.metadata.name
+    )
+    found = [
+        _rollout_stuck(dep, target, now=now),
+        _new_replicaset_unhealthy(view, dep, target, now=now, settings=settings),
+        _pdb_missing(view, dep, target, now=now, settings=settings),
+    ]
+    return [signal for signal in found if signal is not None]
+
+
+# -- nodes and autoscalers -----------------------------------------------------------------
+
+
+def detect_node(node: Node, *, now: datetime, settings: DetectionSettings) -> list[Signal]:
+    """NotReady, MemoryPressure and DiskPressure of one node."""
+    target = Target(kind=TargetKind.NODE, name=node.metadata.name)
+    found: list[Signal] = []
+    ready = node.condition("Ready")
+    if ready is not None and ready.status != "True":
+        since = ready.last_transition_time
+        if since is None or _older_than(since, now=now, age=settings.node_not_ready_for):
+            found.append(
+                _signal(
+                    SignalKind.NODE_NOT_READY,
+                    target,
+                    now=now,
+                    subject=f"node/{node.metadata.name}",
+                    details={"status": ready.status, "reason": ready.reason},
+                )
+            )
+    for condition, kind in (
+        ("MemoryPressure", SignalKind.NODE_MEMORY_PRESSURE),
+        ("DiskPressure", SignalKind.NODE_DISK_PRESSURE),
+    ):
+        cond = node.condition(condition)
+        if cond is not None and cond.status == "True":
+            found.append(
+                _signal(
+                    kind,
+                    target,
+                    now=now,
+                    subject=f"node/{node.metadata.name}",
+                    details={"reason": cond.reason},
+                )
+            )
+    return found
+
+
+_SCALE_KINDS = {
+    "Deployment": TargetKind.DEPLOYMENT,
+    "StatefulSet": TargetKind.STATEFULSET,
+    "ReplicaSet": TargetKind.REPLICASET,
+}
+
+
+def detect_hpa(hpa: HorizontalPodAutoscaler, *, now: datetime) -> list[Signal]:
+    """An HPA pinned at maxReplicas while it wants at least that many."""
+    spec, status = hpa.spec, hpa.status
+    if spec.max_replicas <= 0:
+        return []
+    if status.current_replicas < spec.max_replicas or status.desired_replicas < spec.max_replicas:
+        return []
+    limited = hpa.condition("ScalingLimited")
+    if limited is not None and limited.status != "True":
+        return []
+    ref = spec.scale_target_ref
+    kind = _SCALE_KINDS.get(ref.kind, TargetKind.DEPLOYMENT)
+    target = Target(kind=kind, namespace=hpa.metadata.namespace, name=ref.name)
+    return [
+        _signal(
+            SignalKind.HPA_MAXED_OUT,
+            target,
+            now=now,
+            subject=f"hpa/{hpa.metadata.name}",
+            details={
+                "hpa": hpa.metadata.name,
+                "max_replicas": spec.max_replicas,
+                "current_replicas": status.current_replicas,
+                "desired_replicas": status.desired_replicas,
+                "scaling_limited": limited is not None,
+            },
+        )
+    ]
+
+
+def _sort_key(signal: Signal) -> tuple[str, str, str]:
+    return (signal.target.key, signal.kind.value, signal.subject)
+
+
+def detect(view: ClusterView, *, now: datetime, settings: DetectionSettings) -> list[Signal]:
+    """Every signal the snapshot shows, sorted by target, kind and subject."""
+    found: list[Signal] = []
+    for pod in view.pods:
+        found.extend(detect_pod(view, pod, now=now, settings=settings))
+    for dep in view.deployments:
+        found.extend(detect_deployment(view, dep, now=now, settings=settings))
+    for node in view.nodes:
+        found.extend(detect_node(node, now=now, settings=settings))
+    for hpa in view.hpas:
+        found.extend(detect_hpa(hpa, now=now))
+    unique = {signal.id: signal for signal in found}
+    return sorted(unique.values(), key=_sort_key)
+
+
+_ALERT_TARGET_LABELS = (
+    ("deployment", TargetKind.DEPLOYMENT),
+    ("statefulset", TargetKind.STATEFULSET),
+    ("daemonset", TargetKind.DAEMONSET),
+    ("node", TargetKind.NODE),
+)
+
+
+def alert_signal(
+    *,
+    alertname: str,
+    labels: Mapping[str, str],
+    observed_at: datetime,
+    view: ClusterView | None = None,
+) -> Signal | None:
+    """A firing Alertmanager alert as an ``Alert`` signal about the workload or node it names.
+
+    The target comes from the ``deployment``/``statefulset``/``daemonset``/``node`` label, or
+    from the ``pod`` label resolved through the view's owner chain. Returns None when the alert
+    names no target kubeheal can act on.
+    """
+    namespace = labels.get("namespace", "")
+    target: Target | None = None
+    for label, kind in _ALERT_TARGET_LABELS:
+        if labels.get(label):
+            ns = "" if kind is TargetKind.NODE else namespace
+            target = Target(kind=kind, namespace=ns, name=labels[label])
+            break
+    if target is None and labels.get("pod") and namespace:
+        pod = view.pod(namespace, labels["pod"]) if view is not None else None
+        target = (
+            view.owner_of(pod)
+            if view is not None and pod is not None
+            else Target(kind=TargetKind.POD, namespace=namespace, name=labels["pod"])
+        )
+    if target is None:
+        return None
+    return Signal(
+        id=Signal.make_id(SignalKind.ALERT, target, f"alert/{alertname}"),
+        kind=SignalKind.ALERT,
+        target=target,
+        subject=f"alert/{alertname}",
+        observed_at=observed_at,
+        details={"alertname": alertname},
+        labels=dict(labels),
+        source=SignalSource.ALERTMANAGER,
+    )
