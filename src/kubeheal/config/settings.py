@@ -190,8 +190,7 @@ class GuardSettings(_Section):
     )
     kill_switch_configmap: str = Field(
         "kubeheal-system/kubeheal-kill-switch",
-        description="namespace/name of the ConfigMap whose data.disabled='true' stops all "
-        "actions.",
+        description="namespace/name of the ConfigMap whose data.disabled='true' stops all actions.",
     )
     dry_run: bool = Field(False, description="Plan everything, change nothing.")
     gitops_policy: Literal["least-persistent", "escalate"] = Field(

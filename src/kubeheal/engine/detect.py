@@ -195,9 +195,7 @@ def _readiness_failing(
         return None
     # Running but not ready: containers that crash or cannot pull have their own signals.
     not_ready = [
-        s.name
-        for s in pod.status.container_statuses
-        if not s.ready and s.state.running is not None
+        s.name for s in pod.status.container_statuses if not s.ready and s.state.running is not None
     ]
     if not not_ready:
         return None

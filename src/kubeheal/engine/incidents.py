@@ -62,7 +62,7 @@ class IncidentError(Exception):
     """Base of the incident errors."""
 
 
-class InvalidTransition(IncidentError):  # noqa: N818 - the name says what happened
+class InvalidTransition(IncidentError):
     """A state change the lifecycle does not allow."""
 
     def __init__(self, incident: Incident, to: IncidentState) -> None:
@@ -74,9 +74,7 @@ class InvalidTransition(IncidentError):  # noqa: N818 - the name says what happe
         self.to = to
 
 
-def is_flapping(
-    openings: Iterable[datetime], *, now: datetime, settings: IncidentSettings
-) -> bool:
+def is_flapping(openings: Iterable[datetime], *, now: datetime, settings: IncidentSettings) -> bool:
     """Whether ``openings`` (including the one happening at ``now``) reach the threshold
     within the window."""
     recent = [at for at in openings if now - settings.flapping_window <= at <= now]
@@ -162,9 +160,7 @@ def transition(
     )
 
 
-def record_attempt(
-    incident: Incident, *, playbook: str, step: int, now: datetime
-) -> Incident:
+def record_attempt(incident: Incident, *, playbook: str, step: int, now: datetime) -> Incident:
     """The incident starts acting with ``playbook`` step ``step``: counts one attempt."""
     acting = transition(incident, IncidentState.ACTING, now=now, reason=f"{playbook}[{step}]")
     return msgspec.structs.replace(

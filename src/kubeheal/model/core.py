@@ -15,9 +15,9 @@ import msgspec
 
 __all__ = [
     "ActionId",
+    "Incident",
     "IncidentId",
     "IncidentState",
-    "Incident",
     "Signal",
     "SignalId",
     "SignalKind",

@@ -103,6 +103,12 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
+def _kind(value: object) -> str:
+    """The JSON type of ``value`` with its article, for messages: 'an array', 'a string'."""
+    name = _type_name(value)
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
 # --------------------------------------------------------------------------- RFC 7386
 
 
@@ -205,7 +211,7 @@ def _parent(doc: object, tokens: Sequence[str], describe: str) -> object:
     if not isinstance(parent, dict | list):
         raise PatchError(
             f"{describe}: the parent {_pointer_text(tokens[:-1]) or '/'} of "
-            f"{_pointer_text(tokens)} is a {_type_name(parent)}, not an object or array"
+            f"{_pointer_text(tokens)} is {_kind(parent)}, not an object or array"
         )
     return parent
 
@@ -262,9 +268,7 @@ def json_patch(target: object, operations: object) -> object:
     is atomic: on any error PatchError is raised and nothing is returned.
     """
     if isinstance(operations, str | bytes) or not isinstance(operations, Sequence):
-        raise PatchError(
-            f"a JSON patch must be an array of operations, got a {_type_name(operations)}"
-        )
+        raise PatchError(f"a JSON patch must be an array of operations, got {_kind(operations)}")
     doc = _copy(target, "")
     for index, operation in enumerate(operations):
         doc = _apply_operation(doc, operation, index)
@@ -273,9 +277,7 @@ def json_patch(target: object, operations: object) -> object:
 
 def _apply_operation(doc: object, operation: object, index: int) -> object:
     if not isinstance(operation, Mapping):
-        raise PatchError(
-            f"json patch operation {index}: must be an object, got a {_type_name(operation)}"
-        )
+        raise PatchError(f"json patch operation {index}: must be an object, got {_kind(operation)}")
     op = operation.get("op")
     if not isinstance(op, str):
         raise PatchError(f"json patch operation {index}: missing or non-string 'op'")
@@ -394,9 +396,7 @@ def strategic_merge_patch(
     if not isinstance(target, Mapping):
         raise PatchError(f"strategic merge patch: the target must be an object, got {target!r}")
     if not isinstance(patch, Mapping):
-        raise PatchError(
-            f"strategic merge patch: the patch must be an object, got a {_type_name(patch)}"
-        )
+        raise PatchError(f"strategic merge patch: the patch must be an object, got {_kind(patch)}")
     return _smp_map(_copy_map(target, ""), patch, "")
 
 
@@ -448,7 +448,7 @@ def _smp_map(
         if not isinstance(current, list):
             raise PatchError(
                 f"{_where(_join(path, field))}: $deleteFromPrimitiveList needs a list, "
-                f"found a {_type_name(current)}"
+                f"found {_kind(current)}"
             )
         original[field] = [
             item for item in current if not any(_json_equal(item, gone) for gone in doomed)
@@ -490,7 +490,7 @@ def _join(path: str, key: str) -> str:
 
 def _directive_list(key: str, value: object, path: str) -> list[object]:
     if not isinstance(value, list | tuple):
-        raise PatchError(f"{_where(path)}: {key} must be a list, got a {_type_name(value)}")
+        raise PatchError(f"{_where(path)}: {key} must be a list, got {_kind(value)}")
     return list(value)
 
 

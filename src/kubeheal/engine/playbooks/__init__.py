@@ -12,6 +12,7 @@ from kubeheal.engine.playbooks.loader import (
     parse_playbooks,
     validate_directory,
 )
+from kubeheal.engine.playbooks.match import conditions_hold, matching_playbooks, triggered_by
 from kubeheal.engine.playbooks.schema import (
     ActionName,
     Conditions,
@@ -38,9 +39,12 @@ __all__ = [
     "Verification",
     "VerificationCheck",
     "builtin_directory",
+    "conditions_hold",
     "export_json_schema",
     "load_builtin_playbooks",
     "load_playbooks",
+    "matching_playbooks",
     "parse_playbooks",
+    "triggered_by",
     "validate_directory",
 ]

@@ -150,9 +150,8 @@ def _issues_from_validation(
         if item["type"] == "union_tag_invalid":
             loc = (*loc, "action")
             ctx = item.get("ctx") or {}
-            message = (
-                f"unknown action {ctx.get('tag')!r}; expected one of "
-                + ", ".join(sorted(_ACTION_TAGS))
+            message = f"unknown action {ctx.get('tag')!r}; expected one of " + ", ".join(
+                sorted(_ACTION_TAGS)
             )
         elif item["type"] == "union_tag_not_found":
             loc = (*loc, "action")

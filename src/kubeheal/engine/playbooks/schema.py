@@ -313,8 +313,7 @@ class Verification(_Strict):
         timedelta(minutes=5), description="Recovery must be seen within this time."
     )
     stable_for: Duration = Field(
-        timedelta(0), description="The check must hold this long (required by "
-        "no_new_restarts_for)."
+        timedelta(0), description="The check must hold this long (required by no_new_restarts_for)."
     )
 
     @model_validator(mode="after")

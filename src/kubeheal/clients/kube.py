@@ -1,0 +1,191 @@
+"""Connection to a Kubernetes API server, and the errors kubeheal sees from it.
+
+Configuration (kubeconfig files, in-cluster service accounts, exec plugins, client certs)
+is read with lightkube's config loader, which builds the HTTP client; kubeheal's own hot
+paths (the reflector) use that client directly with msgspec decoding, and writes go through
+lightkube's typed client on the same configuration.
+
+Exception tree (nothing from the HTTP or Kubernetes libraries leaks past this module)::
+
+    KubeError
+    ├── KubeConfigError         the kubeconfig / service account cannot be used
+    ├── KubeUnavailable         connection refused or reset, timeout, 5xx, 429 (retry later)
+    ├── KubeDecodeError         the server sent something that is not what the API promises
+    └── KubeApiError            the API answered with a Status (code, reason, message)
+        ├── KubeNotFound        404
+        ├── KubeConflict        409
+        ├── KubeGone            410 (resourceVersion too old: re-list)
+        └── KubeForbidden       403 (RBAC)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import msgspec
+from lightkube.config import client_adapter
+from lightkube.config.kubeconfig import KubeConfig, SingleConfig
+from lightkube.config.models import Cluster, User
+from lightkube.core.exceptions import ConfigError
+
+__all__ = [
+    "KubeApiError",
+    "KubeConfigError",
+    "KubeConflict",
+    "KubeConnection",
+    "KubeDecodeError",
+    "KubeError",
+    "KubeForbidden",
+    "KubeGone",
+    "KubeNotFound",
+    "KubeUnavailable",
+    "error_from_response",
+]
+
+
+class KubeError(Exception):
+    """Base of every error talking to the Kubernetes API."""
+
+
+class KubeConfigError(KubeError):
+    """The configuration cannot be used to reach an API server."""
+
+
+class KubeUnavailable(KubeError):
+    """The API server cannot be reached right now; retry with back-off."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class KubeDecodeError(KubeError):
+    """A response could not be decoded as the API defines it."""
+
+
+class KubeApiError(KubeError):
+    """The API answered with a failure `Status`."""
+
+    def __init__(self, *, code: int, reason: str, message: str) -> None:
+        super().__init__(f"{code} {reason}: {message}")
+        self.code = code
+        self.reason = reason
+        self.message = message
+
+
+class KubeNotFound(KubeApiError):
+    pass
+
+
+class KubeConflict(KubeApiError):
+    pass
+
+
+class KubeGone(KubeApiError):
+    pass
+
+
+class KubeForbidden(KubeApiError):
+    pass
+
+
+class _Status(msgspec.Struct):
+    kind: str = ""
+    code: int = 0
+    reason: str = ""
+    message: str = ""
+
+
+_STATUS = msgspec.json.Decoder(_Status)
+_BY_CODE: dict[int, type[KubeApiError]] = {
+    403: KubeForbidden,
+    404: KubeNotFound,
+    409: KubeConflict,
+    410: KubeGone,
+}
+
+
+def error_from_status(code: int, body: bytes) -> KubeError:
+    """The exception for a failed response with HTTP `code` and `body`."""
+    try:
+        status = _STATUS.decode(body) if body else _Status()
+    except msgspec.DecodeError:
+        status = _Status(message=body[:200].decode("utf-8", "replace"))
+    reason = status.reason or "Unknown"
+    message = status.message or f"HTTP {code}"
+    if code == 429 or code >= 500:
+        return KubeUnavailable(f"API server answered {code} {reason}: {message}")
+    return _BY_CODE.get(code, KubeApiError)(code=code, reason=reason, message=message)
+
+
+def error_from_response(response: httpx2.Response, body: bytes) -> KubeError:
+    """Translate a failed HTTP response (with its already-read body) into a KubeError."""
+    err = error_from_status(response.status_code, body)
+    if isinstance(err, KubeUnavailable):
+        retry = response.headers.get("Retry-After")
+        if retry is not None:
+            try:
+                err.retry_after = float(retry)
+            except ValueError:
+                err.retry_after = None
+    return err
+
+
+@dataclass(frozen=True)
+class KubeConnection:
+    """Where the API server is and how to authenticate, from a kubeconfig or in-cluster."""
+
+    config: SingleConfig
+    source: str
+
+    @classmethod
+    def from_kubeconfig(cls, path: Path, *, context: str | None = None) -> KubeConnection:
+        try:
+            config = KubeConfig.from_file(str(path)).get(context_name=context)
+        except (ConfigError, OSError, ValueError, KeyError) as e:
+            raise KubeConfigError(f"cannot use kubeconfig {path}: {e}") from e
+        if config is None:
+            raise KubeConfigError(f"kubeconfig {path} has no usable context")
+        return cls(config=config, source=str(path))
+
+    @classmethod
+    def in_cluster(cls) -> KubeConnection:
+        try:
+            config = KubeConfig.from_service_account().get()
+        except (ConfigError, OSError) as e:
+            raise KubeConfigError(f"not running in a cluster with a service account: {e}") from e
+        if config is None:
+            raise KubeConfigError("the in-cluster service account gave no configuration")
+        return cls(config=config, source="in-cluster")
+
+    @classmethod
+    def from_server(cls, url: str) -> KubeConnection:
+        """An unauthenticated connection to `url` (the cluster twin, tests)."""
+        config = KubeConfig.from_one(cluster=Cluster(server=url), user=User()).get()
+        assert config is not None
+        return cls(config=config, source=url)
+
+    @property
+    def server(self) -> str:
+        return str(self.config.cluster.server)
+
+    def http_client(
+        self,
+        *,
+        timeout: float = 30.0,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> httpx2.AsyncClient:
+        """An async HTTP client for this server (read timeout `timeout`; watches override)."""
+        params = client_adapter.ConnectionParams(
+            timeout=httpx2.Timeout(timeout, connect=5.0), trust_env=False
+        )
+        try:
+            kwargs: dict[str, Any] = params.httpx_params(self.config)
+        except (ConfigError, OSError, AssertionError) as e:
+            raise KubeConfigError(f"cannot build a client for {self.server}: {e}") from e
+        if transport is not None:
+            kwargs["transport"] = transport
+        return httpx2.AsyncClient(**kwargs)

@@ -1,0 +1,367 @@
+"""Guards: small pure checks that allow an action or block it with a reason.
+
+Two families, each a list of functions ``(GuardContext) -> Allow | Block``:
+
+- incident guards, checked before any playbook is chosen: excluded namespaces, kill switch,
+  flapping, attempts per incident, namespace and global budgets (circuit breaker);
+- action guards, checked on the concrete action: per-target cooldown, blast radius,
+  PodDisruptionBudgets, node cordon share and concurrency, GitOps ownership.
+
+A ``Block`` with ``escalate=True`` means "stop trying, hand over to humans"; without it,
+"not now" (the runtime decides again later). Dry-run is not a guard: plans are marked.
+
+Pure: no I/O, no clock (``now`` is in the context).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import msgspec
+
+from kubeheal.config import Settings
+from kubeheal.engine.facts import disabled_by, gitops_owner, resolve_int_or_percent
+from kubeheal.engine.params import (
+    ActionParams,
+    CordonNode,
+    DrainNode,
+    RaiseHpaMax,
+    RaiseMemoryLimit,
+    RestartPod,
+    RollbackDeployment,
+    ScaleOut,
+)
+from kubeheal.model.cluster import ClusterView
+from kubeheal.model.core import Incident, Target, TargetKind
+from kubeheal.model.history import History
+
+__all__ = [
+    "ACTION_GUARDS",
+    "INCIDENT_GUARDS",
+    "Allow",
+    "Block",
+    "Guard",
+    "GuardContext",
+    "Verdict",
+    "blast_radius",
+    "budget_global",
+    "budget_namespace",
+    "cooldown",
+    "excluded_namespace",
+    "first_block",
+    "flapping",
+    "gitops",
+    "gitops_patch",
+    "kill_switch",
+    "max_attempts",
+    "node_drain_limits",
+    "pdb_respected",
+]
+
+_HOUR = timedelta(hours=1)
+
+
+class Allow(msgspec.Struct, frozen=True, kw_only=True, tag="allow"):
+    """The guard lets the action through."""
+
+    guard: str
+
+
+class Block(msgspec.Struct, frozen=True, kw_only=True, tag="block"):
+    """The guard stops the action; ``patch`` is the change to commit for GitOps workloads."""
+
+    guard: str
+    reason: str
+    escalate: bool = False
+    patch: str = ""
+
+
+Verdict = Allow | Block
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuardContext:
+    """Everything a guard may look at; ``params`` is None for incident guards."""
+
+    incident: Incident
+    view: ClusterView
+    history: History
+    settings: Settings
+    now: datetime
+    params: ActionParams | None = None
+
+
+Guard = Callable[[GuardContext], Verdict]
+
+
+def _counting_since(history: History, since: datetime) -> list[Target]:
+    return [a.target for a in history.actions if a.counts and a.at > since]
+
+
+# -- incident guards -----------------------------------------------------------------------
+
+
+def excluded_namespace(ctx: GuardContext) -> Verdict:
+    """Never act in an excluded namespace (kube-system by default)."""
+    namespace = ctx.incident.target.namespace
+    if namespace and namespace in ctx.settings.guards.excluded_namespaces:
+        return Block(guard="excluded_namespace", reason=f"namespace {namespace} is excluded")
+    return Allow(guard="excluded_namespace")
+
+
+def kill_switch(ctx: GuardContext) -> Verdict:
+    """The global switch (settings or ConfigMap, via history) or the disabled annotation."""
+    if ctx.settings.guards.kill_switch or ctx.history.kill_switch:
+        return Block(guard="kill_switch", reason="the global kill switch is on")
+    where = disabled_by(ctx.view, ctx.incident.target)
+    if where is not None:
+        return Block(guard="kill_switch", reason=where)
+    return Allow(guard="kill_switch")
+
+
+def flapping(ctx: GuardContext) -> Verdict:
+    """A target that keeps coming back is escalated instead of being fixed again."""
+    if ctx.incident.flapping:
+        return Block(
+            guard="flapping",
+            reason=f"{ctx.incident.target} keeps re-opening incidents (flapping)",
+            escalate=True,
+        )
+    return Allow(guard="flapping")
+
+
+def max_attempts(ctx: GuardContext) -> Verdict:
+    """At most ``max_attempts_per_incident`` actions per incident."""
+    limit = ctx.settings.guards.max_attempts_per_incident
+    if ctx.incident.attempts >= limit:
+        return Block(
+            guard="max_attempts",
+            reason=f"{ctx.incident.attempts} of {limit} attempts used",
+            escalate=True,
+        )
+    return Allow(guard="max_attempts")
+
+
+def budget_namespace(ctx: GuardContext) -> Verdict:
+    """Circuit breaker: at most ``namespace_budget_per_hour`` actions per namespace."""
+    namespace = ctx.incident.target.namespace
+    if not namespace:
+        return Allow(guard="budget_namespace")
+    budget = ctx.settings.guards.namespace_budget_per_hour
+    spent = sum(
+        1 for t in _counting_since(ctx.history, ctx.now - _HOUR) if t.namespace == namespace
+    )
+    if spent >= budget:
+        return Block(
+            guard="budget_namespace",
+            reason=f"namespace {namespace} spent its budget: {spent} of {budget} actions "
+            "in the last hour",
+            escalate=True,
+        )
+    return Allow(guard="budget_namespace")
+
+
+def budget_global(ctx: GuardContext) -> Verdict:
+    """Circuit breaker: at most ``global_budget_per_hour`` actions cluster-wide."""
+    budget = ctx.settings.guards.global_budget_per_hour
+    spent = len(_counting_since(ctx.history, ctx.now - _HOUR))
+    if spent >= budget:
+        return Block(
+            guard="budget_global",
+            reason=f"global budget spent: {spent} of {budget} actions in the last hour",
+            escalate=True,
+        )
+    return Allow(guard="budget_global")
+
+
+# -- action guards -------------------------------------------------------------------------
+
+
+def cooldown(ctx: GuardContext) -> Verdict:
+    """No two actions on one target within ``cooldown``."""
+    window = ctx.settings.guards.cooldown
+    target = ctx.incident.target
+    recent = [
+        a.at
+        for a in ctx.history.actions
+        if a.counts and a.target == target and a.at > ctx.now - window
+    ]
+    if recent:
+        until = max(recent) + window
+        return Block(
+            guard="cooldown",
+            reason=f"{target} was acted on at {max(recent).isoformat()}; "
+            f"cooling down until {until.isoformat()}",
+        )
+    return Allow(guard="cooldown")
+
+
+def _allowed_unavailable(ctx: GuardContext, replicas: int) -> int:
+    share = ctx.settings.guards.max_disrupted_share
+    allowed = max(1, math.floor(share * replicas))
+    dep = ctx.view.deployment_for(ctx.incident.target)
+    if dep is not None and dep.spec.strategy.rolling_update is not None:
+        max_unavailable = resolve_int_or_percent(
+            dep.spec.strategy.rolling_update.max_unavailable, replicas, round_up=False
+        )
+        if max_unavailable is not None and max_unavailable > 0:
+            allowed = min(allowed, max_unavailable)
+    return allowed
+
+
+def blast_radius(ctx: GuardContext) -> Verdict:
+    """Restarting a ready pod must keep the workload's unavailable pods within the smaller of
+    ``max_disrupted_share`` (at least one pod) and the Deployment's maxUnavailable."""
+    params = ctx.params
+    if not isinstance(params, RestartPod) or not params.pod_ready:
+        return Allow(guard="blast_radius")
+    pods = ctx.view.pods_of(ctx.incident.target)
+    replicas = max(len(pods), 1)
+    dep = ctx.view.deployment_for(ctx.incident.target)
+    if dep is not None:
+        replicas = max(dep.replicas, 1)
+    unavailable = sum(1 for pod in pods if not pod.ready)
+    allowed = _allowed_unavailable(ctx, replicas)
+    if unavailable + 1 > allowed:
+        return Block(
+            guard="blast_radius",
+            reason=f"{unavailable} of {replicas} pods already unavailable; "
+            f"at most {allowed} may be disrupted at once",
+        )
+    return Allow(guard="blast_radius")
+
+
+def pdb_respected(ctx: GuardContext) -> Verdict:
+    """Restarting a ready pod needs every PodDisruptionBudget covering it to allow one more
+    disruption (evictions of drains are retried by the action itself)."""
+    params = ctx.params
+    if not isinstance(params, RestartPod) or not params.pod_ready:
+        return Allow(guard="pdb")
+    pod = ctx.view.pod(params.namespace, params.pod)
+    if pod is None:
+        return Allow(guard="pdb")
+    for pdb in ctx.view.pdbs_for_pod(pod):
+        if pdb.status.disruptions_allowed < 1:
+            return Block(
+                guard="pdb",
+                reason=f"PodDisruptionBudget {pdb.metadata.name} allows no disruption now",
+            )
+    return Allow(guard="pdb")
+
+
+def node_drain_limits(ctx: GuardContext) -> Verdict:
+    """One node at a time (``max_concurrent_drains``) and at most ``max_cordoned_share`` of
+    the nodes cordoned; a single-node cluster is never cordoned."""
+    params = ctx.params
+    if not isinstance(params, CordonNode | DrainNode):
+        return Allow(guard="node_drain")
+    node_name = params.node
+    guards = ctx.settings.guards
+    in_progress = sorted(n for n in ctx.history.cordoned_nodes if n != node_name)
+    if len(in_progress) >= guards.max_concurrent_drains:
+        return Block(
+            guard="node_drain",
+            reason=f"already handling node(s) {', '.join(in_progress)}; "
+            f"at most {guards.max_concurrent_drains} at a time",
+        )
+    nodes = ctx.view.nodes
+    cordoned = {n.metadata.name for n in nodes if n.spec.unschedulable}
+    cordoned.update(ctx.history.cordoned_nodes)
+    if node_name in cordoned:
+        return Allow(guard="node_drain")
+    allowed = math.floor(guards.max_cordoned_share * len(nodes))
+    if len(nodes) >= 2:
+        allowed = max(allowed, 1)
+    if len(cordoned) + 1 > allowed:
+        return Block(
+            guard="node_drain",
+            reason=f"{len(cordoned)} of {len(nodes)} nodes cordoned; at most {allowed} may be",
+            escalate=True,
+        )
+    return Allow(guard="node_drain")
+
+
+def gitops_patch(params: ActionParams) -> str:
+    """The exact strategic-merge patch (JSON) a human should commit instead of the action;
+    empty for actions that change no persistent spec."""
+    body: dict[str, object]
+    if isinstance(params, RaiseMemoryLimit):
+        resources: dict[str, object] = {"limits": {"memory": params.new_limit}}
+        if params.new_request is not None:
+            resources["requests"] = {"memory": params.new_request}
+        container = {"name": params.container, "resources": resources}
+        body = {"spec": {"template": {"spec": {"containers": [container]}}}}
+    elif isinstance(params, RollbackDeployment):
+        containers = [{"name": n, "image": i} for n, i in sorted(params.images.items())]
+        body = {"spec": {"template": {"spec": {"containers": containers}}}}
+    elif isinstance(params, ScaleOut):
+        if params.hpa is not None:
+            hpa_spec = {
+                "minReplicas": params.hpa_min_replicas,
+                "maxReplicas": params.hpa_max_replicas,
+            }
+            body = {"spec": hpa_spec}
+        else:
+            body = {"spec": {"replicas": params.replicas}}
+    elif isinstance(params, RaiseHpaMax):
+        body = {"spec": {"maxReplicas": params.new_max}}
+    else:
+        return ""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
+def _persistent(params: ActionParams) -> bool:
+    """Actions that rewrite a spec a GitOps tool owns (scaling through an HPA does not)."""
+    if isinstance(params, RaiseMemoryLimit | RollbackDeployment):
+        return True
+    return isinstance(params, ScaleOut) and params.hpa is None
+
+
+def gitops(ctx: GuardContext) -> Verdict:
+    """Workloads owned by Argo CD, Flux or Helm are not silently patched: persistent actions
+    are blocked with the exact patch to commit (all actions under policy ``escalate``)."""
+    params = ctx.params
+    target = ctx.incident.target
+    if params is None or target.kind is TargetKind.NODE:
+        return Allow(guard="gitops")
+    owner = gitops_owner(ctx.view.workload_meta(target))
+    if owner is None:
+        return Allow(guard="gitops")
+    if ctx.settings.guards.gitops_policy == "least-persistent" and not _persistent(params):
+        return Allow(guard="gitops")
+    return Block(
+        guard="gitops",
+        reason=f"{target} is managed by {owner}: commit the patch instead",
+        escalate=True,
+        patch=gitops_patch(params),
+    )
+
+
+INCIDENT_GUARDS: tuple[Guard, ...] = (
+    excluded_namespace,
+    kill_switch,
+    flapping,
+    max_attempts,
+    budget_namespace,
+    budget_global,
+)
+ACTION_GUARDS: tuple[Guard, ...] = (
+    gitops,
+    cooldown,
+    blast_radius,
+    pdb_respected,
+    node_drain_limits,
+)
+
+
+def first_block(guards: Sequence[Guard], ctx: GuardContext) -> Block | None:
+    """The first guard that blocks, or None when all allow."""
+    for guard in guards:
+        verdict = guard(ctx)
+        if isinstance(verdict, Block):
+            return verdict
+    return None

@@ -1,0 +1,119 @@
+"""Concrete action parameters: what exactly an action will do, computed by planning.
+
+Tagged msgspec Structs, so plans round-trip through the ledger as JSON.
+Pure data.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = [
+    "ActionParams",
+    "CordonNode",
+    "CreatePdb",
+    "DrainNode",
+    "RaiseHpaMax",
+    "RaiseMemoryLimit",
+    "RestartPod",
+    "RollbackDeployment",
+    "ScaleOut",
+]
+
+
+class _Params(msgspec.Struct, frozen=True, kw_only=True, tag_field="action"):
+    pass
+
+
+class RollbackDeployment(_Params, frozen=True, tag="rollback_deployment"):
+    """Put the template of ``to_replica_set`` (revision ``to_revision``) back."""
+
+    namespace: str
+    deployment: str
+    from_revision: int
+    to_revision: int
+    to_replica_set: str
+    images: dict[str, str] = {}
+
+
+class RestartPod(_Params, frozen=True, tag="restart_pod"):
+    """Delete ``pod`` so its controller recreates it."""
+
+    namespace: str
+    pod: str
+    pod_ready: bool = False
+
+
+class RaiseMemoryLimit(_Params, frozen=True, tag="raise_memory_limit"):
+    """Set the memory limit of ``container`` in the workload template."""
+
+    namespace: str
+    workload_kind: str
+    workload: str
+    container: str
+    current_bytes: int
+    new_bytes: int
+    new_limit: str
+    new_request: str | None = None
+    bounded_by: str = ""
+
+
+class ScaleOut(_Params, frozen=True, tag="scale_out"):
+    """Scale to ``replicas``: directly, or through the HPA's bounds when ``hpa`` is set."""
+
+    namespace: str
+    workload_kind: str
+    workload: str
+    current_replicas: int
+    replicas: int
+    hpa: str | None = None
+    hpa_min_replicas: int | None = None
+    hpa_max_replicas: int | None = None
+
+
+class RaiseHpaMax(_Params, frozen=True, tag="raise_hpa_max"):
+    """Set the HPA's maxReplicas."""
+
+    namespace: str
+    hpa: str
+    current_max: int
+    new_max: int
+
+
+class CordonNode(_Params, frozen=True, tag="cordon_node"):
+    """Mark ``node`` unschedulable."""
+
+    node: str
+
+
+class DrainNode(_Params, frozen=True, tag="drain_node"):
+    """Cordon ``node`` and evict its pods through the Eviction API."""
+
+    node: str
+    grace_period_seconds: int
+    timeout_seconds: int
+    ignore_daemonsets: bool = True
+    delete_emptydir_data: bool = False
+    pods: tuple[str, ...] = ()
+
+
+class CreatePdb(_Params, frozen=True, tag="create_pdb"):
+    """Create a PodDisruptionBudget selecting ``match_labels``."""
+
+    namespace: str
+    name: str
+    match_labels: dict[str, str]
+    max_unavailable: int | str | None = None
+    min_available: int | str | None = None
+
+
+ActionParams = (
+    RollbackDeployment
+    | RestartPod
+    | RaiseMemoryLimit
+    | ScaleOut
+    | RaiseHpaMax
+    | CordonNode
+    | DrainNode
+    | CreatePdb
+)

@@ -1,0 +1,563 @@
+"""Deciding what to do about an incident: ``decide`` returns a ``Plan``.
+
+::
+
+    incident guards ──block──> NoAction | Escalate
+          │ allow
+    playbook (the incident's, else the first that matches) ──none──> NoAction
+          │
+    steps from incident.step: escalate step ──> Escalate
+          │ compute concrete params ──not applicable──> next step
+          │ action guards ──gitops──> next step (least persistent), Escalate with the patch last
+          │               ──block──> NoAction (not now) | Escalate
+          ▼
+       ActionPlan (dry_run when the settings or the playbook say so)
+
+Pure: no I/O, no clock (``now`` is a parameter). Plans are tagged msgspec Structs, so they
+round-trip through the ledger as JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import datetime
+
+import msgspec
+
+from kubeheal.config import Settings
+from kubeheal.engine.guards import ACTION_GUARDS, INCIDENT_GUARDS, Block, GuardContext, first_block
+from kubeheal.engine.params import (
+    ActionParams,
+    CordonNode,
+    CreatePdb,
+    DrainNode,
+    RaiseHpaMax,
+    RaiseMemoryLimit,
+    RestartPod,
+    RollbackDeployment,
+    ScaleOut,
+)
+from kubeheal.engine.playbooks.loader import PlaybookSet
+from kubeheal.engine.playbooks.match import matching_playbooks
+from kubeheal.engine.playbooks.schema import (
+    ActionName,
+    CordonNodeStep,
+    CreatePdbStep,
+    DrainNodeStep,
+    EscalateStep,
+    Mode,
+    Playbook,
+    RaiseHpaMaxStep,
+    RaiseMemoryLimitStep,
+    RestartPodStep,
+    RollbackDeploymentStep,
+    ScaleOutStep,
+    Step,
+)
+from kubeheal.model.cluster import ClusterView, Pod
+from kubeheal.model.core import Incident, IncidentId, SignalKind, Target, TargetKind, stable_id
+from kubeheal.model.history import History
+from kubeheal.model.quantity import QuantityError, format_memory, parse_memory
+
+__all__ = [
+    "ActionPlan",
+    "EscalatePlan",
+    "NoAction",
+    "Plan",
+    "VerificationPlan",
+    "decide",
+]
+
+logger = logging.getLogger(__name__)
+
+_MI = 2**20
+
+
+class VerificationPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """How the runtime proves the action worked, and what to do if not."""
+
+    check: str
+    timeout_seconds: float
+    stable_for_seconds: float
+    on_failure: str
+
+
+class ActionPlan(msgspec.Struct, frozen=True, kw_only=True, tag="act"):
+    """Take ``action`` with ``params`` (or only record it when ``dry_run``)."""
+
+    incident_id: IncidentId
+    target: Target
+    playbook: str
+    step: int
+    action: ActionName
+    params: ActionParams
+    verification: VerificationPlan
+    idempotency_key: str
+    dry_run: bool = False
+    notes: tuple[str, ...] = ()
+
+
+class EscalatePlan(msgspec.Struct, frozen=True, kw_only=True, tag="escalate"):
+    """Hand the incident to humans; ``patch`` is the exact change to commit (GitOps)."""
+
+    incident_id: IncidentId
+    target: Target
+    reason: str
+    playbook: str | None = None
+    step: int | None = None
+    blocks: tuple[Block, ...] = ()
+    patch: str = ""
+    include_logs: bool = False
+    log_lines: int = 0
+    pod: str | None = None
+    dry_run: bool = False
+
+
+class NoAction(msgspec.Struct, frozen=True, kw_only=True, tag="none"):
+    """Nothing to do now, and why (each reason names its guard)."""
+
+    incident_id: IncidentId
+    target: Target
+    reasons: tuple[Block, ...]
+
+
+Plan = ActionPlan | EscalatePlan | NoAction
+
+
+class _Skip(msgspec.Struct, frozen=True):
+    reason: str
+
+
+# -- helpers over the incident's signals ---------------------------------------------------
+
+
+def _signal_pods(incident: Incident, view: ClusterView) -> list[Pod]:
+    """Pods named by the incident's signals, not-ready first, then by name."""
+    names: set[str] = set()
+    for signal in incident.signals:
+        parts = signal.subject.split("/")
+        if len(parts) >= 2 and parts[0] == "pod":
+            names.add(parts[1])
+    pods = [p for n in names if (p := view.pod(incident.target.namespace, n)) is not None]
+    return sorted(pods, key=lambda p: (p.ready, p.metadata.name))
+
+
+def _oom_container(incident: Incident) -> tuple[str, str] | None:
+    """(pod, container) of the newest OOMKilled signal."""
+    ooms = [s for s in incident.signals if s.kind is SignalKind.OOM_KILLED]
+    if not ooms:
+        return None
+    newest = max(ooms, key=lambda s: (s.observed_at, s.subject))
+    parts = newest.subject.split("/")
+    if len(parts) == 4 and parts[0] == "pod" and parts[2] == "container":
+        return parts[1], parts[3]
+    container = newest.details.get("container")
+    return ("", str(container)) if container else None
+
+
+# -- concrete parameters per step ----------------------------------------------------------
+
+
+def _rollback(
+    step: RollbackDeploymentStep, incident: Incident, view: ClusterView, now: datetime
+) -> RollbackDeployment | _Skip:
+    dep = view.deployment_for(incident.target)
+    if dep is None:
+        return _Skip(f"{incident.target} is not a Deployment kubeheal can see")
+    sets = view.replica_sets_of(dep.metadata.namespace, dep.metadata.name)
+    current = dep.revision or (sets[-1].revision if sets else 0)
+    previous = [rs for rs in sets if 0 < rs.revision < current and rs.spec.template.spec.containers]
+    if not previous:
+        return _Skip(f"{incident.target} has no previous revision to roll back to")
+    target_rs = previous[-1]
+    age_limit = step.params.max_revision_age
+    born = target_rs.metadata.creation_timestamp
+    if age_limit is not None and born is not None and now - born > age_limit:
+        return _Skip(f"previous revision {target_rs.revision} is older than {age_limit}")
+    return RollbackDeployment(
+        namespace=dep.metadata.namespace,
+        deployment=dep.metadata.name,
+        from_revision=current,
+        to_revision=target_rs.revision,
+        to_replica_set=target_rs.metadata.name,
+        images={c.name: c.image for c in target_rs.spec.template.spec.containers},
+    )
+
+
+def _restart(
+    step: RestartPodStep, incident: Incident, view: ClusterView, history: History
+) -> RestartPod | _Skip:
+    done = sum(
+        1
+        for a in history.actions
+        if a.counts and a.incident_id == incident.id and a.action == ActionName.RESTART_POD.value
+    )
+    if done >= step.params.max_per_incident:
+        return _Skip(f"pod restarted {done} time(s) for this incident already")
+    pods = _signal_pods(incident, view)
+    if not pods:
+        return _Skip("no pod of the incident is left to restart")
+    pod = pods[0]
+    return RestartPod(namespace=pod.metadata.namespace, pod=pod.metadata.name, pod_ready=pod.ready)
+
+
+def _node_allocatable_memory(view: ClusterView, node_name: str) -> int | None:
+    names = [node_name] if node_name else [n.metadata.name for n in view.nodes]
+    sizes: list[int] = []
+    for name in names:
+        node = view.node(name)
+        if node is None or "memory" not in node.status.allocatable:
+            continue
+        try:
+            sizes.append(parse_memory(node.status.allocatable["memory"]))
+        except QuantityError:
+            continue
+    return max(sizes) if sizes else None
+
+
+def _raise_memory(
+    step: RaiseMemoryLimitStep,
+    incident: Incident,
+    view: ClusterView,
+    settings: Settings,
+) -> RaiseMemoryLimit | _Skip:
+    found = _oom_container(incident)
+    if found is None:
+        return _Skip("no OOMKilled container in the incident")
+    pod_name, container_name = found
+    target = incident.target
+    pod = view.pod(target.namespace, pod_name) if pod_name else None
+    dep = view.deployment_for(target)
+    spec = dep.spec.template.spec if dep is not None else (pod.spec if pod is not None else None)
+    container = spec.container(container_name) if spec is not None else None
+    if container is None:
+        return _Skip(f"container {container_name} not found in {target}")
+    raw_limit = container.resources.limits.get("memory")
+    if raw_limit is None:
+        return _Skip(f"container {container_name} has no memory limit to raise")
+    try:
+        current = parse_memory(raw_limit)
+    except QuantityError as e:
+        return _Skip(f"memory limit of {container_name} is unreadable: {e}")
+    wanted = math.ceil(current * step.params.factor / _MI) * _MI
+    bounds = {
+        "factor": wanted,
+        "playbook max": parse_memory(step.params.max),
+        "settings max": parse_memory(settings.remediation.max_memory_limit),
+    }
+    node_name = pod.spec.node_name if pod is not None else ""
+    allocatable = _node_allocatable_memory(view, node_name)
+    if allocatable is not None:
+        bounds["node allocatable"] = allocatable
+    bound_name = min(bounds, key=lambda k: (bounds[k], k != "factor"))
+    new = bounds[bound_name]
+    if new <= current:
+        return _Skip(
+            f"memory limit of {container_name} ({raw_limit}) is already at its bound "
+            f"({bound_name}: {format_memory(new)})"
+        )
+    new_request: str | None = None
+    raw_request = container.resources.requests.get("memory")
+    if step.params.raise_request and raw_request is not None:
+        try:
+            request = parse_memory(raw_request)
+        except QuantityError:
+            request = 0
+        scaled = min(math.ceil(request * step.params.factor / _MI) * _MI, new)
+        if scaled > request:
+            new_request = format_memory(scaled)
+    return RaiseMemoryLimit(
+        namespace=target.namespace,
+        workload_kind=target.kind.value,
+        workload=target.name,
+        container=container_name,
+        current_bytes=current,
+        new_bytes=new,
+        new_limit=format_memory(new),
+        new_request=new_request,
+        bounded_by=bound_name,
+    )
+
+
+def _scale_out(
+    step: ScaleOutStep, incident: Incident, view: ClusterView, settings: Settings
+) -> ScaleOut | _Skip:
+    target = incident.target
+    if target.kind not in (TargetKind.DEPLOYMENT, TargetKind.STATEFULSET):
+        return _Skip(f"{target} cannot be scaled")
+    cap = min(step.params.max_replicas, settings.remediation.max_replicas)
+    hpas = view.hpas_for(target)
+    if hpas:
+        if not step.params.via_hpa:
+            return _Skip(f"HPA {hpas[0].metadata.name} manages the replicas of {target}")
+        hpa = hpas[0]
+        current = max(hpa.status.current_replicas, hpa.min_replicas)
+        new_min = min(current + step.params.step, cap)
+        if new_min <= current:
+            return _Skip(f"{target} is already at the scale-out cap of {cap} replicas")
+        hpa_cap = settings.remediation.max_hpa_max_replicas
+        return ScaleOut(
+            namespace=target.namespace,
+            workload_kind=target.kind.value,
+            workload=target.name,
+            current_replicas=current,
+            replicas=new_min,
+            hpa=hpa.metadata.name,
+            hpa_min_replicas=new_min,
+            hpa_max_replicas=min(max(hpa.spec.max_replicas, new_min), max(hpa_cap, new_min)),
+        )
+    dep = view.deployment_for(target)
+    current = dep.replicas if dep is not None else len(view.pods_of(target))
+    new = min(current + step.params.step, cap)
+    if new <= current:
+        return _Skip(f"{target} is already at the scale-out cap of {cap} replicas")
+    return ScaleOut(
+        namespace=target.namespace,
+        workload_kind=target.kind.value,
+        workload=target.name,
+        current_replicas=current,
+        replicas=new,
+    )
+
+
+def _raise_hpa_max(
+    step: RaiseHpaMaxStep, incident: Incident, view: ClusterView, settings: Settings
+) -> RaiseHpaMax | _Skip:
+    target = incident.target
+    hpas = view.hpas_for(target)
+    if not hpas:
+        return _Skip(f"no HPA targets {target}")
+    hpa = hpas[0]
+    current = hpa.spec.max_replicas
+    ceiling = min(step.params.ceiling, settings.remediation.max_hpa_max_replicas)
+    new = min(max(math.ceil(current * step.params.factor), current + 1), ceiling)
+    if new <= current:
+        return _Skip(f"HPA {hpa.metadata.name} maxReplicas {current} is at its ceiling {ceiling}")
+    return RaiseHpaMax(
+        namespace=target.namespace, hpa=hpa.metadata.name, current_max=current, new_max=new
+    )
+
+
+def _node_name(incident: Incident) -> str | _Skip:
+    if incident.target.kind is not TargetKind.NODE:
+        return _Skip(f"{incident.target} is not a node")
+    return incident.target.name
+
+
+def _drain(step: DrainNodeStep, incident: Incident, view: ClusterView) -> DrainNode | _Skip:
+    name = _node_name(incident)
+    if isinstance(name, _Skip):
+        return name
+    pods = [
+        p.metadata.namespace + "/" + p.metadata.name
+        for p in view.pods_on_node(name)
+        if not (step.params.ignore_daemonsets and view.owner_of(p).kind is TargetKind.DAEMONSET)
+    ]
+    return DrainNode(
+        node=name,
+        grace_period_seconds=int(step.params.grace_period.total_seconds()),
+        timeout_seconds=int(step.params.timeout.total_seconds()),
+        ignore_daemonsets=step.params.ignore_daemonsets,
+        delete_emptydir_data=step.params.delete_emptydir_data,
+        pods=tuple(pods),
+    )
+
+
+def _create_pdb(step: CreatePdbStep, incident: Incident, view: ClusterView) -> CreatePdb | _Skip:
+    target = incident.target
+    if view.pdbs_for_workload(target):
+        return _Skip(f"{target} already has a PodDisruptionBudget")
+    dep = view.deployment_for(target)
+    if dep is None:
+        return _Skip(f"{target} is not a Deployment kubeheal can see")
+    labels = dict(dep.spec.selector.match_labels) if dep.spec.selector is not None else {}
+    if not labels or (dep.spec.selector is not None and dep.spec.selector.match_expressions):
+        return _Skip(f"{target} has no plain matchLabels selector to copy")
+    return CreatePdb(
+        namespace=target.namespace,
+        name=f"{target.name}-kubeheal",
+        match_labels=labels,
+        max_unavailable=step.params.max_unavailable,
+        min_available=step.params.min_available,
+    )
+
+
+def _params_for(
+    step: Step,
+    incident: Incident,
+    *,
+    view: ClusterView,
+    history: History,
+    settings: Settings,
+    now: datetime,
+) -> ActionParams | _Skip:
+    if isinstance(step, RollbackDeploymentStep):
+        return _rollback(step, incident, view, now)
+    if isinstance(step, RestartPodStep):
+        return _restart(step, incident, view, history)
+    if isinstance(step, RaiseMemoryLimitStep):
+        return _raise_memory(step, incident, view, settings)
+    if isinstance(step, ScaleOutStep):
+        return _scale_out(step, incident, view, settings)
+    if isinstance(step, RaiseHpaMaxStep):
+        return _raise_hpa_max(step, incident, view, settings)
+    if isinstance(step, CordonNodeStep):
+        name = _node_name(incident)
+        return name if isinstance(name, _Skip) else CordonNode(node=name)
+    if isinstance(step, DrainNodeStep):
+        return _drain(step, incident, view)
+    if isinstance(step, CreatePdbStep):
+        return _create_pdb(step, incident, view)
+    return _Skip(f"step {step.action.value} has no parameters to compute")  # pragma: no cover
+
+
+# -- decide --------------------------------------------------------------------------------
+
+
+def _escalate(
+    incident: Incident,
+    *,
+    reason: str,
+    view: ClusterView,
+    blocks: tuple[Block, ...] = (),
+    playbook: Playbook | None = None,
+    step: int | None = None,
+    dry_run: bool = False,
+) -> EscalatePlan:
+    include_logs = False
+    log_lines = 0
+    if playbook is not None and step is not None:
+        chosen = playbook.steps[step]
+        if isinstance(chosen, EscalateStep):
+            include_logs = chosen.params.include_logs
+            log_lines = chosen.params.log_lines if include_logs else 0
+            reason = chosen.params.reason or reason
+    pods = _signal_pods(incident, view)
+    patch = next((b.patch for b in blocks if b.patch), "")
+    return EscalatePlan(
+        incident_id=incident.id,
+        target=incident.target,
+        reason=reason,
+        playbook=playbook.name if playbook is not None else None,
+        step=step,
+        blocks=blocks,
+        patch=patch,
+        include_logs=include_logs,
+        log_lines=log_lines,
+        pod=pods[0].metadata.name if pods else None,
+        dry_run=dry_run,
+    )
+
+
+def _choose_playbook(
+    incident: Incident,
+    view: ClusterView,
+    settings: Settings,
+    playbooks: PlaybookSet,
+    now: datetime,
+) -> Playbook | None:
+    if incident.playbook is not None:
+        bound = playbooks.get(incident.playbook)
+        if bound is not None:
+            return bound
+    matches = matching_playbooks(
+        playbooks, incident, view, now=now, disabled=settings.playbooks.disabled
+    )
+    return matches[0] if matches else None
+
+
+def decide(
+    incident: Incident,
+    view: ClusterView,
+    history: History,
+    settings: Settings,
+    *,
+    now: datetime,
+    playbooks: PlaybookSet,
+) -> Plan:
+    """What to do about ``incident`` now: act, escalate, or nothing (with the reasons)."""
+    ctx = GuardContext(incident=incident, view=view, history=history, settings=settings, now=now)
+    if incident.state.closed:
+        reason = Block(guard="state", reason=f"incident is {incident.state.value}")
+        return NoAction(incident_id=incident.id, target=incident.target, reasons=(reason,))
+    block = first_block(INCIDENT_GUARDS, ctx)
+    if block is not None:
+        if block.escalate:
+            return _escalate(incident, reason=block.reason, view=view, blocks=(block,))
+        return NoAction(incident_id=incident.id, target=incident.target, reasons=(block,))
+    playbook = _choose_playbook(incident, view, settings, playbooks, now)
+    if playbook is None:
+        reason = Block(guard="playbook", reason="no enabled playbook matches this incident")
+        return NoAction(incident_id=incident.id, target=incident.target, reasons=(reason,))
+    dry_run = settings.guards.dry_run or playbook.mode is Mode.DRY_RUN
+    notes: list[str] = []
+    gitops_blocks: list[Block] = []
+    for index in range(incident.step, len(playbook.steps)):
+        step = playbook.steps[index]
+        if isinstance(step, EscalateStep):
+            return _escalate(
+                incident,
+                reason="; ".join(notes) or "the playbook escalates",
+                view=view,
+                blocks=tuple(gitops_blocks),
+                playbook=playbook,
+                step=index,
+                dry_run=dry_run,
+            )
+        params = _params_for(step, incident, view=view, history=history, settings=settings, now=now)
+        if isinstance(params, _Skip):
+            notes.append(f"step {index} ({step.action.value}) skipped: {params.reason}")
+            continue
+        action_ctx = GuardContext(
+            incident=incident,
+            view=view,
+            history=history,
+            settings=settings,
+            now=now,
+            params=params,
+        )
+        block = first_block(ACTION_GUARDS, action_ctx)
+        if block is not None and block.guard == "gitops":
+            gitops_blocks.append(block)
+            notes.append(f"step {index} ({step.action.value}) not taken: {block.reason}")
+            continue
+        if block is not None:
+            if block.escalate:
+                return _escalate(
+                    incident,
+                    reason=block.reason,
+                    view=view,
+                    blocks=(*gitops_blocks, block),
+                    playbook=playbook,
+                    dry_run=dry_run,
+                )
+            return NoAction(incident_id=incident.id, target=incident.target, reasons=(block,))
+        verification = playbook.verification
+        return ActionPlan(
+            incident_id=incident.id,
+            target=incident.target,
+            playbook=playbook.name,
+            step=index,
+            action=step.action,
+            params=params,
+            verification=VerificationPlan(
+                check=verification.check.value,
+                timeout_seconds=verification.timeout.total_seconds(),
+                stable_for_seconds=verification.stable_for.total_seconds(),
+                on_failure=playbook.on_failure.value,
+            ),
+            idempotency_key=stable_id(
+                incident.id, playbook.name, str(index), str(incident.attempts)
+            ),
+            dry_run=dry_run,
+            notes=tuple(notes),
+        )
+    return _escalate(
+        incident,
+        reason="; ".join(notes) or f"playbook {playbook.name} has no steps left",
+        view=view,
+        blocks=tuple(gitops_blocks),
+        playbook=playbook,
+        dry_run=dry_run,
+    )
