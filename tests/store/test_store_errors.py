@@ -20,6 +20,7 @@ from kubeheal.store import (
     StorageError,
     TargetRef,
 )
+from kubeheal.store.sqlite import translate
 
 At = Callable[[float], datetime]
 
@@ -91,8 +92,8 @@ def test_a_locked_database_times_out_with_a_clear_error(
     holder = sqlite3.connect(db_path, isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-        with Ledger.open(":memory:") as _, pytest.raises(StorageError, match="locked") as caught:
-            ledger = Ledger.open(db_path, busy_timeout=0.05)
+        with pytest.raises(StorageError, match="locked") as caught:
+            Ledger.open(db_path, busy_timeout=0.05)  # migrating needs the write lock
         assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
         holder.execute("ROLLBACK")
         with Ledger.open(db_path, busy_timeout=0.05) as ledger:
@@ -108,21 +109,26 @@ def test_a_locked_database_times_out_with_a_clear_error(
         holder.close()
 
 
-def test_a_constraint_violation_becomes_a_conflict(db_path: Path, at: At, cart: TargetRef) -> None:
+def test_one_incident_per_target_is_enforced_by_the_schema_too(
+    db_path: Path, at: At, cart: TargetRef
+) -> None:
     with Ledger.open(db_path) as ledger:
         ledger.open_incident(incident_id="i", target=cart, opened_at=at(1), detected_at=at(0))
-        # A second connection sneaks in an incident for the same target: the unique partial
-        # index, not only the ledger's check, keeps one incident in progress per target.
-        raw = sqlite3.connect(db_path)
-        try:
-            with pytest.raises(sqlite3.IntegrityError):
-                raw.execute(
-                    "INSERT INTO incidents (id, target_kind, target_namespace, target_name, "
-                    "state, opened_at, detected_at) VALUES ('j', 'Deployment', 'shop', 'cart', "
-                    "'open', 'x', 'x')"
-                )
-        finally:
-            raw.close()
+    # A writer that bypasses the ledger's check still meets the partial unique index; the
+    # backend turns that driver error into a ConflictError.
+    raw = sqlite3.connect(db_path)
+    try:
+        with pytest.raises(sqlite3.IntegrityError) as raw_error:
+            raw.execute(
+                "INSERT INTO incidents (id, target_kind, target_namespace, target_name, "
+                "state, opened_at, detected_at) VALUES ('j', 'Deployment', 'shop', 'cart', "
+                "'open', 'x', 'x')"
+            )
+    finally:
+        raw.close()
+    translated = translate(raw_error.value, location=str(db_path), doing="opening an incident")
+    assert isinstance(translated, ConflictError)
+    assert "constraint was violated" in str(translated)
 
 
 def test_no_sqlite3_error_escapes_any_public_call(db_path: Path, at: At, cart: TargetRef) -> None:
@@ -135,7 +141,7 @@ def test_no_sqlite3_error_escapes_any_public_call(db_path: Path, at: At, cart: T
             SignalRecord(id="s", kind="k", target=cart, subject="s", source="s", observed_at=at(0))
         ),
         lambda: ledger.actions_since(at(0)),
-        lambda: ledger.pending_actions(),
+        ledger.pending_actions,
         lambda: ledger.list_incidents(since=at(0), until=at(1)),
     ]
     for call in calls:

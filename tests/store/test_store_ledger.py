@@ -23,13 +23,17 @@ At = Callable[[float], datetime]
 
 
 def _open(ledger: Ledger, at: At, target: TargetRef, incident_id: str = "inc-1") -> None:
-    ledger.open_incident(incident_id=incident_id, target=target, opened_at=at(10), detected_at=at(0))
+    ledger.open_incident(
+        incident_id=incident_id, target=target, opened_at=at(10), detected_at=at(0)
+    )
 
 
 # -- signals
 
 
-def test_signal_round_trip_and_duplicate_is_kept_once(ledger: Ledger, at: At, cart: TargetRef) -> None:
+def test_signal_round_trip_and_duplicate_is_kept_once(
+    ledger: Ledger, at: At, cart: TargetRef
+) -> None:
     signal = SignalRecord(
         id="sig-1",
         kind="OOMKilled",
@@ -166,7 +170,9 @@ def test_full_lifecycle_records_every_transition(ledger: Ledger, at: At, cart: T
     assert [t.reason for t in transitions][-1] == "recovered"
 
 
-def test_escalation_sets_escalated_at_and_resolution(ledger: Ledger, at: At, cart: TargetRef) -> None:
+def test_escalation_sets_escalated_at_and_resolution(
+    ledger: Ledger, at: At, cart: TargetRef
+) -> None:
     _open(ledger, at, cart)
     escalated = ledger.transition_incident(
         "inc-1",
@@ -396,7 +402,7 @@ def test_action_queries_for_guards(ledger: Ledger, at: At) -> None:
 
 
 def test_naive_timestamps_are_refused(ledger: Ledger, cart: TargetRef) -> None:
-    naive = datetime(2024, 5, 1, 12, 0, 0)  # noqa: DTZ001
+    naive = datetime(2024, 5, 1, 12, 0, 0)
     with pytest.raises(InvalidRecordError, match="timezone-aware"):
         ledger.open_incident(incident_id="i", target=cart, opened_at=naive, detected_at=naive)
     with pytest.raises(ValueError):  # InvalidRecordError is also a ValueError

@@ -74,7 +74,9 @@ def test_newer_schema_is_refused_with_a_clear_error(db_path: Path) -> None:
     with _raw(db_path) as conn:
         conn.execute("INSERT INTO schema_migrations (version, name) VALUES (7, 'from the future')")
     conn.close()
-    with pytest.raises(SchemaError, match=r"schema version 7, newer than this kubeheal knows \(1\)"):
+    with pytest.raises(
+        SchemaError, match=r"schema version 7, newer than this kubeheal knows \(1\)"
+    ):
         Ledger.open(db_path)
     # Refusing changed nothing.
     assert [v for v, _, _ in _history(db_path)] == [1, 7]

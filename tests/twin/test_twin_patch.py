@@ -593,7 +593,9 @@ def test_smp_add_container_appends() -> None:
     ]
 
 
-def test_smp_add_toleration_merges_by_key() -> None:
+def test_smp_tolerations_are_replaced_atomically() -> None:
+    # Kubernetes declares no patch strategy for PodSpec.tolerations (nor NodeSpec.taints):
+    # a strategic patch replaces the whole list, as on a real API server.
     patch = {
         "spec": {
             "tolerations": [
@@ -609,7 +611,6 @@ def test_smp_add_toleration_merges_by_key() -> None:
     spec = result["spec"]
     assert isinstance(spec, dict)
     assert spec["tolerations"] == [
-        {"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"},
         {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
     ]
 
@@ -859,6 +860,15 @@ def test_smp_new_keys_get_directives_processed() -> None:
             "containers": [{"name": "c", "image": "i"}],
         }
     }
+
+
+def test_smp_empty_keyed_list_keeps_and_null_clears() -> None:
+    assert _smp(_pod_spec(), {"spec": {"containers": []}}) == _pod_spec()
+    assert _smp(_pod_spec(), {"spec": {"containers": None}})["spec"] == {
+        "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}]
+    }
+    args = _smp({"spec": {"args": ["a"]}}, {"spec": {"args": []}})
+    assert args == {"spec": {"args": []}}
 
 
 def test_smp_type_change_replaces() -> None:

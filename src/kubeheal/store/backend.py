@@ -81,7 +81,11 @@ class Backend(Protocol):
         """Open a transaction, committed when the block ends and rolled back if it raises.
 
         ``write=True`` takes the write lock at the start so that read-then-write sequences
-        (compare-and-set, insert-if-absent) are serialised against other connections.
+        (compare-and-set, insert-if-absent) and migrations are serialised against other
+        connections: SQLite ``BEGIN IMMEDIATE``; on PostgreSQL a transaction-scoped advisory
+        lock (``pg_advisory_xact_lock``) does the same. The ledger's SQL additionally uses
+        conditional updates, ``ON CONFLICT`` and unique indexes, so it stays correct under
+        read committed even without that lock.
         """
         ...
 

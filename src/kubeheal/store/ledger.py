@@ -468,16 +468,14 @@ class Ledger:
                 )
             changed = s.execute(
                 "UPDATE incidents SET state = ?, resolution = ?, "
-                "resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE resolved_at END, "
-                "escalated_at = CASE WHEN ? = 'escalated' THEN ? ELSE escalated_at END "
+                "resolved_at = COALESCE(?, resolved_at), "
+                "escalated_at = COALESCE(?, escalated_at) "
                 "WHERE id = ? AND state = ?",
                 (
                     to_state.value,
                     None if resolution is None else resolution.value,
-                    to_state.value,
-                    stamp,
-                    to_state.value,
-                    stamp,
+                    stamp if to_state == IncidentState.RESOLVED else None,
+                    stamp if to_state == IncidentState.ESCALATED else None,
                     incident_id,
                     from_state.value,
                 ),

@@ -353,8 +353,6 @@ MERGE_KEYS: Mapping[str, str] = MappingProxyType(
         "volumeMounts": "mountPath",
         "volumeDevices": "devicePath",
         "conditions": "type",
-        "tolerations": "key",
-        "taints": "key",
         "ownerReferences": "uid",
         "topologySpreadConstraints": "topologyKey",
         "schedulingGates": "name",
@@ -383,7 +381,8 @@ def strategic_merge_patch(
     * lists of objects with a merge key (:data:`MERGE_KEYS`) merge element-wise by it:
       matching elements merge, new ones are appended, ``{"$patch": "delete", key: v}``
       removes the element, a ``{"$patch": "replace"}`` element makes the rest of the
-      patch list replace the list; other lists of objects are replaced;
+      patch list replace the list (an empty patch list leaves a keyed list unchanged:
+      send null or ``$patch: replace`` to clear it); other lists of objects are replaced;
     * lists of primitives are replaced, except :data:`SET_LISTS` (``finalizers``), which
       take the union; ``$deleteFromPrimitiveList/<field>`` removes values first;
     * ``"$patch": "replace"`` replaces an object, ``"$patch": "delete"`` deletes it,

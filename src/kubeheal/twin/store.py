@@ -438,7 +438,11 @@ class ObjectStore:
             token = _encode_continue(list_rv, last_key) if more else None
             remaining: int | None = None
             if more and label_selector is None and field_selector is None:
-                remaining = sum(1 for _ in it) + 1
+                keys = self._tables[rtype].keys
+                end = len(keys)
+                if namespace is not None and rtype.namespaced:
+                    end = keys.bisect_left(f"{namespace}0")
+                remaining = end - keys.bisect_right(last_key)
             return ListResult(items, list_rv, token, remaining)
 
     # ----------------------------------------------------------------- watch
