@@ -22,7 +22,9 @@ def test_defaults_are_complete_and_documented() -> None:
 
 def test_load_file_then_env(tmp_path: Path) -> None:
     path = tmp_path / "kubeheal.yaml"
-    path.write_text("guards:\n  cooldown: 2m\n  dry_run: false\ndetection:\n  restart_rate_per_hour: 3\n")
+    path.write_text(
+        "guards:\n  cooldown: 2m\n  dry_run: false\ndetection:\n  restart_rate_per_hour: 3\n"
+    )
     env = {
         "KUBEHEAL_GUARDS__DRY_RUN": "true",
         "KUBEHEAL_GUARDS__EXCLUDED_NAMESPACES": "kube-system, monitoring",
@@ -58,7 +60,8 @@ def test_env_errors() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "seconds"), [("90s", 90), ("5m", 300), ("1h30m", 5400), (12, 12), ("2.5", 2.5), ("1d", 86400)]
+    ("raw", "seconds"),
+    [("90s", 90), ("5m", 300), ("1h30m", 5400), (12, 12), ("2.5", 2.5), ("1d", 86400)],
 )
 def test_parse_duration(raw: object, seconds: float) -> None:
     assert parse_duration(raw) == timedelta(seconds=seconds)

@@ -36,7 +36,11 @@ def test_crash_loop_targets_the_deployment(k8s) -> None:
     pod = k8s.pod(
         "web-2-a",
         ready=False,
-        statuses=[k8s.container_status(ready=False, restarts=2, waiting="CrashLoopBackOff", last_terminated="Error")],
+        statuses=[
+            k8s.container_status(
+                ready=False, restarts=2, waiting="CrashLoopBackOff", last_terminated="Error"
+            )
+        ],
     )
     signals = detect(_view(k8s, pod), now=k8s.T0, settings=S)
     assert _kinds(signals) == [SignalKind.CRASH_LOOP_BACK_OFF]
@@ -60,29 +64,51 @@ def test_high_restart_rate(k8s) -> None:
 
 def test_oom_killed_recent_only(k8s) -> None:
     recent = k8s.pod(
-        "web-2-a", statuses=[k8s.container_status(restarts=1, last_terminated="OOMKilled", last_exit=137)]
+        "web-2-a",
+        statuses=[k8s.container_status(restarts=1, last_terminated="OOMKilled", last_exit=137)],
     )
     old = k8s.pod(
         "web-2-b",
-        statuses=[k8s.container_status(restarts=1, last_terminated="OOMKilled", last_exit=137, last_finished=-120)],
+        statuses=[
+            k8s.container_status(
+                restarts=1, last_terminated="OOMKilled", last_exit=137, last_finished=-120
+            )
+        ],
     )
-    error = k8s.pod("web-2-c", statuses=[k8s.container_status(restarts=1, last_terminated="Error", last_exit=137)])
+    error = k8s.pod(
+        "web-2-c",
+        statuses=[k8s.container_status(restarts=1, last_terminated="Error", last_exit=137)],
+    )
     signals = detect(_view(k8s, recent, old, error), now=k8s.T0, settings=S)
-    assert [(s.kind, s.subject) for s in signals] == [(SignalKind.OOM_KILLED, "pod/web-2-a/container/app")]
+    assert [(s.kind, s.subject) for s in signals] == [
+        (SignalKind.OOM_KILLED, "pod/web-2-a/container/app")
+    ]
     assert signals[0].details["memory_limit"] == "256Mi"
     assert signals[0].details["exit_code"] == 137
     assert signals[0].details["node"] == "n1"
 
 
 def test_oom_killed_current_state(k8s) -> None:
-    pod = k8s.pod("web-2-a", ready=False, statuses=[k8s.container_status(ready=False, terminated="OOMKilled")])
+    pod = k8s.pod(
+        "web-2-a", ready=False, statuses=[k8s.container_status(ready=False, terminated="OOMKilled")]
+    )
     assert _kinds(detect(_view(k8s, pod), now=k8s.T0, settings=S)) == [SignalKind.OOM_KILLED]
 
 
 def test_image_pull(k8s) -> None:
-    back_off = k8s.pod("web-2-a", ready=False, statuses=[k8s.container_status(ready=False, waiting="ImagePullBackOff")])
-    err = k8s.pod("web-2-b", ready=False, statuses=[k8s.container_status(ready=False, waiting="ErrImagePull")])
-    creating = k8s.pod("web-2-c", ready=False, statuses=[k8s.container_status(ready=False, waiting="ContainerCreating")])
+    back_off = k8s.pod(
+        "web-2-a",
+        ready=False,
+        statuses=[k8s.container_status(ready=False, waiting="ImagePullBackOff")],
+    )
+    err = k8s.pod(
+        "web-2-b", ready=False, statuses=[k8s.container_status(ready=False, waiting="ErrImagePull")]
+    )
+    creating = k8s.pod(
+        "web-2-c",
+        ready=False,
+        statuses=[k8s.container_status(ready=False, waiting="ContainerCreating")],
+    )
     signals = detect(_view(k8s, back_off, err, creating), now=k8s.T0, settings=S)
     assert [(s.kind, s.details["reason"]) for s in signals] == [
         (SignalKind.IMAGE_PULL_BACK_OFF, "ImagePullBackOff"),
@@ -91,17 +117,42 @@ def test_image_pull(k8s) -> None:
 
 
 def test_readiness_failing_after_threshold(k8s) -> None:
-    long = k8s.pod("web-2-a", ready=False, ready_since=-10, statuses=[k8s.container_status(ready=False)])
-    short = k8s.pod("web-2-b", ready=False, ready_since=-1, statuses=[k8s.container_status(ready=False)])
+    long = k8s.pod(
+        "web-2-a", ready=False, ready_since=-10, statuses=[k8s.container_status(ready=False)]
+    )
+    short = k8s.pod(
+        "web-2-b", ready=False, ready_since=-1, statuses=[k8s.container_status(ready=False)]
+    )
     signals = detect(_view(k8s, long, short), now=k8s.T0, settings=S)
     assert [(s.kind, s.subject) for s in signals] == [(SignalKind.READINESS_FAILING, "pod/web-2-a")]
     assert signals[0].details["not_ready_seconds"] == 600
 
 
 def test_unschedulable(k8s) -> None:
-    pending = k8s.pod("web-2-a", phase="Pending", ready=False, node="", statuses=[], scheduled=("False", "Unschedulable", -5))
-    fresh = k8s.pod("web-2-b", phase="Pending", ready=False, node="", statuses=[], scheduled=("False", "Unschedulable", -0.1))
-    other = k8s.pod("web-2-c", phase="Pending", ready=False, node="", statuses=[], scheduled=("False", "SchedulerError", -5))
+    pending = k8s.pod(
+        "web-2-a",
+        phase="Pending",
+        ready=False,
+        node="",
+        statuses=[],
+        scheduled=("False", "Unschedulable", -5),
+    )
+    fresh = k8s.pod(
+        "web-2-b",
+        phase="Pending",
+        ready=False,
+        node="",
+        statuses=[],
+        scheduled=("False", "Unschedulable", -0.1),
+    )
+    other = k8s.pod(
+        "web-2-c",
+        phase="Pending",
+        ready=False,
+        node="",
+        statuses=[],
+        scheduled=("False", "SchedulerError", -5),
+    )
     signals = detect(_view(k8s, pending, fresh, other), now=k8s.T0, settings=S)
     assert [(s.kind, s.subject) for s in signals] == [(SignalKind.POD_UNSCHEDULABLE, "pod/web-2-a")]
 
@@ -116,13 +167,17 @@ def test_deleting_and_finished_pods_are_ignored(k8s) -> None:
 def test_rollout_stuck(k8s) -> None:
     stuck = k8s.deployment(
         replicas=1,
-        conditions=[{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}],
+        conditions=[
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+        ],
     )
     fine = k8s.deployment(
         replicas=1,
         conditions=[{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}],
     )
-    assert _kinds(detect(_view(k8s, deployments=[stuck]), now=k8s.T0, settings=S)) == [SignalKind.ROLLOUT_STUCK]
+    assert _kinds(detect(_view(k8s, deployments=[stuck]), now=k8s.T0, settings=S)) == [
+        SignalKind.ROLLOUT_STUCK
+    ]
     assert detect(_view(k8s, deployments=[fine]), now=k8s.T0, settings=S) == []
 
 
@@ -134,7 +189,9 @@ def _rollout(k8s, *, new_created: float, new_pod_ready: bool):
     status = (
         k8s.container_status()
         if new_pod_ready
-        else k8s.container_status(ready=False, restarts=3, waiting="CrashLoopBackOff", last_terminated="Error")
+        else k8s.container_status(
+            ready=False, restarts=3, waiting="CrashLoopBackOff", last_terminated="Error"
+        )
     )
     new_pod = k8s.pod("web-2-a", ready=new_pod_ready, created=new_created, statuses=[status])
     old_pod = k8s.pod("web-1-a", owner=("ReplicaSet", "web-1"), created=-600)
@@ -180,7 +237,9 @@ def test_hpa_maxed_out(k8s) -> None:
     below = k8s.hpa("b", target="b", current=4, desired=6)
     not_limited = k8s.hpa("c", target="c", scaling_limited="False")
     no_condition = k8s.hpa("d", target="d", scaling_limited=None)
-    signals = detect(_view(k8s, hpas=[maxed, below, not_limited, no_condition]), now=k8s.T0, settings=S)
+    signals = detect(
+        _view(k8s, hpas=[maxed, below, not_limited, no_condition]), now=k8s.T0, settings=S
+    )
     assert [(s.kind, s.target.name) for s in signals] == [
         (SignalKind.HPA_MAXED_OUT, "d"),
         (SignalKind.HPA_MAXED_OUT, "web"),
@@ -199,11 +258,21 @@ def test_pdb_missing(k8s) -> None:
 
 
 def test_output_is_deterministic(k8s) -> None:
-    crash = [k8s.container_status(ready=False, restarts=9, waiting="CrashLoopBackOff", last_terminated="OOMKilled", last_exit=137)]
+    crash = [
+        k8s.container_status(
+            ready=False,
+            restarts=9,
+            waiting="CrashLoopBackOff",
+            last_terminated="OOMKilled",
+            last_exit=137,
+        )
+    ]
     pods = [k8s.pod(f"web-2-{c}", ready=False, statuses=crash) for c in "cab"]
     nodes = [k8s.node("n2", memory_pressure=True), k8s.node("n1", ready="False")]
     first = detect(_view(k8s, *pods, nodes=nodes), now=k8s.T0, settings=S)
-    second = detect(_view(k8s, *reversed(pods), nodes=list(reversed(nodes))), now=k8s.T0, settings=S)
+    second = detect(
+        _view(k8s, *reversed(pods), nodes=list(reversed(nodes))), now=k8s.T0, settings=S
+    )
     assert first == second
     assert len({s.id for s in first}) == len(first)
     keys = [(s.target.key, s.kind.value, s.subject) for s in first]
@@ -213,12 +282,17 @@ def test_output_is_deterministic(k8s) -> None:
 def test_alert_signal_targets(k8s) -> None:
     view = _view(k8s, k8s.pod("web-2-a"))
     by_deployment = alert_signal(
-        alertname="HighLatency", labels={"namespace": "shop", "deployment": "web"}, observed_at=k8s.T0
+        alertname="HighLatency",
+        labels={"namespace": "shop", "deployment": "web"},
+        observed_at=k8s.T0,
     )
     assert by_deployment is not None
     assert by_deployment.target == WEB
     by_pod = alert_signal(
-        alertname="HighLatency", labels={"namespace": "shop", "pod": "web-2-a"}, observed_at=k8s.T0, view=view
+        alertname="HighLatency",
+        labels={"namespace": "shop", "pod": "web-2-a"},
+        observed_at=k8s.T0,
+        view=view,
     )
     assert by_pod is not None
     assert by_pod.target == WEB

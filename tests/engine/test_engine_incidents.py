@@ -29,7 +29,9 @@ WEB = Target(kind=TargetKind.DEPLOYMENT, namespace="shop", name="web")
 API = Target(kind=TargetKind.DEPLOYMENT, namespace="shop", name="api")
 
 
-def sig(k8s, kind: SignalKind, target: Target = WEB, subject: str = "pod/a", minute: float = 0) -> Signal:
+def sig(
+    k8s, kind: SignalKind, target: Target = WEB, subject: str = "pod/a", minute: float = 0
+) -> Signal:
     return Signal(
         id=Signal.make_id(kind, target, subject),
         kind=kind,
@@ -55,7 +57,9 @@ def test_many_signals_one_incident_per_target(k8s) -> None:
 
 
 def test_later_signals_join_the_open_incident(k8s) -> None:
-    (first,) = correlate([sig(k8s, SignalKind.CRASH_LOOP_BACK_OFF)], incidents=(), now=k8s.T0, settings=S)
+    (first,) = correlate(
+        [sig(k8s, SignalKind.CRASH_LOOP_BACK_OFF)], incidents=(), now=k8s.T0, settings=S
+    )
     again = sig(k8s, SignalKind.CRASH_LOOP_BACK_OFF, minute=1)
     other = sig(k8s, SignalKind.OOM_KILLED, minute=1)
     (second,) = correlate([again, other], incidents=[first], now=k8s.at(1), settings=S)
@@ -68,9 +72,16 @@ def test_later_signals_join_the_open_incident(k8s) -> None:
 
 
 def test_closed_incident_is_not_reused(k8s) -> None:
-    (first,) = correlate([sig(k8s, SignalKind.CRASH_LOOP_BACK_OFF)], incidents=(), now=k8s.T0, settings=S)
+    (first,) = correlate(
+        [sig(k8s, SignalKind.CRASH_LOOP_BACK_OFF)], incidents=(), now=k8s.T0, settings=S
+    )
     closed = transition(first, IncidentState.ESCALATED, now=k8s.at(1))
-    (new,) = correlate([sig(k8s, SignalKind.CRASH_LOOP_BACK_OFF, minute=5)], incidents=[closed], now=k8s.at(5), settings=S)
+    (new,) = correlate(
+        [sig(k8s, SignalKind.CRASH_LOOP_BACK_OFF, minute=5)],
+        incidents=[closed],
+        now=k8s.at(5),
+        settings=S,
+    )
     assert new.id != first.id
     assert new.state is IncidentState.OPEN
 
@@ -104,7 +115,10 @@ def test_full_lifecycle_with_retry(k8s) -> None:
         ((), IncidentState.RESOLVED),
         ((IncidentState.ACTING,), IncidentState.RESOLVED),
         ((IncidentState.ESCALATED,), IncidentState.OPEN),
-        ((IncidentState.ACTING, IncidentState.VERIFYING, IncidentState.RESOLVED), IncidentState.ACTING),
+        (
+            (IncidentState.ACTING, IncidentState.VERIFYING, IncidentState.RESOLVED),
+            IncidentState.ACTING,
+        ),
     ],
 )
 def test_invalid_transitions_raise(k8s, path, bad) -> None:
@@ -116,15 +130,25 @@ def test_invalid_transitions_raise(k8s, path, bad) -> None:
 
 
 def test_flapping_when_reopened_within_window(k8s) -> None:
-    openings = [IncidentOpening(target=WEB, at=k8s.at(-40)), IncidentOpening(target=WEB, at=k8s.at(-20))]
+    openings = [
+        IncidentOpening(target=WEB, at=k8s.at(-40)),
+        IncidentOpening(target=WEB, at=k8s.at(-20)),
+    ]
     flapping = open_incident(WEB, [], now=k8s.T0, openings=openings, settings=S)
     assert flapping.flapping
-    other_target = [IncidentOpening(target=API, at=k8s.at(-40)), IncidentOpening(target=API, at=k8s.at(-20))]
+    other_target = [
+        IncidentOpening(target=API, at=k8s.at(-40)),
+        IncidentOpening(target=API, at=k8s.at(-20)),
+    ]
     assert not open_incident(WEB, [], now=k8s.T0, openings=other_target, settings=S).flapping
     old = [IncidentOpening(target=WEB, at=k8s.at(-90)), IncidentOpening(target=WEB, at=k8s.at(-20))]
     assert not open_incident(WEB, [], now=k8s.T0, openings=old, settings=S).flapping
     (through_correlate,) = correlate(
-        [sig(k8s, SignalKind.CRASH_LOOP_BACK_OFF)], incidents=(), now=k8s.T0, openings=openings, settings=S
+        [sig(k8s, SignalKind.CRASH_LOOP_BACK_OFF)],
+        incidents=(),
+        now=k8s.T0,
+        openings=openings,
+        settings=S,
     )
     assert through_correlate.flapping
 

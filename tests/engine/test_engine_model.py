@@ -41,7 +41,12 @@ def test_decode_keeps_needed_fields(k8s) -> None:
     assert pod.spec.containers[0].resources.limits == {"memory": "256Mi"}
     pdb = k8s.pdb(max_unavailable="50%")
     assert pdb.spec.max_unavailable == "50%"
-    assert msgspec.json.decode(b'{"spec":{"minAvailable":2}}', type=PodDisruptionBudget).spec.min_available == 2
+    assert (
+        msgspec.json.decode(
+            b'{"spec":{"minAvailable":2}}', type=PodDisruptionBudget
+        ).spec.min_available
+        == 2
+    )
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,9 @@ __all__ = [
     "KubeGone",
     "KubeNotFound",
     "KubeUnavailable",
+    "error_class",
     "error_from_response",
+    "error_from_status",
 ]
 
 
@@ -106,6 +108,11 @@ _BY_CODE: dict[int, type[KubeApiError]] = {
     409: KubeConflict,
     410: KubeGone,
 }
+
+
+def error_class(code: int) -> type[KubeApiError]:
+    """The KubeApiError subclass for an HTTP status code (4xx)."""
+    return _BY_CODE.get(code, KubeApiError)
 
 
 def error_from_status(code: int, body: bytes) -> KubeError:

@@ -83,7 +83,9 @@ class ApiFaults:
     @property
     def active(self) -> bool:
         s = self.settings
-        return bool(s.error_rate or s.throttle_rate or s.latency_seconds or s.latency_jitter_seconds)
+        return bool(
+            s.error_rate or s.throttle_rate or s.latency_seconds or s.latency_jitter_seconds
+        )
 
     def configure(self, settings: ApiFaultSettings | None = None, **changes: object) -> None:
         """Replace the settings, or change some of them by name."""

@@ -102,5 +102,7 @@ def build_twin(*, scenario: str | None, clock: Clock, seed: int = 0) -> Twin:
         log.warning("the pod/node fault injector is not available in this build")
     else:
         if profiles is not None:
-            twin.faults = FaultInjector(store=store, runtime=runtime, clock=clock, profiles=profiles)
+            twin.faults = FaultInjector(
+                store=store, runtime=runtime, clock=clock, profiles=profiles
+            )
     return twin

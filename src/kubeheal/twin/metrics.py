@@ -86,7 +86,8 @@ kube_node_spec_unschedulable gauge Whether a node can schedule new pods.
 kube_node_spec_taint gauge The taint of a cluster node.
 kube_node_status_condition gauge The condition of a cluster node.
 kube_node_status_capacity gauge The capacity for different resources of a node.
-kube_node_status_allocatable gauge The allocatable for different resources of a node that are available for scheduling.
+kube_node_status_allocatable gauge The allocatable for different resources of a node that are
+    available for scheduling.
 # kube-state-metrics: pods
 kube_pod_info gauge Information about pod.
 kube_pod_owner gauge Information about the Pod's owner.
@@ -99,27 +100,38 @@ kube_pod_status_ready gauge Describes whether the pod is ready to serve requests
 kube_pod_status_scheduled gauge Describes the status of the scheduling process for the pod.
 kube_pod_status_reason gauge The pod status reasons
 kube_pod_container_info gauge Information about a container in a pod.
-kube_pod_container_status_waiting gauge Describes whether the container is currently in waiting state.
-kube_pod_container_status_waiting_reason gauge Describes the reason the container is currently in waiting state.
-kube_pod_container_status_running gauge Describes whether the container is currently in running state.
-kube_pod_container_status_terminated gauge Describes whether the container is currently in terminated state.
-kube_pod_container_status_terminated_reason gauge Describes the reason the container is currently in terminated state.
-kube_pod_container_status_last_terminated_reason gauge Describes the last reason the container was in terminated state.
-kube_pod_container_status_last_terminated_exitcode gauge Describes the exit code for the last container in terminated state.
+kube_pod_container_status_waiting gauge Describes whether the container is currently in waiting
+    state.
+kube_pod_container_status_waiting_reason gauge Describes the reason the container is currently in
+    waiting state.
+kube_pod_container_status_running gauge Describes whether the container is currently in running
+    state.
+kube_pod_container_status_terminated gauge Describes whether the container is currently in
+    terminated state.
+kube_pod_container_status_terminated_reason gauge Describes the reason the container is currently
+    in terminated state.
+kube_pod_container_status_last_terminated_reason gauge Describes the last reason the container was
+    in terminated state.
+kube_pod_container_status_last_terminated_exitcode gauge Describes the exit code for the last
+    container in terminated state.
 kube_pod_container_status_ready gauge Describes whether the containers readiness check succeeded.
 kube_pod_container_status_restarts_total counter The number of container restarts per container.
 kube_pod_container_resource_requests gauge The number of requested request resource by a container.
 kube_pod_container_resource_limits gauge The number of requested limit resource by a container.
 # kube-state-metrics: deployments and replicasets
 kube_deployment_spec_replicas gauge Number of desired pods for a deployment.
-kube_deployment_spec_paused gauge Whether the deployment is paused and will not be processed by the deployment controller.
+kube_deployment_spec_paused gauge Whether the deployment is paused and will not be processed by the
+    deployment controller.
 kube_deployment_status_replicas gauge The number of replicas per deployment.
 kube_deployment_status_replicas_ready gauge The number of ready replicas per deployment.
 kube_deployment_status_replicas_available gauge The number of available replicas per deployment.
-kube_deployment_status_replicas_unavailable gauge The number of unavailable replicas per deployment.
+kube_deployment_status_replicas_unavailable gauge The number of unavailable replicas per
+    deployment.
 kube_deployment_status_replicas_updated gauge The number of updated replicas per deployment.
-kube_deployment_status_observed_generation gauge The generation observed by the deployment controller.
-kube_deployment_metadata_generation gauge Sequence number representing a specific generation of the desired state.
+kube_deployment_status_observed_generation gauge The generation observed by the deployment
+    controller.
+kube_deployment_metadata_generation gauge Sequence number representing a specific generation of the
+    desired state.
 kube_deployment_status_condition gauge The current status conditions of a deployment.
 kube_replicaset_owner gauge Information about the ReplicaSet's owner.
 kube_replicaset_spec_replicas gauge Number of desired pods for a ReplicaSet.
@@ -127,36 +139,51 @@ kube_replicaset_status_replicas gauge The number of replicas per ReplicaSet.
 kube_replicaset_status_ready_replicas gauge The number of ready replicas per ReplicaSet.
 # kube-state-metrics: horizontal pod autoscalers
 kube_horizontalpodautoscaler_info gauge Information about this autoscaler.
-kube_horizontalpodautoscaler_metadata_generation gauge The generation observed by the HorizontalPodAutoscaler controller.
-kube_horizontalpodautoscaler_spec_max_replicas gauge Upper limit for the number of pods that can be set by the autoscaler; cannot be smaller than MinReplicas.
-kube_horizontalpodautoscaler_spec_min_replicas gauge Lower limit for the number of pods that can be set by the autoscaler, default 1.
-kube_horizontalpodautoscaler_spec_target_metric gauge The metric specifications used by this autoscaler when calculating the desired replica count.
-kube_horizontalpodautoscaler_status_target_metric gauge The current metric status used by this autoscaler when calculating the desired replica count.
-kube_horizontalpodautoscaler_status_current_replicas gauge Current number of replicas of pods managed by this autoscaler.
-kube_horizontalpodautoscaler_status_desired_replicas gauge Desired number of replicas of pods managed by this autoscaler.
+kube_horizontalpodautoscaler_metadata_generation gauge The generation observed by the
+    HorizontalPodAutoscaler controller.
+kube_horizontalpodautoscaler_spec_max_replicas gauge Upper limit for the number of pods that can be
+    set by the autoscaler; cannot be smaller than MinReplicas.
+kube_horizontalpodautoscaler_spec_min_replicas gauge Lower limit for the number of pods that can be
+    set by the autoscaler, default 1.
+kube_horizontalpodautoscaler_spec_target_metric gauge The metric specifications used by this
+    autoscaler when calculating the desired replica count.
+kube_horizontalpodautoscaler_status_target_metric gauge The current metric status used by this
+    autoscaler when calculating the desired replica count.
+kube_horizontalpodautoscaler_status_current_replicas gauge Current number of replicas of pods
+    managed by this autoscaler.
+kube_horizontalpodautoscaler_status_desired_replicas gauge Desired number of replicas of pods
+    managed by this autoscaler.
 kube_horizontalpodautoscaler_status_condition gauge The condition of this autoscaler.
 # kube-state-metrics: pod disruption budgets
 kube_poddisruptionbudget_status_current_healthy gauge Current number of healthy pods
 kube_poddisruptionbudget_status_desired_healthy gauge Minimum desired number of healthy pods
-kube_poddisruptionbudget_status_pod_disruptions_allowed gauge Number of pod disruptions that are currently allowed
-kube_poddisruptionbudget_status_expected_pods gauge Total number of pods counted by this disruption budget
-kube_poddisruptionbudget_status_observed_generation gauge Most recent generation observed when updating this PDB status
+kube_poddisruptionbudget_status_pod_disruptions_allowed gauge Number of pod disruptions that are
+    currently allowed
+kube_poddisruptionbudget_status_expected_pods gauge Total number of pods counted by this disruption
+    budget
+kube_poddisruptionbudget_status_observed_generation gauge Most recent generation observed when
+    updating this PDB status
 # kube-state-metrics: storage
-kube_persistentvolume_status_phase gauge The phase indicates if a volume is available, bound to a claim, or released by a claim.
+kube_persistentvolume_status_phase gauge The phase indicates if a volume is available, bound to a
+    claim, or released by a claim.
 kube_persistentvolume_capacity_bytes gauge Persistentvolume capacity in bytes.
 kube_persistentvolume_claim_ref gauge Information about the Persistent Volume Claim Reference.
 kube_persistentvolumeclaim_info gauge Information about persistent volume claim.
-kube_persistentvolumeclaim_status_phase gauge The phase the persistent volume claim is currently in.
-kube_persistentvolumeclaim_resource_requests_storage_bytes gauge The capacity of storage requested by the persistent volume claim.
+kube_persistentvolumeclaim_status_phase gauge The phase the persistent volume claim is currently
+    in.
+kube_persistentvolumeclaim_resource_requests_storage_bytes gauge The capacity of storage requested
+    by the persistent volume claim.
 # cAdvisor (kubelet /metrics/cadvisor)
 container_cpu_usage_seconds_total counter Cumulative cpu time consumed in seconds.
 container_memory_working_set_bytes gauge Current working set in bytes.
 container_memory_rss gauge Size of RSS in bytes.
-container_memory_usage_bytes gauge Current memory usage in bytes, including all memory regardless of when it was accessed
+container_memory_usage_bytes gauge Current memory usage in bytes, including all memory regardless
+    of when it was accessed
 container_spec_memory_limit_bytes gauge Memory limit for the container.
 container_spec_cpu_quota gauge CPU quota of the container.
 container_spec_cpu_period gauge CPU period of the container.
-container_fs_usage_bytes gauge Number of bytes that are consumed by the container on this filesystem.
+container_fs_usage_bytes gauge Number of bytes that are consumed by the container on this
+    filesystem.
 container_start_time_seconds gauge Start time of the container since unix epoch in seconds.
 container_network_receive_bytes_total counter Cumulative count of bytes received
 container_network_transmit_bytes_total counter Cumulative count of bytes transmitted
@@ -178,11 +205,20 @@ http_requests_total counter Total number of HTTP requests served.
 http_request_duration_seconds histogram Duration of HTTP requests in seconds.
 """
 
-FAMILIES: tuple[MetricFamily, ...] = tuple(
-    MetricFamily(*line.split(" ", 2))
-    for line in _FAMILY_TABLE.splitlines()
-    if line and not line.startswith("#")
-)
+
+def _parse_family_table(table: str) -> tuple[MetricFamily, ...]:
+    rows: list[list[str]] = []
+    for line in table.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith(" "):  # continuation of the previous help text
+            rows[-1][2] += " " + line.strip()
+        else:
+            rows.append(line.split(" ", 2))
+    return tuple(MetricFamily(name, type_, help_) for name, type_, help_ in rows)
+
+
+FAMILIES: tuple[MetricFamily, ...] = _parse_family_table(_FAMILY_TABLE)
 
 _POD_PHASES = ("Pending", "Succeeded", "Failed", "Unknown", "Running")
 _POD_STATUS_REASONS = (
@@ -564,14 +600,14 @@ class _Renderer:
                 base + ("," + _labels(label_pairs) if label_pairs else ""),
                 1,
             )
-            for family, key in (
+            for ts_family, key in (
                 ("kube_pod_created", meta.get("creationTimestamp")),
                 ("kube_pod_start_time", status.get("startTime")),
                 ("kube_pod_deletion_timestamp", meta.get("deletionTimestamp")),
             ):
                 ts = _timestamp(key)
                 if ts is not None:
-                    expo.add(family, base, ts)
+                    expo.add(ts_family, base, ts)
             phase = status.get("phase")
             if phase:
                 for candidate in _POD_PHASES:
@@ -581,16 +617,16 @@ class _Renderer:
                         1 if phase == candidate else 0,
                     )
             for cond in status.get("conditions") or []:
-                family = {
+                cond_family = {
                     "Ready": "kube_pod_status_ready",
                     "PodScheduled": "kube_pod_status_scheduled",
                 }.get(str(cond.get("type")))
-                if family is None:
+                if cond_family is None:
                     continue
                 cond_status = str(cond.get("status", "Unknown"))
                 for label, api_value in _CONDITION_STATUSES:
                     expo.add(
-                        family,
+                        cond_family,
                         f'{base},condition="{label}"',
                         1 if cond_status == api_value else 0,
                     )
@@ -920,7 +956,7 @@ class _Renderer:
 
     def containers(self, memory: CounterMemory | None) -> None:
         expo = self.expo
-        for uid in sorted(self.runtime.pods, key=lambda u: self._pod_sort_key(u)):
+        for uid in sorted(self.runtime.pods, key=self._pod_sort_key):
             info = self.pods_by_uid.get(uid)
             if info is None:
                 continue  # the pod is gone from the API: its cgroups are gone too
@@ -982,7 +1018,7 @@ class _Renderer:
                 )
                 if crt.started_at is not None:
                     expo.add("container_start_time_seconds", labels, crt.started_at)
-            self._pod_network(pod_rt, uid, ns, name, parent, memory)
+            self._pod_network(pod_rt, uid=uid, ns=ns, name=name, parent=parent, memory=memory)
         if memory is not None:
             memory.forget_except(self.runtime.pods)
 
@@ -996,6 +1032,7 @@ class _Renderer:
     def _pod_network(
         self,
         pod_rt: PodRuntime,
+        *,
         uid: str,
         ns: str,
         name: str,
@@ -1113,7 +1150,7 @@ class _Renderer:
                         {str(k): str(v) for k, v in selector.items()},
                     )
                 )
-        for uid in sorted(self.runtime.pods, key=lambda u: self._pod_sort_key(u)):
+        for uid in sorted(self.runtime.pods, key=self._pod_sort_key):
             info = self.pods_by_uid.get(uid)
             if info is None:
                 continue

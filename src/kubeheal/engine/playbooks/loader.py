@@ -166,17 +166,20 @@ def _issues_from_validation(
     return issues
 
 
-def parse_playbooks(text: str, *, file: Path) -> tuple[list[Playbook], list[PlaybookIssue]]:
-    """Playbooks of one YAML text (one per document) and the issues of the invalid ones."""
+def _parse(text: str, *, file: Path) -> tuple[list[tuple[Playbook, int]], list[PlaybookIssue]]:
     try:
         roots = [root for root in yaml.compose_all(text, Loader=yaml.SafeLoader) if root]
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
+        mark = e.problem_mark
+        if e.context_mark is not None and (mark is None or "end of stream" in (e.problem or "")):
+            mark = e.context_mark
         line = mark.line + 1 if mark is not None else 1
-        return [], [PlaybookIssue(file=file, line=line, field="", message=f"invalid YAML: {e}")]
+        what = ", ".join(part for part in (e.context, e.problem) if part)
+        message = f"invalid YAML: {what}"
+        return [], [PlaybookIssue(file=file, line=line, field="", message=message)]
     except yaml.YAMLError as e:
         return [], [PlaybookIssue(file=file, line=1, field="", message=f"invalid YAML: {e}")]
-    playbooks: list[Playbook] = []
+    playbooks: list[tuple[Playbook, int]] = []
     issues: list[PlaybookIssue] = []
     for root in roots:
         line = root.start_mark.line + 1
@@ -191,10 +194,18 @@ def parse_playbooks(text: str, *, file: Path) -> tuple[list[Playbook], list[Play
             )
             continue
         try:
-            playbooks.append(Playbook.model_validate(data))
+            playbook = Playbook.model_validate(data)
         except ValidationError as e:
             issues.extend(_issues_from_validation(e, file=file, root=root))
+        else:
+            playbooks.append((playbook, _line_of(root, ("name",))[0]))
     return playbooks, issues
+
+
+def parse_playbooks(text: str, *, file: Path) -> tuple[list[Playbook], list[PlaybookIssue]]:
+    """Playbooks of one YAML text (one per document) and the issues of the invalid ones."""
+    found, issues = _parse(text, file=file)
+    return [playbook for playbook, _ in found], issues
 
 
 def _files(directory: Path) -> list[Path]:
@@ -206,14 +217,14 @@ def _collect(files: Iterable[tuple[Path, str]]) -> tuple[list[Playbook], list[Pl
     issues: list[PlaybookIssue] = []
     seen: dict[str, Path] = {}
     for file, text in files:
-        found, problems = parse_playbooks(text, file=file)
+        found, problems = _parse(text, file=file)
         issues.extend(problems)
-        for playbook in found:
+        for playbook, name_line in found:
             if playbook.name in seen:
                 issues.append(
                     PlaybookIssue(
                         file=file,
-                        line=_name_line(text, playbook.name),
+                        line=name_line,
                         field="name",
                         message=f"duplicate playbook name {playbook.name!r} "
                         f"(first defined in {seen[playbook.name]})",
@@ -223,14 +234,6 @@ def _collect(files: Iterable[tuple[Path, str]]) -> tuple[list[Playbook], list[Pl
             seen[playbook.name] = file
             playbooks.append(playbook)
     return playbooks, issues
-
-
-def _name_line(text: str, name: str) -> int:
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped.startswith("name:") and name in stripped:
-            return number
-    return 1
 
 
 def _read_directory(directory: Path) -> tuple[list[Playbook], list[PlaybookIssue]]:
