@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from kubeheal.config import IncidentSettings
+from kubeheal.engine.incidents import open_incident
 from kubeheal.engine.playbooks import (
     ActionName,
     Mode,
@@ -19,8 +21,6 @@ from kubeheal.engine.playbooks import (
     matching_playbooks,
     validate_directory,
 )
-from kubeheal.engine.incidents import open_incident
-from kubeheal.config import IncidentSettings
 from kubeheal.model import ClusterView, Signal, SignalKind, SignalSource, Target, TargetKind
 
 DATA = Path(__file__).parent / "data"

@@ -1101,13 +1101,13 @@ class _Renderer:
             node = self.runtime.nodes[name]
             base = f'instance="{_esc(name)}",node="{_esc(name)}"'
             cpus = self.node_cpus.get(name, 1)
-            for mode in sorted(node.cpu_seconds_total):
-                per_cpu = node.cpu_seconds_total[mode] / cpus
-                for cpu in range(cpus):
+            modes = sorted(node.cpu_seconds_total)
+            for cpu in range(cpus):
+                for mode in modes:
                     expo.add(
                         "node_cpu_seconds_total",
                         f'{base},cpu="{cpu}",mode="{_esc(mode)}"',
-                        per_cpu,
+                        node.cpu_seconds_total[mode] / cpus,
                     )
             expo.add("node_load1", base, round(load.get(name, 0.0), 2))
             expo.add("node_memory_MemTotal_bytes", base, node.memory_total_bytes)
