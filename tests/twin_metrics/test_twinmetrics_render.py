@@ -378,7 +378,7 @@ def cluster() -> Cluster:
     good.latency_bucket_counts = cumulative + [100.0] * (len(LATENCY_BUCKETS) + 1 - 10)
     good.latency_sum = 4.25
     bad = PodRuntime(uid=uids["crashing"], namespace="shop", name="web-7d9f-bbbbb", node="worker-1")
-    bad.containers["app"] = _container("app", cpu_seconds_total=0.5, restart_count=4)
+    bad.containers["app"] = ContainerRuntime(name="app", cpu_seconds_total=0.5, restart_count=4)
     bad.containers["sidecar"] = _container("sidecar", cpu_seconds_total=0.2)
     runtime.pods[good.uid] = good
     runtime.pods[bad.uid] = bad
@@ -732,7 +732,7 @@ def test_cadvisor_series_for_running_containers_only(cluster: Cluster) -> None:
     assert value(s, "container_spec_cpu_period", **app) == 100_000
     assert value(s, "container_fs_usage_bytes", device="/dev/root", **app) == 4096
     assert value(s, "container_start_time_seconds", **app) == 1_790_000_005
-    # the sidecar has no status in this pod: its runtime entry (started) is enough
+    # the sidecar has no container status at all: the runtime decides what runs
     assert (
         value(s, "container_cpu_usage_seconds_total", pod="web-7d9f-aaaaa", container="sidecar")
         == 1

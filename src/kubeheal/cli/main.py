@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from kubeheal import __version__
+from kubeheal.cli.twin import twin_app
 
 app = typer.Typer(
     name="kubeheal",
@@ -16,6 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(twin_app, name="twin")
 
 
 @app.command()

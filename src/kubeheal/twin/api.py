@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +109,7 @@ def _dumps(value: object) -> bytes:
     return orjson.dumps(value)
 
 
-def _json_response(value: object, *, status: int = 200, warnings: list[str] = ()) -> Response:  # type: ignore[assignment]
+def _json_response(value: object, *, status: int = 200, warnings: Sequence[str] = ()) -> Response:
     response = Response(_dumps(value), status_code=status, media_type=_JSON)
     for warning in warnings:
         response.headers.append("Warning", f'299 - "{_escape(warning)}"')
@@ -176,11 +176,12 @@ class _Api:
 
     async def _route(self, request: Request, path: str) -> Response:
         parts = [p for p in path.split("/") if p]
-        method = request.method
         if not parts:
-            return _json_response({"paths": ["/api", "/api/v1", "/apis", "/openapi/v3", "/version"]})
+            return _json_response(
+                {"paths": ["/api", "/api/v1", "/apis", "/openapi/v3", "/version"]}
+            )
         head = parts[0]
-        if head in ("healthz", "readyz", "livez") and method == "GET":
+        if head in ("healthz", "readyz", "livez") and request.method == "GET":
             return PlainTextResponse("ok")
         if head == "version" and len(parts) == 1:
             return _json_response(self._version())
@@ -205,7 +206,6 @@ class _Api:
                 return _json_response(self._group(parts[1]))
             return await self._resource(request, parts[1], parts[2], parts[3:])
         raise NotFound("the server could not find the requested resource", details={})
-        del method
 
     # ------------------------------------------------------------------ discovery
 
@@ -340,7 +340,9 @@ class _Api:
     ) -> Response:
         if not rest:
             if request.method != "GET":
-                raise MethodNotAllowed(f"the server does not allow this method on {request.url.path}")
+                raise MethodNotAllowed(
+                    f"the server does not allow this method on {request.url.path}"
+                )
             return _json_response(self._resource_list(group, version))
         target = self._target(group, version, rest)
         method = request.method
@@ -439,7 +441,9 @@ class _Api:
                 raise BadRequest(f'dryRun: Unsupported value: "{value}": supported values: "All"')
         return bool(values)
 
-    def _validate_fields(self, request: Request, obj: Obj, *, api_version: str, kind: str) -> list[str]:
+    def _validate_fields(
+        self, request: Request, obj: Obj, *, api_version: str, kind: str
+    ) -> list[str]:
         """Unknown-field handling per `fieldValidation`: raise (Strict) or return warnings."""
         mode = request.query_params.get("fieldValidation", "Warn")
         if mode not in ("Strict", "Warn", "Ignore"):
@@ -511,7 +515,9 @@ class _Api:
 
     # ------------------------------------------------------------------ reads
 
-    def _selectors(self, request: Request, rtype: ResourceType) -> tuple[LabelSelector | None, FieldSelector | None]:
+    def _selectors(
+        self, request: Request, rtype: ResourceType
+    ) -> tuple[LabelSelector | None, FieldSelector | None]:
         q = request.query_params
         labels: LabelSelector | None = None
         fields: FieldSelector | None = None
@@ -529,19 +535,18 @@ class _Api:
             if unsupported:
                 supported = ", ".join(sorted(rtype.selectable_fields))
                 raise BadRequest(
-                    f'field label not supported: {unsupported[0]} (supported for '
+                    f"field label not supported: {unsupported[0]} (supported for "
                     f"{rtype.plural}: {supported})"
                 )
         return labels, fields
 
     @staticmethod
     def _accept(request: Request) -> str:
-        """"Table", "PartialObjectMetadata" or "" (plain JSON) from the Accept header."""
+        """ "Table", "PartialObjectMetadata" or "" (plain JSON) from the Accept header."""
         accept = request.headers.get("accept", "")
         for part in accept.split(","):
             params = {
-                k.strip(): v.strip()
-                for k, _, v in (p.partition("=") for p in part.split(";")[1:])
+                k.strip(): v.strip() for k, _, v in (p.partition("=") for p in part.split(";")[1:])
             }
             if params.get("g") == "meta.k8s.io" and params.get("v") in ("v1", "v1beta1"):
                 if params.get("as") == "Table":
@@ -571,7 +576,9 @@ class _Api:
             try:
                 limit = int(q["limit"])
             except ValueError:
-                raise BadRequest(f"limit: invalid value {q['limit']!r}: must be an integer") from None
+                raise BadRequest(
+                    f"limit: invalid value {q['limit']!r}: must be an integer"
+                ) from None
         rv = q.get("resourceVersion")
         if rv and not rv.isdigit():
             raise BadRequest(f"invalid resourceVersion {rv!r}: must be an integer")
@@ -615,7 +622,15 @@ class _Api:
         body = head[:-1] + b',"items":[' + b",".join(result.items) + b"]}"
         return Response(body, media_type=_JSON)
 
-    def _render_one(self, request: Request, rtype: ResourceType, obj: Obj, *, status: int = 200, warnings: list[str] = ()) -> Response:  # type: ignore[assignment]
+    def _render_one(
+        self,
+        request: Request,
+        rtype: ResourceType,
+        obj: Obj,
+        *,
+        status: int = 200,
+        warnings: Sequence[str] = (),
+    ) -> Response:
         mode = self._accept(request)
         if mode == "Table":
             return _json_response(
@@ -648,7 +663,11 @@ class _Api:
         labels, fields = self._selectors(request, rtype)
         if target.name is not None:
             by_name = FieldSelector.parse(f"metadata.name={target.name}")
-            fields = by_name if fields is None else FieldSelector(fields.requirements + by_name.requirements)
+            fields = (
+                by_name
+                if fields is None
+                else FieldSelector(fields.requirements + by_name.requirements)
+            )
         timeout = self.options.watch_timeout
         if q.get("timeoutSeconds"):
             try:
@@ -687,7 +706,13 @@ class _Api:
         return StreamingResponse(stream, media_type=_JSON)
 
     def _event_line(
-        self, kind: str, raw: bytes, rtype: ResourceType, table: bool, include: tables.IncludeObject, first: bool
+        self,
+        kind: str,
+        raw: bytes,
+        rtype: ResourceType,
+        table: bool,
+        include: tables.IncludeObject,
+        first: bool,
     ) -> bytes:
         if table:
             obj = orjson.loads(raw)
@@ -775,7 +800,9 @@ class _Api:
         rtype = target.rtype
         obj = self._object_body(await self._body(request), rtype.kind)
         dry = self._dry_run(request)
-        warnings = self._validate_fields(request, obj, api_version=rtype.api_version, kind=rtype.kind)
+        warnings = self._validate_fields(
+            request, obj, api_version=rtype.api_version, kind=rtype.kind
+        )
         self._defaults(rtype, obj, creating=True)
         created = self.store.create(rtype, obj, namespace=target.namespace, dry_run=dry)
         return self._render_one(request, rtype, created, status=201, warnings=warnings)
@@ -799,11 +826,15 @@ class _Api:
         body = self._object_body(await self._body(request), rtype.kind)
         dry = self._dry_run(request)
         if target.subresource == "scale":
-            warnings = self._validate_fields(request, body, api_version="autoscaling/v1", kind="Scale")
+            warnings = self._validate_fields(
+                request, body, api_version="autoscaling/v1", kind="Scale"
+            )
             return _json_response(self._write_scale(target, body, dry=dry), warnings=warnings)
         body.setdefault("metadata", {})
         self._check_name(body, target)
-        warnings = self._validate_fields(request, body, api_version=rtype.api_version, kind=rtype.kind)
+        warnings = self._validate_fields(
+            request, body, api_version=rtype.api_version, kind=rtype.kind
+        )
         self._defaults(rtype, body, creating=False)
         updated = self.store.update(
             rtype,
@@ -870,7 +901,7 @@ class _Api:
             current = self.store.find(rtype, target.namespace, target.name)
             if current is None:
                 if media == _APPLY_YAML and sub is None:
-                    return await self._apply_create(request, target, patch, dry=dry)
+                    return self._apply_create(request, target, patch, dry=dry)
                 raise self.store._not_found(rtype, target.name)
             view = _scale_of(rtype, current) if sub == "scale" else current
             current_rv = view["metadata"].get("resourceVersion")
@@ -886,14 +917,20 @@ class _Api:
             if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
                 raise Invalid("the patched object must be an object with metadata")
             if sub == "scale":
-                warnings = self._validate_fields(request, patched, api_version="autoscaling/v1", kind="Scale")
+                warnings = self._validate_fields(
+                    request, patched, api_version="autoscaling/v1", kind="Scale"
+                )
                 if patched["metadata"].get("resourceVersion") == current_rv:
                     patched["metadata"].pop("resourceVersion", None)
-                return _json_response(self._write_scale(target, patched, dry=dry), warnings=warnings)
+                return _json_response(
+                    self._write_scale(target, patched, dry=dry), warnings=warnings
+                )
             self._check_name(patched, target)
             if not patched["metadata"].get("resourceVersion"):
                 patched["metadata"]["resourceVersion"] = current_rv
-            warnings = self._validate_fields(request, patched, api_version=rtype.api_version, kind=rtype.kind)
+            warnings = self._validate_fields(
+                request, patched, api_version=rtype.api_version, kind=rtype.kind
+            )
             self._defaults(rtype, patched, creating=False)
             updated = self.store.update(
                 rtype,
@@ -904,11 +941,13 @@ class _Api:
             )
         return self._render_one(request, rtype, updated, warnings=warnings)
 
-    async def _apply_create(self, request: Request, target: _Target, obj: Obj, *, dry: bool) -> Response:
+    def _apply_create(self, request: Request, target: _Target, obj: Obj, *, dry: bool) -> Response:
         rtype = target.rtype
         obj.setdefault("metadata", {})
         self._check_name(obj, target)
-        warnings = self._validate_fields(request, obj, api_version=rtype.api_version, kind=rtype.kind)
+        warnings = self._validate_fields(
+            request, obj, api_version=rtype.api_version, kind=rtype.kind
+        )
         self._defaults(rtype, obj, creating=True)
         created = self.store.create(rtype, obj, namespace=target.namespace, dry_run=dry)
         return self._render_one(request, rtype, created, status=201, warnings=warnings)
@@ -1011,7 +1050,11 @@ class _Api:
                 raise BadRequest(
                     f"a container name must be specified for pod {target.name}, choose one of: "
                     f"[{' '.join(names)}]"
-                    + (f" or one of the init containers: [{' '.join(init_names)}]" if init_names else "")
+                    + (
+                        f" or one of the init containers: [{' '.join(init_names)}]"
+                        if init_names
+                        else ""
+                    )
                 )
             container = names[0]
         if container not in names and container not in init_names:
@@ -1092,7 +1135,9 @@ class _Api:
             # Without the disruption controller there are no budgets to honour.
             self.store.delete(self.store.rtype("", "v1", "pods"), namespace, name)
             return
-        evict(self.store, namespace=namespace, name=name, eviction=eviction, now=self.twin.clock.now())
+        evict(
+            self.store, namespace=namespace, name=name, eviction=eviction, now=self.twin.clock.now()
+        )
 
     async def _bind(self, request: Request, target: _Target) -> Response:
         assert target.name is not None
@@ -1255,9 +1300,7 @@ def _set_scheduled_condition(now: str) -> Callable[[Obj], None]:
     def change(pod: Obj) -> None:
         status = pod.setdefault("status", {})
         conditions = [c for c in status.get("conditions") or () if c.get("type") != "PodScheduled"]
-        conditions.append(
-            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}
-        )
+        conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": now})
         status["conditions"] = conditions
 
     return change

@@ -975,12 +975,9 @@ class _Renderer:
             specs = {str(c.get("name")): c for c in (pod.get("spec") or {}).get("containers") or []}
             for cname in sorted(pod_rt.containers):
                 crt = pod_rt.containers[cname]
+                if crt.started_at is None:
+                    continue  # not running (the kubelet sets started_at): no cgroup, no series
                 cs = statuses.get(cname)
-                if cs is not None:
-                    if "running" not in (cs.get("state") or {}):
-                        continue
-                elif crt.started_at is None:
-                    continue
                 cspec = specs.get(cname) or {}
                 container_id = str((cs or {}).get("containerID", "")).partition("://")[2]
                 if not container_id:
@@ -1016,8 +1013,7 @@ class _Renderer:
                     f'{labels},device="{_CONTAINER_FS_DEVICE}"',
                     crt.fs_usage_bytes,
                 )
-                if crt.started_at is not None:
-                    expo.add("container_start_time_seconds", labels, crt.started_at)
+                expo.add("container_start_time_seconds", labels, crt.started_at)
             self._pod_network(pod_rt, uid=uid, ns=ns, name=name, parent=parent, memory=memory)
         if memory is not None:
             memory.forget_except(self.runtime.pods)
