@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from kubeheal import __version__
+from kubeheal.cli.operator import register as register_operator_commands
 from kubeheal.cli.twin import twin_app
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(twin_app, name="twin")
+register_operator_commands(app)
 
 
 @app.command()

@@ -13,11 +13,12 @@ library's HTTP client (the twin is local and plain HTTP).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -43,14 +44,12 @@ def _call(server: str, method: str, path: str, body: Any = None) -> Any:
         headers={"Content-Type": "application/json", "Accept": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local URL
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as e:
         detail = e.read().decode(errors="replace")
-        try:
+        with contextlib.suppress(ValueError, AttributeError):
             detail = json.loads(detail).get("message", detail)
-        except (ValueError, AttributeError):
-            pass
         raise ControlError(f"{method} {path}: HTTP {e.code}: {detail}") from e
     except urllib.error.URLError as e:
         raise ControlError(f"cannot reach the twin at {server}: {e.reason}") from e
@@ -75,6 +74,7 @@ def _parse_params(params: list[str]) -> dict[str, Any]:
 
 @twin_app.command()
 def serve(
+    *,
     port: int = typer.Option(6443, help="Port on 127.0.0.1 (0 picks a free one)."),
     scenario: str | None = typer.Option(None, help="Scenario to load (sample-app, bookinfo)."),
     kubeconfig_out: str | None = typer.Option(
@@ -113,6 +113,7 @@ def serve(
 
 @twin_app.command()
 def fault(
+    *,
     kind: str | None = typer.Argument(
         None, help="Fault kind (crash-on-start, memory-leak, cpu-hog, latency-spike, ...)."
     ),
@@ -121,7 +122,9 @@ def fault(
     name: str | None = typer.Option(None, help="Target object name (pod or deployment)."),
     selector: str | None = typer.Option(None, "--selector", "-l", help="Target label selector."),
     node: str | None = typer.Option(None, help="Target node (node faults)."),
-    param: list[str] = typer.Option([], "--param", "-p", help="Fault parameter key=value."),
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Fault parameter key=value.")
+    ] = None,
     duration: float | None = typer.Option(None, help="Seconds until the fault clears."),
     list_: bool = typer.Option(False, "--list", help="List active faults."),
     clear: str | None = typer.Option(None, help="Clear a fault by id, or 'all'."),
@@ -146,7 +149,7 @@ def fault(
             target["labels"] = selector
         if node:
             target["node"] = node
-        spec: dict[str, Any] = {"kind": kind, "params": _parse_params(param)}
+        spec: dict[str, Any] = {"kind": kind, "params": _parse_params(param or [])}
         if target:
             spec["target"] = target
         if duration is not None:
@@ -159,9 +162,12 @@ def fault(
 
 @twin_app.command("api-fault")
 def api_fault(
+    *,
     server: str = typer.Option(..., help="Base URL of the twin, e.g. http://127.0.0.1:6443."),
     error_rate: float | None = typer.Option(None, help="Share of requests answered 500/503."),
-    error_code: list[int] = typer.Option([], help="5xx codes to use (500, 503)."),
+    error_code: Annotated[
+        list[int] | None, typer.Option(help="5xx codes to use (500, 503).")
+    ] = None,
     throttle_rate: float | None = typer.Option(None, help="Share of requests answered 429."),
     latency: float | None = typer.Option(None, help="Seconds added to every request."),
     jitter: float | None = typer.Option(None, help="Uniform random extra latency (seconds)."),

@@ -20,6 +20,7 @@ so fields dropped from the applied configuration are not removed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from kubeheal.twin import openapi, tables
 from kubeheal.twin.apifaults import ApiFaultSettings
 from kubeheal.twin.clock import format_time
 from kubeheal.twin.cluster import Twin
+from kubeheal.twin.metrics import render_metrics
 from kubeheal.twin.errors import (
     ApiError,
     BadRequest,
@@ -55,6 +57,7 @@ from kubeheal.twin.patch import (
 )
 from kubeheal.twin.resources import ResourceType, UnknownResourceError
 from kubeheal.twin.selectors import FieldSelector, LabelSelector, SelectorError
+from kubeheal.twin.sim.kubelet import read_logs
 from kubeheal.twin.store import Watcher
 
 __all__ = ["KUBERNETES_VERSION", "ApiOptions", "create_app"]
@@ -292,13 +295,13 @@ class _Api:
             if len(parts) == 2:
                 return _json_response(openapi.openapi_index(self.store.registry))
             rest = parts[2:]
+            group, version = "", ""
+            if rest[0] == "api" and len(rest) == 2:
+                version = rest[1]
+            elif rest[0] == "apis" and len(rest) == 3:
+                group, version = rest[1], rest[2]
             try:
-                if rest[0] == "api" and len(rest) == 2:
-                    doc = openapi.openapi_document(self.store.registry, "", rest[1])
-                elif rest[0] == "apis" and len(rest) == 3:
-                    doc = openapi.openapi_document(self.store.registry, rest[1], rest[2])
-                else:
-                    raise LookupError(rest)
+                doc = openapi.openapi_document(self.store.registry, group, version)
             except LookupError:
                 raise NotFound(
                     "the server could not find the requested resource", details={}
@@ -419,7 +422,7 @@ class _Api:
     @staticmethod
     def _parse_yaml(raw: bytes) -> Any:
         try:
-            return yaml.load(raw, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+            return yaml.load(raw, Loader=_YAML_LOADER)
         except yaml.YAMLError as e:
             raise BadRequest(
                 f"the request body is not valid YAML: yaml parse error: {e}".replace("\n", " ")
@@ -476,7 +479,7 @@ class _Api:
         if kind == "Pod":
             _pod_spec_defaults(spec)
         elif kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job"):
-            if kind != "DaemonSet" and kind != "Job":
+            if kind not in {"DaemonSet", "Job"}:
                 spec.setdefault("replicas", 1)
             if kind == "Deployment":
                 spec.setdefault("revisionHistoryLimit", 10)
@@ -710,6 +713,7 @@ class _Api:
         kind: str,
         raw: bytes,
         rtype: ResourceType,
+        *,
         table: bool,
         include: tables.IncludeObject,
         first: bool,
@@ -769,7 +773,9 @@ class _Api:
                     rv = store.resource_version
                 if events:
                     yield b"".join(
-                        self._event_line(kind, raw, rtype, table, include, first and i == 0)
+                        self._event_line(
+                            kind, raw, rtype, table=table, include=include, first=first and i == 0
+                        )
                         for i, (kind, raw, _) in enumerate(events)
                     )
                     first = False
@@ -787,10 +793,8 @@ class _Api:
                     yield self._bookmark(rtype, rv)
                     next_bookmark = now + interval
                 wake_at = min(deadline, next_bookmark) if bookmarks else deadline
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(ready.wait(), max(0.0, wake_at - now))
-                except TimeoutError:
-                    pass
         finally:
             store.stop_watch(watcher)
 
@@ -1073,29 +1077,42 @@ class _Api:
             except ValueError:
                 raise BadRequest("limitBytes must be an integer") from None
         uid = str(pod["metadata"].get("uid", ""))
-        text = self._read_logs(uid, container, previous)
-        text = _tail(text, tail)
+        if tail is not None and tail < 0:
+            raise BadRequest("tailLines must be a non-negative integer")
+        timestamps = _truthy(q.get("timestamps"))
+        text = self._read_logs(uid, container, previous, timestamps=timestamps, tail=tail)
         if limit_bytes is not None:
             text = text.encode()[:limit_bytes].decode(errors="ignore")
         if not _truthy(q.get("follow")):
             return PlainTextResponse(text)
         return StreamingResponse(
-            self._follow_logs(request, target, uid, container, text),
+            self._follow_logs(target, uid, container, text, timestamps=timestamps),
             media_type="text/plain",
         )
 
-    def _read_logs(self, pod_uid: str, container: str, previous: bool) -> str:
-        try:
-            from kubeheal.twin.sim.kubelet import read_logs
-        except ImportError:
-            return _runtime_logs(self.twin, pod_uid, container, previous)
-        return read_logs(self.twin.runtime, pod_uid=pod_uid, container=container, previous=previous)
+    def _read_logs(
+        self,
+        pod_uid: str,
+        container: str,
+        previous: bool,
+        *,
+        timestamps: bool = False,
+        tail: int | None = None,
+    ) -> str:
+        return read_logs(
+            self.twin.runtime,
+            pod_uid=pod_uid,
+            container=container,
+            previous=previous,
+            timestamps=timestamps,
+            tail_lines=tail,
+        )
 
     async def _follow_logs(
-        self, request: Request, target: _Target, uid: str, container: str, initial: str
+        self, target: _Target, uid: str, container: str, initial: str, *, timestamps: bool
     ) -> AsyncIterator[bytes]:
         yield initial.encode()
-        full = self._read_logs(uid, container, False)
+        full = self._read_logs(uid, container, False, timestamps=timestamps)
         sent = len(full)
         while True:
             await asyncio.sleep(self.options.log_follow_poll)
@@ -1103,7 +1120,10 @@ class _Api:
             pod = self.store.find(target.rtype, target.namespace, target.name)
             if pod is None or pod["metadata"].get("uid") != uid:
                 return
-            full = self._read_logs(uid, container, False)
+            try:
+                full = self._read_logs(uid, container, False, timestamps=timestamps)
+            except ApiError:
+                return
             if len(full) < sent:  # the container restarted: its log starts again
                 sent = 0
             if len(full) > sent:
@@ -1244,10 +1264,6 @@ class _Api:
             )
 
     async def metrics(self, request: Request) -> Response:
-        try:
-            from kubeheal.twin.metrics import render_metrics
-        except ImportError:
-            return PlainTextResponse("# metrics are not available in this build of the twin\n")
         with self.store.lock:
             body = render_metrics(
                 store=self.store, runtime=self.twin.runtime, now=self.twin.clock.now()
@@ -1276,24 +1292,6 @@ def _fault_id(fault: Any) -> str:
     if isinstance(fault, Mapping):
         return str(fault.get("id"))
     return str(fault.id)
-
-
-def _tail(text: str, lines: int | None) -> str:
-    if lines is None or lines < 0:
-        return text
-    if lines == 0:
-        return ""
-    parts = text.splitlines(keepends=True)
-    return "".join(parts[-lines:])
-
-
-def _runtime_logs(twin: Twin, pod_uid: str, container: str, previous: bool) -> str:
-    pod = twin.runtime.pods.get(pod_uid)
-    runtime = pod.containers.get(container) if pod is not None else None
-    if runtime is None:
-        return ""
-    lines = runtime.previous_logs if previous else runtime.logs
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 def _set_scheduled_condition(now: str) -> Callable[[Obj], None]:

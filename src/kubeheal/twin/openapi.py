@@ -131,7 +131,7 @@ def openapi_document(registry: ResourceRegistry, group: str, version: str) -> di
 
 
 def _module_name(group: str, version: str) -> str:
-    prefix = group.split(".")[0] if group else "core"
+    prefix = group.split(".", maxsplit=1)[0] if group else "core"
     return f"lightkube.models.{prefix}_{version}"
 
 

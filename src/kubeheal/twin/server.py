@@ -128,7 +128,7 @@ def serve_in_thread(
     def run() -> None:
         try:
             asyncio.run(_serve(twin, server, sock, simulate=simulate, tick=tick))
-        except BaseException as e:  # reported to the caller below
+        except BaseException as e:  # noqa: BLE001 - reported to the caller below
             failure.append(e)
 
     thread = threading.Thread(target=run, name=f"twin-api-{actual_port}", daemon=True)

@@ -49,8 +49,8 @@ __all__ = [
     "is_pod_ready",
     "max_surge",
     "max_unavailable",
-    "rank_pods_for_deletion",
     "pod_ready_since",
+    "rank_pods_for_deletion",
     "scaled_value",
     "selector_of",
 ]
@@ -177,7 +177,7 @@ def scaled_value(value: object, total: int, *, round_up: bool) -> int:
     if value is None:
         return 0
     if isinstance(value, bool):
-        raise ValueError(f"invalid int-or-string value {value!r}")
+        raise TypeError(f"invalid int-or-string value {value!r}")
     if isinstance(value, int):
         return value
     text = str(value).strip()
@@ -244,7 +244,7 @@ def _creation(obj: Mapping[str, Any]) -> float:
 
 def _is_rolling(deploy: Mapping[str, Any]) -> bool:
     strategy = (deploy.get("spec") or {}).get("strategy") or {}
-    return strategy.get("type", "RollingUpdate") != "Recreate"
+    return bool(strategy.get("type", "RollingUpdate") != "Recreate")
 
 
 def _fenceposts(deploy: Mapping[str, Any]) -> tuple[int, int]:
@@ -411,10 +411,13 @@ class DeploymentController:
         template = (d.get("spec") or {}).get("template") or {}
         ordered = sorted(rs_list, key=lambda r: (_creation(r), r["metadata"]["name"]))
         new_rs = next(
-            (r for r in ordered if _templates_equal((r.get("spec") or {}).get("template") or {},
-                                                    template)),
+            (
+                r
+                for r in ordered
+                if _templates_equal((r.get("spec") or {}).get("template") or {}, template)
+            ),
             None,
-        )  # fmt: skip
+        )
         old = [r for r in ordered if r is not new_rs]
         return new_rs, old
 
@@ -429,11 +432,13 @@ class DeploymentController:
             return d
         status = copy.deepcopy(d.get("status") or {})
         if paused and (cond is None or cond.get("reason") != PAUSED):
-            new = _deployment_condition("Progressing", "Unknown", PAUSED, "Deployment is paused",
-                                        now)  # fmt: skip
+            new = _deployment_condition(
+                "Progressing", "Unknown", PAUSED, "Deployment is paused", now
+            )
         elif not paused and cond is not None and cond.get("reason") == PAUSED:
-            new = _deployment_condition("Progressing", "Unknown", RESUMED,
-                                        "Deployment is resumed", now)  # fmt: skip
+            new = _deployment_condition(
+                "Progressing", "Unknown", RESUMED, "Deployment is resumed", now
+            )
         else:
             return d
         _set_condition(status, new)
@@ -503,7 +508,7 @@ class DeploymentController:
     @staticmethod
     def _proportion(rs: Obj, d: Obj, to_add: int, added: int) -> int:
         size = _spec_replicas(rs, 0)
-        if size == 0 or to_add == 0 or to_add == added:
+        if size == 0 or to_add in (0, added):
             return 0
         desired = _spec_replicas(d)
         if desired == 0:
@@ -691,8 +696,9 @@ class DeploymentController:
         if _progress_deadline(d) is not None and get_condition(d, "Progressing") is None:
             status = copy.deepcopy(self._refresh(d).get("status") or {})
             msg = f'Found new replica set "{rs["metadata"]["name"]}"'
-            _set_condition(status, _deployment_condition("Progressing", "True", FOUND_NEW_RS,
-                                                         msg, now))  # fmt: skip
+            _set_condition(
+                status, _deployment_condition("Progressing", "True", FOUND_NEW_RS, msg, now)
+            )
             self._write_status(d, status)
         return rs
 
@@ -706,8 +712,9 @@ class DeploymentController:
         def update(obj: Obj) -> None:
             obj["metadata"].setdefault("annotations", {})[REVISION_ANNOTATION] = revision
 
-        self.store.mutate(self._deployments, d["metadata"]["namespace"], d["metadata"]["name"],
-                          update)  # fmt: skip
+        self.store.mutate(
+            self._deployments, d["metadata"]["namespace"], d["metadata"]["name"], update
+        )
 
     def _create_new_rs(
         self, d: Obj, old_rss: list[Obj], new_revision: int, now: float
@@ -772,8 +779,9 @@ class DeploymentController:
         if _progress_deadline(d) is not None:
             status = copy.deepcopy(self._refresh(d).get("status") or {})
             msg = f'Created new replica set "{name}"'
-            _set_condition(status, _deployment_condition("Progressing", "True", NEW_RS_CREATED,
-                                                         msg, now))  # fmt: skip
+            _set_condition(
+                status, _deployment_condition("Progressing", "True", NEW_RS_CREATED, msg, now)
+            )
             self._write_status(d, status)
         return created
 
@@ -827,8 +835,9 @@ class DeploymentController:
             ):
                 continue
             try:
-                self.store.delete(self._replicasets, rs["metadata"]["namespace"],
-                                  rs["metadata"]["name"])  # fmt: skip
+                self.store.delete(
+                    self._replicasets, rs["metadata"]["namespace"], rs["metadata"]["name"]
+                )
             except ApiError:
                 continue
 
@@ -853,15 +862,25 @@ class DeploymentController:
             }
         )
         if available >= _spec_replicas(d) - max_unavailable(d):
-            cond = _deployment_condition("Available", "True", MIN_AVAILABLE,
-                                         "Deployment has minimum availability.", now)  # fmt: skip
+            cond = _deployment_condition(
+                "Available", "True", MIN_AVAILABLE, "Deployment has minimum availability.", now
+            )
         else:
-            cond = _deployment_condition("Available", "False", MIN_UNAVAILABLE,
-                                         "Deployment does not have minimum availability.",
-                                         now)  # fmt: skip
+            cond = _deployment_condition(
+                "Available",
+                "False",
+                MIN_UNAVAILABLE,
+                "Deployment does not have minimum availability.",
+                now,
+            )
         _set_condition(status, cond)
-        for key in ("readyReplicas", "availableReplicas", "unavailableReplicas",
-                    "updatedReplicas", "replicas"):  # fmt: skip
+        for key in (
+            "readyReplicas",
+            "availableReplicas",
+            "unavailableReplicas",
+            "updatedReplicas",
+            "replicas",
+        ):
             if status.get(key) == 0:
                 status.pop(key)  # zero values are omitted, as the API serializes them
         return status
@@ -902,21 +921,29 @@ class DeploymentController:
                     if rs_name
                     else "Deployment has successfully progressed."
                 )
-                _set_condition(status, _deployment_condition("Progressing", "True",
-                                                             NEW_RS_AVAILABLE, msg, now))  # fmt: skip
+                _set_condition(
+                    status, _deployment_condition("Progressing", "True", NEW_RS_AVAILABLE, msg, now)
+                )
             elif self._progressing(old_status, status):
-                msg = f'ReplicaSet "{rs_name}" is progressing.' if rs_name else (
-                    "Deployment is progressing.")  # fmt: skip
+                msg = (
+                    f'ReplicaSet "{rs_name}" is progressing.'
+                    if rs_name
+                    else ("Deployment is progressing.")
+                )
                 cond = _deployment_condition("Progressing", "True", RS_UPDATED, msg, now)
                 if current is not None and current.get("status") == "True":
                     cond["lastTransitionTime"] = current.get("lastTransitionTime")
                 _remove_condition(status, "Progressing")
                 _set_condition(status, cond)
             elif self._timed_out(current, deadline, now):
-                msg = f'ReplicaSet "{rs_name}" has timed out progressing.' if rs_name else (
-                    "Deployment has timed out progressing.")  # fmt: skip
-                _set_condition(status, _deployment_condition("Progressing", "False", TIMED_OUT,
-                                                             msg, now))  # fmt: skip
+                msg = (
+                    f'ReplicaSet "{rs_name}" has timed out progressing.'
+                    if rs_name
+                    else ("Deployment has timed out progressing.")
+                )
+                _set_condition(
+                    status, _deployment_condition("Progressing", "False", TIMED_OUT, msg, now)
+                )
         self._write_status(d, status)
 
     @staticmethod
@@ -951,8 +978,9 @@ class DeploymentController:
             obj["status"] = status
 
         ns = d["metadata"]["namespace"]
-        return self.store.mutate(self._deployments, ns, d["metadata"]["name"], update,
-                                 subresource="status")  # fmt: skip
+        return self.store.mutate(
+            self._deployments, ns, d["metadata"]["name"], update, subresource="status"
+        )
 
 
 # --------------------------------------------------------------------------- replica sets
@@ -1093,7 +1121,7 @@ class ReplicaSetController:
 
     def _sync(self, rs: Obj, pods: list[Obj], siblings: Mapping[str, set[str]], now: float) -> None:
         meta = rs["metadata"]
-        ns, uid = meta["namespace"], meta["uid"]
+        uid = meta["uid"]
         selector = selector_of(rs)
         if selector is None:
             return
@@ -1241,5 +1269,6 @@ class ReplicaSetController:
             obj["status"] = status
 
         meta = rs["metadata"]
-        self.store.mutate(self._replicasets, meta["namespace"], meta["name"], update,
-                          subresource="status")  # fmt: skip
+        self.store.mutate(
+            self._replicasets, meta["namespace"], meta["name"], update, subresource="status"
+        )

@@ -1,0 +1,401 @@
+"""Executors that change workloads: rollback, memory limits, replicas, HPA bounds, PDBs.
+
+Each reads the current object first and does nothing when the desired state is already
+there; writes carry the resourceVersion they were computed from, so a concurrent change
+answers 409 and the executor re-reads (``retry_conflicts``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kubeheal.actions._base import (
+    Context,
+    dig,
+    done,
+    dry,
+    noop,
+    retry_conflicts,
+)
+from kubeheal.actions.errors import PermanentError
+from kubeheal.actions.outcome import ActionOutcome
+from kubeheal.clients.kube import KubeConflict, KubeNotFound
+from kubeheal.clients.writer import Kind, PatchKind
+from kubeheal.engine.params import (
+    CreatePdb,
+    RaiseHpaMax,
+    RaiseMemoryLimit,
+    RollbackDeployment,
+    ScaleOut,
+)
+from kubeheal.model.quantity import QuantityError, parse_memory
+
+__all__ = [
+    "ANNOTATION_ROLLED_BACK_FROM",
+    "POD_TEMPLATE_HASH",
+    "create_pdb",
+    "raise_hpa_max",
+    "raise_memory_limit",
+    "rollback_deployment",
+    "scale_out",
+]
+
+ANNOTATION_ROLLED_BACK_FROM = "kubeheal.io/rolled-back-from"
+POD_TEMPLATE_HASH = "pod-template-hash"
+_WORKLOAD_KINDS = {
+    "Deployment": Kind.DEPLOYMENT,
+    "StatefulSet": Kind.STATEFULSET,
+    "DaemonSet": Kind.DAEMONSET,
+}
+_SCALABLE_KINDS = {"Deployment": Kind.DEPLOYMENT, "StatefulSet": Kind.STATEFULSET}
+
+
+def _rv(obj: dict[str, Any]) -> str:
+    return str(dig(obj, "metadata", "resourceVersion") or "")
+
+
+def _containers(template: Any) -> list[dict[str, Any]]:
+    found = dig(template, "spec", "containers") if isinstance(template, dict) else None
+    return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+
+
+def _container_key(template: Any) -> list[tuple[str, str, str]]:
+    """What a rollback compares: each container's name, image and resources."""
+    return sorted(
+        (str(c.get("name", "")), str(c.get("image", "")), repr(_canon(c.get("resources") or {})))
+        for c in _containers(template)
+    )
+
+
+def _canon(value: Any) -> Any:
+    if isinstance(value, dict):
+        return sorted((k, _canon(v)) for k, v in value.items() if v not in (None, {}))
+    return value
+
+
+def _strip_hash(template: dict[str, Any]) -> dict[str, Any]:
+    clean = copy.deepcopy(template)
+    labels = dig(clean, "metadata", "labels")
+    if isinstance(labels, dict):
+        labels.pop(POD_TEMPLATE_HASH, None)
+    return clean
+
+
+def _pointer(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+# -- rollback ------------------------------------------------------------------------------
+
+
+async def rollback_deployment(ctx: Context, p: RollbackDeployment) -> ActionOutcome:
+    """Put the template of ReplicaSet ``p.to_replica_set`` back, as ``kubectl rollout undo``."""
+    writer = ctx.writer
+    what = f"rollback of Deployment {p.namespace}/{p.deployment}"
+
+    async def attempt() -> ActionOutcome:
+        dep = await writer.get(Kind.DEPLOYMENT, p.namespace, p.deployment)
+        try:
+            rs = await writer.get(Kind.REPLICASET, p.namespace, p.to_replica_set)
+        except KubeNotFound as e:
+            raise PermanentError(
+                f"{what}: ReplicaSet {p.to_replica_set} (revision {p.to_revision}) is gone"
+            ) from e
+        owners = dig(rs, "metadata", "ownerReferences") or []
+        if not any(
+            isinstance(o, dict) and o.get("kind") == "Deployment" and o.get("name") == p.deployment
+            for o in owners
+        ):
+            raise PermanentError(f"{what}: ReplicaSet {p.to_replica_set} is not owned by it")
+        wanted = dig(rs, "spec", "template")
+        if not isinstance(wanted, dict) or not _containers(wanted):
+            raise PermanentError(f"{what}: ReplicaSet {p.to_replica_set} has no pod template")
+        wanted = _strip_hash(wanted)
+        current = dig(dep, "spec", "template") or {}
+        before = {str(c.get("name")): str(c.get("image", "")) for c in _containers(current)}
+        after = {str(c.get("name")): str(c.get("image", "")) for c in _containers(wanted)}
+        evidence: dict[str, Any] = {
+            "from_revision": p.from_revision,
+            "to_revision": p.to_revision,
+            "to_replica_set": p.to_replica_set,
+            "previous_images": [f"{k}={v}" for k, v in sorted(before.items())],
+            "images": [f"{k}={v}" for k, v in sorted(after.items())],
+        }
+        if _container_key(current) == _container_key(wanted):
+            return noop(
+                f"already at the template of revision {p.to_revision} ({p.to_replica_set})",
+                ctx,
+                **evidence,
+            )
+        ops: list[dict[str, Any]] = [
+            {"op": "replace", "path": "/metadata/resourceVersion", "value": _rv(dep)},
+            {"op": "replace", "path": "/spec/template", "value": wanted},
+        ]
+        if isinstance(dig(dep, "metadata", "annotations"), dict):
+            ops.append(
+                {
+                    "op": "add",
+                    "path": "/metadata/annotations/" + _pointer(ANNOTATION_ROLLED_BACK_FROM),
+                    "value": str(p.from_revision),
+                }
+            )
+        else:
+            ops.append(
+                {
+                    "op": "add",
+                    "path": "/metadata/annotations",
+                    "value": {ANNOTATION_ROLLED_BACK_FROM: str(p.from_revision)},
+                }
+            )
+        await writer.patch(
+            Kind.DEPLOYMENT,
+            p.namespace,
+            p.deployment,
+            ops,
+            patch_kind=PatchKind.JSON,
+            dry_run=ctx.dry_run,
+        )
+        images = ", ".join(f"{k}={v}" for k, v in sorted(after.items()))
+        change = (
+            f"roll Deployment {p.namespace}/{p.deployment} back from revision "
+            f"{p.from_revision} to {p.to_revision} ({images})"
+        )
+        if ctx.dry_run:
+            return dry(change, **evidence)
+        return done(change.replace("roll", "rolled", 1), **evidence)
+
+    return await retry_conflicts(ctx, attempt, what=what)
+
+
+# -- memory --------------------------------------------------------------------------------
+
+
+def _memory(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_memory(str(value))
+    except QuantityError as e:
+        raise PermanentError(f"{what}: unreadable memory quantity {value!r}: {e}") from e
+
+
+async def raise_memory_limit(ctx: Context, p: RaiseMemoryLimit) -> ActionOutcome:
+    """Strategic-merge the container's memory limit (and request) in the workload template."""
+    kind = _WORKLOAD_KINDS.get(p.workload_kind)
+    what = f"memory limit of {p.workload_kind} {p.namespace}/{p.workload} container {p.container}"
+    if kind is None:
+        raise PermanentError(f"{what}: cannot patch the template of a {p.workload_kind}")
+    new_limit = _memory(p.new_limit, what)
+    new_request = _memory(p.new_request, what)
+    if new_limit is None or new_limit <= 0:
+        raise PermanentError(f"{what}: invalid new limit {p.new_limit!r}")
+    if new_request is not None and new_request > new_limit:
+        raise PermanentError(f"{what}: request {p.new_request} exceeds limit {p.new_limit}")
+    writer = ctx.writer
+
+    async def attempt() -> ActionOutcome:
+        obj = await writer.get(kind, p.namespace, p.workload)
+        container = next(
+            (c for c in _containers(dig(obj, "spec", "template")) if c.get("name") == p.container),
+            None,
+        )
+        if container is None:
+            raise PermanentError(f"{what}: no such container in the pod template")
+        raw_limit = dig(container, "resources", "limits", "memory")
+        raw_request = dig(container, "resources", "requests", "memory")
+        limit = _memory(raw_limit, what)
+        request = _memory(raw_request, what)
+        evidence: dict[str, Any] = {
+            "previous_limit": None if raw_limit is None else str(raw_limit),
+            "previous_request": None if raw_request is None else str(raw_request),
+            "new_limit": p.new_limit,
+            "new_request": p.new_request,
+            "bounded_by": p.bounded_by,
+        }
+        request_done = new_request is None or (request is not None and request >= new_request)
+        if limit is not None and limit >= new_limit and request_done:
+            return noop(f"memory limit of {p.container} is already {raw_limit}", ctx, **evidence)
+        resources: dict[str, Any] = {}
+        if limit is None or limit < new_limit:
+            resources["limits"] = {"memory": p.new_limit}
+        if not request_done:
+            resources["requests"] = {"memory": p.new_request}
+        patch = {
+            "metadata": {"resourceVersion": _rv(obj)},
+            "spec": {
+                "template": {"spec": {"containers": [{"name": p.container, "resources": resources}]}}
+            },
+        }
+        await writer.patch(
+            kind, p.namespace, p.workload, patch, patch_kind=PatchKind.STRATEGIC, dry_run=ctx.dry_run
+        )
+        change = f"raise the memory limit of {p.container} in {p.workload_kind} " + (
+            f"{p.namespace}/{p.workload} from {raw_limit} to {p.new_limit}"
+        )
+        if p.new_request is not None and not request_done:
+            change += f" (request {raw_request} -> {p.new_request})"
+        if ctx.dry_run:
+            return dry(change, **evidence)
+        return done(change.replace("raise", "raised", 1), **evidence)
+
+    return await retry_conflicts(ctx, attempt, what=what)
+
+
+# -- replicas and HPA bounds ---------------------------------------------------------------
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+async def scale_out(ctx: Context, p: ScaleOut) -> ActionOutcome:
+    """Raise spec.replicas, or the HPA's minReplicas/maxReplicas when ``p.hpa`` is set."""
+    if p.hpa is not None:
+        return await _scale_via_hpa(ctx, p, p.hpa)
+    kind = _SCALABLE_KINDS.get(p.workload_kind)
+    what = f"scale-out of {p.workload_kind} {p.namespace}/{p.workload}"
+    if kind is None:
+        raise PermanentError(f"{what}: a {p.workload_kind} cannot be scaled")
+    if p.replicas < 1:
+        raise PermanentError(f"{what}: invalid target of {p.replicas} replicas")
+    writer = ctx.writer
+
+    async def attempt() -> ActionOutcome:
+        obj = await writer.get(kind, p.namespace, p.workload)
+        current = _int(dig(obj, "spec", "replicas"), 1)
+        evidence: dict[str, Any] = {"previous_replicas": current, "replicas": p.replicas}
+        if current >= p.replicas:
+            return noop(f"{p.workload} already wants {current} replicas", ctx, **evidence)
+        patch = {"metadata": {"resourceVersion": _rv(obj)}, "spec": {"replicas": p.replicas}}
+        await writer.patch(
+            kind, p.namespace, p.workload, patch, patch_kind=PatchKind.MERGE, dry_run=ctx.dry_run
+        )
+        change = f"{p.workload_kind} {p.namespace}/{p.workload} from {current} to {p.replicas}"
+        if ctx.dry_run:
+            return dry(f"scale {change} replicas", **evidence)
+        return done(f"scaled {change} replicas", **evidence)
+
+    return await retry_conflicts(ctx, attempt, what=what)
+
+
+async def _scale_via_hpa(ctx: Context, p: ScaleOut, hpa: str) -> ActionOutcome:
+    what = f"scale-out of {p.namespace}/{p.workload} through HPA {hpa}"
+    want_min = p.hpa_min_replicas if p.hpa_min_replicas is not None else p.replicas
+    if want_min < 1:
+        raise PermanentError(f"{what}: invalid minReplicas {want_min}")
+    writer = ctx.writer
+
+    async def attempt() -> ActionOutcome:
+        obj = await writer.get(Kind.HPA, p.namespace, hpa)
+        cur_min = _int(dig(obj, "spec", "minReplicas"), 1)
+        cur_max = _int(dig(obj, "spec", "maxReplicas"), 0)
+        want_max = max(p.hpa_max_replicas or 0, want_min, cur_max)
+        evidence: dict[str, Any] = {
+            "hpa": hpa,
+            "previous_min_replicas": cur_min,
+            "previous_max_replicas": cur_max,
+            "min_replicas": max(cur_min, want_min),
+            "max_replicas": want_max,
+        }
+        if cur_min >= want_min and cur_max >= want_max:
+            return noop(
+                f"HPA {hpa} already has minReplicas {cur_min}, maxReplicas {cur_max}",
+                ctx,
+                **evidence,
+            )
+        spec: dict[str, int] = {}
+        if cur_min < want_min:
+            spec["minReplicas"] = want_min
+        if cur_max < want_max:
+            spec["maxReplicas"] = want_max
+        patch = {"metadata": {"resourceVersion": _rv(obj)}, "spec": spec}
+        await writer.patch(
+            Kind.HPA, p.namespace, hpa, patch, patch_kind=PatchKind.MERGE, dry_run=ctx.dry_run
+        )
+        change = (
+            f"HPA {p.namespace}/{hpa} bounds from {cur_min}..{cur_max} to "
+            f"{max(cur_min, want_min)}..{want_max}"
+        )
+        if ctx.dry_run:
+            return dry(f"raise {change}", **evidence)
+        return done(f"raised {change}", **evidence)
+
+    return await retry_conflicts(ctx, attempt, what=what)
+
+
+async def raise_hpa_max(ctx: Context, p: RaiseHpaMax) -> ActionOutcome:
+    """Raise the HPA's maxReplicas to ``p.new_max`` (never lowers it)."""
+    what = f"maxReplicas of HPA {p.namespace}/{p.hpa}"
+    if p.new_max < 1:
+        raise PermanentError(f"{what}: invalid maxReplicas {p.new_max}")
+    writer = ctx.writer
+
+    async def attempt() -> ActionOutcome:
+        obj = await writer.get(Kind.HPA, p.namespace, p.hpa)
+        current = _int(dig(obj, "spec", "maxReplicas"), 0)
+        evidence: dict[str, Any] = {"previous_max_replicas": current, "max_replicas": p.new_max}
+        if current >= p.new_max:
+            return noop(f"HPA {p.hpa} maxReplicas is already {current}", ctx, **evidence)
+        patch = {"metadata": {"resourceVersion": _rv(obj)}, "spec": {"maxReplicas": p.new_max}}
+        await writer.patch(
+            Kind.HPA, p.namespace, p.hpa, patch, patch_kind=PatchKind.MERGE, dry_run=ctx.dry_run
+        )
+        change = f"maxReplicas of HPA {p.namespace}/{p.hpa} from {current} to {p.new_max}"
+        if ctx.dry_run:
+            return dry(f"raise {change}", **evidence)
+        return done(f"raised {change}", **evidence)
+
+    return await retry_conflicts(ctx, attempt, what=what)
+
+
+# -- PodDisruptionBudget -------------------------------------------------------------------
+
+
+async def create_pdb(ctx: Context, p: CreatePdb) -> ActionOutcome:
+    """Create the PodDisruptionBudget ``p.name`` unless it exists."""
+    what = f"PodDisruptionBudget {p.namespace}/{p.name}"
+    if (p.max_unavailable is None) == (p.min_available is None):
+        raise PermanentError(f"{what}: give exactly one of maxUnavailable and minAvailable")
+    if not p.match_labels:
+        raise PermanentError(f"{what}: an empty selector would cover every pod")
+    writer = ctx.writer
+    evidence: dict[str, Any] = {
+        "pdb": p.name,
+        "selector": [f"{k}={v}" for k, v in sorted(p.match_labels.items())],
+    }
+    try:
+        await writer.get(Kind.PDB, p.namespace, p.name)
+    except KubeNotFound:
+        pass
+    else:
+        return noop(f"{what} already exists", ctx, **evidence)
+    spec: dict[str, Any] = {"selector": {"matchLabels": dict(p.match_labels)}}
+    if p.max_unavailable is not None:
+        spec["maxUnavailable"] = p.max_unavailable
+        bound = f"maxUnavailable {p.max_unavailable}"
+    else:
+        spec["minAvailable"] = p.min_available
+        bound = f"minAvailable {p.min_available}"
+    evidence["bound"] = bound
+    body = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {
+            "name": p.name,
+            "namespace": p.namespace,
+            "labels": {"app.kubernetes.io/managed-by": "kubeheal"},
+            "annotations": {
+                "kubeheal.io/incident": ctx.plan.incident_id,
+                "kubeheal.io/key": ctx.plan.idempotency_key,
+            },
+        },
+        "spec": spec,
+    }
+    try:
+        await writer.create(Kind.PDB, p.namespace, body, dry_run=ctx.dry_run)
+    except KubeConflict:
+        return noop(f"{what} already exists", ctx, **evidence)
+    if ctx.dry_run:
+        return dry(f"create {what} with {bound}", **evidence)
+    return done(f"created {what} with {bound}", **evidence)

@@ -1,0 +1,247 @@
+"""Operator commands: `kubeheal run`, `validate`, `report`, `playbooks schema`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from kubeheal.clients.kube import KubeConnection, KubeError
+from kubeheal.config import Settings, SettingsError, load_settings
+from kubeheal.engine.playbooks import (
+    PlaybookError,
+    PlaybookSet,
+    export_json_schema,
+    load_builtin_playbooks,
+    load_playbooks,
+    validate_directory,
+)
+from kubeheal.runtime.metrics import OperatorMetrics
+from kubeheal.runtime.operator import Operator, OperatorOptions
+from kubeheal.server import create_app
+from kubeheal.store import Ledger, LedgerError
+from kubeheal.store.report import build_report
+
+__all__ = ["load_playbook_set", "register", "setup_logging"]
+
+log = logging.getLogger(__name__)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload)
+
+
+def setup_logging(*, level: str = "INFO", json_output: bool = False) -> None:
+    """Configure the root logger once, as text or one JSON object per line."""
+    handler = logging.StreamHandler(sys.stderr)
+    if json_output:
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def load_playbook_set(settings: Settings) -> PlaybookSet:
+    """Built-in playbooks (unless disabled) plus every configured directory."""
+    sets: list[PlaybookSet] = []
+    if settings.playbooks.builtins:
+        sets.append(load_builtin_playbooks())
+    for directory in settings.playbooks.directories:
+        sets.append(load_playbooks(Path(directory)))
+    merged = sets[0] if sets else PlaybookSet(())
+    for extra in sets[1:]:
+        merged = merged.merged(extra)
+    return merged
+
+
+def _settings(config: Path | None, dry_run: bool) -> Settings:
+    try:
+        settings = load_settings(config, os.environ)
+    except SettingsError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    if dry_run:
+        settings = settings.model_copy(
+            update={"guards": settings.guards.model_copy(update={"dry_run": True})}
+        )
+    return settings
+
+
+def register(app: typer.Typer) -> None:
+    """Add the operator commands to the CLI."""
+
+    @app.command()
+    def run(
+        kubeconfig: Annotated[
+            Path | None,
+            typer.Option(help="kubeconfig file; in-cluster service account when omitted."),
+        ] = None,
+        config: Annotated[Path | None, typer.Option(help="kubeheal settings YAML.")] = None,
+        ledger: Annotated[Path, typer.Option(help="SQLite ledger file.")] = Path(
+            "kubeheal-ledger.db"
+        ),
+        listen: Annotated[str, typer.Option(help="host:port for /metrics and health.")] = (
+            "127.0.0.1:8080"
+        ),
+        dry_run: Annotated[bool, typer.Option(help="Plan and record, change nothing.")] = False,
+        log_json: Annotated[bool, typer.Option(help="Log one JSON object per line.")] = False,
+        log_level: Annotated[str, typer.Option()] = "INFO",
+    ) -> None:
+        """Run the operator against a cluster (the twin or a real one)."""
+        setup_logging(level=log_level, json_output=log_json)
+        settings = _settings(config, dry_run)
+        try:
+            playbooks = load_playbook_set(settings)
+        except PlaybookError as e:
+            typer.echo(f"error: invalid playbooks:\n{e}", err=True)
+            raise typer.Exit(2) from e
+        try:
+            connection = (
+                KubeConnection.from_kubeconfig(kubeconfig)
+                if kubeconfig
+                else KubeConnection.in_cluster()
+            )
+            book = Ledger.open(ledger)
+        except (KubeError, LedgerError) as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from e
+        host, _, port = listen.rpartition(":")
+        asyncio.run(_serve(connection, book, settings, playbooks, host or "127.0.0.1", int(port)))
+
+    @app.command()
+    def validate(
+        directory: Annotated[Path, typer.Argument(help="Directory of playbook YAML files.")],
+    ) -> None:
+        """Check playbooks: every error with its file, line and field."""
+        issues = validate_directory(directory)
+        for issue in issues:
+            typer.echo(f"{issue.file}:{issue.line}: {issue.field}: {issue.message}")
+        if issues:
+            typer.echo(f"{len(issues)} error(s)", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{directory}: all playbooks valid")
+
+    playbooks_app = typer.Typer(help="Playbook tools.", no_args_is_help=True)
+    app.add_typer(playbooks_app, name="playbooks")
+
+    @playbooks_app.command("schema")
+    def schema() -> None:
+        """Print the JSON Schema of playbook files."""
+        typer.echo(json.dumps(export_json_schema(), indent=2))
+
+    @playbooks_app.command("list")
+    def list_playbooks() -> None:
+        """List the built-in playbooks."""
+        for playbook in load_builtin_playbooks():
+            typer.echo(f"{playbook.name}: {playbook.description.strip().splitlines()[0]}")
+
+    @app.command()
+    def report(
+        ledger: Annotated[Path, typer.Option(help="SQLite ledger file.")] = Path(
+            "kubeheal-ledger.db"
+        ),
+        since: Annotated[str, typer.Option(help="Window, e.g. 24h, 7d.")] = "7d",
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Time to detect/act/recover (p50, p95), auto-recovery and false-positive rates."""
+        units = {"m": 60, "h": 3600, "d": 86400}
+        try:
+            window = timedelta(seconds=float(since[:-1]) * units[since[-1]])
+        except (KeyError, ValueError, IndexError):
+            typer.echo(f"error: --since {since!r}: use a number and m, h or d (e.g. 24h)", err=True)
+            raise typer.Exit(2) from None
+        if not ledger.exists():
+            typer.echo(f"error: no ledger at {ledger}", err=True)
+            raise typer.Exit(2)
+        now = datetime.now(tz=UTC)
+        with Ledger.open(ledger) as book:
+            incidents = book.list_incidents(since=now - window, until=now)
+            plans = book.list_plans(since=now - window, until=now)
+        result = build_report(incidents=incidents, plans=plans)
+        if as_json:
+            typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+            return
+        print_report(result.to_dict())
+
+
+def print_report(data: dict[str, Any]) -> None:
+    console = Console()
+    table = Table(title="kubeheal report")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in data.items():
+        if isinstance(value, dict):
+            for sub, v in value.items():
+                table.add_row(f"{key}.{sub}", _fmt(v))
+        else:
+            table.add_row(key, _fmt(value))
+    console.print(table)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+async def _serve(
+    connection: KubeConnection,
+    ledger: Ledger,
+    settings: Settings,
+    playbooks: PlaybookSet,
+    host: str,
+    port: int,
+) -> None:
+    metrics = OperatorMetrics()
+    operator = Operator(
+        connection=connection,
+        ledger=ledger,
+        settings=settings,
+        playbooks=playbooks,
+        metrics=metrics,
+        options=OperatorOptions(),
+    )
+
+    def ready() -> tuple[bool, dict[str, Any]]:
+        return operator.healthy, operator.health()
+
+    app = create_app(registry=metrics.registry, ready=ready)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    serve_task = loop.create_task(server.serve(), name="http")
+    start_task = loop.create_task(operator.start(), name="operator-start")
+    log.info("kubeheal running against %s; /metrics on %s:%d", connection.server, host, port)
+    await stop.wait()
+    log.info("shutting down")
+    start_task.cancel()
+    server.should_exit = True
+    await operator.stop()
+    await serve_task
+    ledger.close()

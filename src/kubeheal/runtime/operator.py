@@ -1,0 +1,915 @@
+"""The operator: watch -> detect -> incident -> decide -> act -> verify -> resolve | escalate.
+
+Wiring only; every decision is made by the pure engine. The loop:
+
+1. Reflectors keep a `LiveClusterView` current (paged lists, watches, re-list after 410).
+2. Each cache event runs the detectors for the object it touched; a periodic sweep runs all of
+   them (time-based signals such as "not ready for 5 minutes" need no event) and drives
+   verification and retries.
+3. Signals mark their target dirty. One worker per target (never two at once: one pod is
+   never remediated twice at the same time) folds the signals into the target's incident and
+   advances it: decide, record the plan, write the idempotency key, act, record the outcome,
+   verify, resolve or escalate. Different targets proceed in parallel.
+4. Every transition goes to the ledger first, so a restarted or failed-over operator resumes
+   each incident where it stopped and never repeats an action (a pending action is re-run
+   with its recorded parameters; executors are idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from kubeheal import actions
+from kubeheal.clients.kube import KubeConnection, KubeError
+from kubeheal.clients.reflector import CacheEvent, Reflector, resource_path
+from kubeheal.clients.writer import Kind, KubeWriter
+from kubeheal.config import Settings
+from kubeheal.engine import verify
+from kubeheal.engine.detect import (
+    detect,
+    detect_deployment,
+    detect_hpa,
+    detect_node,
+    detect_pod,
+)
+from kubeheal.engine.incidents import correlate, record_attempt, transition
+from kubeheal.engine.params import ActionParams
+from kubeheal.engine.plan import (
+    ActionPlan,
+    EscalatePlan,
+    NoAction,
+    Plan,
+    VerificationPlan,
+    decide,
+)
+from kubeheal.engine.playbooks import ActionName, PlaybookSet
+from kubeheal.model.cluster import (
+    Deployment,
+    HorizontalPodAutoscaler,
+    LiveClusterView,
+    Namespace,
+    Node,
+    Pod,
+    PodDisruptionBudget,
+    ReplicaSet,
+)
+from kubeheal.model.core import (
+    Incident,
+    IncidentId,
+    IncidentState,
+    Signal,
+    Target,
+    TargetKind,
+    Transition,
+)
+from kubeheal.model.history import ActionOutcome, ActionRecord, History, IncidentOpening
+from kubeheal.runtime.metrics import OperatorMetrics
+from kubeheal.runtime.tasks import Tasks
+from kubeheal.store import Ledger
+from kubeheal.store import records as rec
+
+__all__ = ["Operator", "OperatorEvent", "OperatorOptions"]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def wall_clock() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+@dataclass(frozen=True)
+class OperatorEvent:
+    """Something the operator did, for timelines and logs (the ledger is the record)."""
+
+    at: datetime
+    kind: str  # signal | incident | plan | action | verify | resolved | escalated | blocked
+    target: Target
+    message: str
+    incident_id: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    """Runtime knobs that are not policy (policy lives in Settings)."""
+
+    sweep_interval: float = 5.0
+    """Wall seconds between full detection sweeps (time-based signals, verification)."""
+    quiet_period: timedelta = timedelta(minutes=2)
+    """An open incident whose signals are gone this long without any action is closed."""
+    max_parallel_targets: int = 16
+    """Targets remediated concurrently (each target by one worker at a time)."""
+    page_size: int = 500
+
+
+@dataclass
+class _Verification:
+    plan: ActionPlan
+    started_at: datetime
+    baseline: verify.Baseline
+    state: verify.VerifyState | None = None
+
+
+@dataclass
+class _TargetState:
+    incident: Incident | None = None
+    pending: dict[str, Signal] = field(default_factory=dict)
+    last_seen: datetime | None = None
+    verification: _Verification | None = None
+    last_noaction: tuple[str, ...] = ()
+
+
+_KINDS: tuple[tuple[str, str, str, str, type[Any]], ...] = (
+    ("namespaces", "", "v1", "namespaces", Namespace),
+    ("nodes", "", "v1", "nodes", Node),
+    ("deployments", "apps", "v1", "deployments", Deployment),
+    ("replicasets", "apps", "v1", "replicasets", ReplicaSet),
+    ("poddisruptionbudgets", "policy", "v1", "poddisruptionbudgets", PodDisruptionBudget),
+    ("horizontalpodautoscalers", "autoscaling", "v2", "horizontalpodautoscalers",
+     HorizontalPodAutoscaler),
+    ("pods", "", "v1", "pods", Pod),
+)  # fmt: skip
+
+
+def _target_ref(target: Target) -> rec.TargetRef:
+    return rec.TargetRef(kind=target.kind.value, namespace=target.namespace, name=target.name)
+
+
+def _target_of(ref: rec.TargetRef) -> Target:
+    return Target(kind=TargetKind(ref.kind), namespace=ref.namespace, name=ref.name)
+
+
+def _json(value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = msgspec.to_builtins(value)
+    return out
+
+
+class Operator:
+    """One operator instance: sources, engine, actions, ledger. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        connection: KubeConnection,
+        ledger: Ledger,
+        settings: Settings,
+        playbooks: PlaybookSet,
+        metrics: OperatorMetrics | None = None,
+        clock: Clock = wall_clock,
+        options: OperatorOptions | None = None,
+        writer: KubeWriter | None = None,
+        on_event: Callable[[OperatorEvent], None] | None = None,
+    ) -> None:
+        self.connection = connection
+        self.ledger = ledger
+        self.settings = settings
+        self.playbooks = playbooks
+        self.metrics = metrics or OperatorMetrics()
+        self.now = clock
+        self.options = options or OperatorOptions()
+        self.writer = writer or KubeWriter(connection)
+        self.on_event = on_event
+        self.view = LiveClusterView()
+        self.tasks = Tasks()
+        self.reflectors: dict[str, Reflector[Any]] = {}
+        self._targets: dict[Target, _TargetState] = {}
+        self._dirty: set[Target] = set()
+        self._running: set[Target] = set()
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(self.options.max_parallel_targets)
+        self._http = connection.http_client(timeout=30.0)
+        self.kill_switch = False
+        self.started = asyncio.Event()
+        self.event_count = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Resume unfinished incidents from the ledger, start the reflectors and the loops."""
+        await asyncio.to_thread(self._resume_from_ledger)
+        for name, group, version, plural, item_type in _KINDS:
+            reflector: Reflector[Any] = Reflector(
+                http=self._http,
+                path=resource_path(group, version, plural),
+                item_type=item_type,
+                handler=self._handler(name),
+                page_size=self.options.page_size,
+            )
+            self.reflectors[name] = reflector
+            self.tasks.spawn(f"reflector/{name}", reflector.run())
+            if name != "pods":
+                # Owners first, so the owner chain of every pod resolves on the first pass.
+                await reflector.synced.wait()
+        await self.reflectors["pods"].synced.wait()
+        self.tasks.spawn("dispatcher", self._dispatch_loop())
+        self.tasks.spawn("sweeper", self._sweep_loop())
+        self.started.set()
+
+    async def stop(self) -> None:
+        await self.tasks.stop()
+        await self._http.aclose()
+        await self.writer.aclose()
+
+    @property
+    def healthy(self) -> bool:
+        """Every reflector synced and not currently failing."""
+        return bool(self.reflectors) and all(
+            r.status.synced and r.status.consecutive_failures == 0
+            for r in self.reflectors.values()
+        )
+
+    def health(self) -> dict[str, Any]:
+        return {
+            name: {
+                "synced": r.status.synced,
+                "consecutive_failures": r.status.consecutive_failures,
+                "last_error": r.status.last_error,
+                "relists_after_gone": r.status.relists_after_gone,
+                "objects": len(r.cache),
+            }
+            for name, r in self.reflectors.items()
+        }
+
+    def _emit(self, kind: str, target: Target, message: str, **data: Any) -> None:
+        incident = self._targets.get(target, _TargetState()).incident
+        event = OperatorEvent(
+            at=self.now(),
+            kind=kind,
+            target=target,
+            message=message,
+            incident_id=incident.id if incident else "",
+            data=data,
+        )
+        log.info("%s %s: %s", kind, target.key, message)
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:
+                log.exception("operator event observer failed")
+
+    # ------------------------------------------------------------------ sources
+
+    def _handler(self, name: str) -> Callable[[CacheEvent[Any]], None]:
+        counter = self.metrics.watch_events.labels(resource=name)
+
+        def handle(event: CacheEvent[Any]) -> None:
+            counter.inc()
+            self.event_count += 1
+            self._apply(name, event)
+
+        return handle
+
+    def _apply(self, name: str, event: CacheEvent[Any]) -> None:
+        view = self.view
+        obj = event.new if event.new is not None else event.old
+        if obj is None:
+            return
+        meta = obj.metadata
+        deleted = event.type == "DELETED"
+        now = self.now()
+        settings = self.settings.detection
+        signals: list[Signal] = []
+        if name == "pods":
+            if deleted:
+                view.remove_pod(meta.namespace, meta.name)
+            else:
+                view.upsert_pod(obj)
+                if self.reflectors["pods"].status.synced:
+                    signals.extend(detect_pod(view, obj, now=now, settings=settings))
+        elif name == "nodes":
+            if deleted:
+                view.remove_node(meta.name)
+            else:
+                view.upsert_node(obj)
+                signals.extend(detect_node(obj, now=now, settings=settings))
+        elif name == "deployments":
+            if deleted:
+                view.remove_deployment(meta.namespace, meta.name)
+            else:
+                view.upsert_deployment(obj)
+                signals.extend(detect_deployment(view, obj, now=now, settings=settings))
+        elif name == "replicasets":
+            if deleted:
+                view.remove_replica_set(meta.namespace, meta.name)
+            else:
+                view.upsert_replica_set(obj)
+        elif name == "poddisruptionbudgets":
+            if deleted:
+                view.remove_pdb(meta.namespace, meta.name)
+            else:
+                view.upsert_pdb(obj)
+        elif name == "horizontalpodautoscalers":
+            if deleted:
+                view.remove_hpa(meta.namespace, meta.name)
+            else:
+                view.upsert_hpa(obj)
+                signals.extend(detect_hpa(obj, now=now))
+        elif name == "namespaces":
+            if deleted:
+                view.remove_namespace(meta.name)
+            else:
+                view.upsert_namespace(obj)
+        if signals:
+            self.submit(signals)
+
+    def submit(self, signals: Iterable[Signal]) -> None:
+        """Hand signals (from detectors, alerts, anomaly or SLO sources) to their targets."""
+        now = self.now()
+        for signal in signals:
+            state = self._targets.setdefault(signal.target, _TargetState())
+            known = state.pending.get(signal.id)
+            if known is None:
+                self.metrics.signals.labels(kind=signal.kind.value).inc()
+            state.pending[signal.id] = signal
+            state.last_seen = now
+            self._dirty.add(signal.target)
+        self.metrics.queue_depth.set(len(self._dirty))
+        self._wake.set()
+
+    # ------------------------------------------------------------------ loops
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            for target in sorted(self._dirty - self._running):
+                self._running.add(target)
+                self.tasks.spawn(f"target/{target.key}", self._work(target))
+
+    async def _work(self, target: Target) -> None:
+        try:
+            async with self._slots:
+                while target in self._dirty:
+                    self._dirty.discard(target)
+                    self.metrics.queue_depth.set(len(self._dirty))
+                    try:
+                        await self._advance(target)
+                    except KubeError as e:
+                        log.warning("target %s: API error, will retry: %s", target.key, e)
+                    except Exception:
+                        log.exception("target %s: unexpected failure", target.key)
+        finally:
+            self._running.discard(target)
+            if target in self._dirty:
+                self._wake.set()
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.sweep_interval)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("sweep failed")
+
+    async def sweep(self) -> None:
+        """Run every detector, refresh the kill switch, and revisit every active incident."""
+        await self._refresh_kill_switch()
+        now = self.now()
+        signals = detect(self.view, now=now, settings=self.settings.detection)
+        self.submit(signals)
+        up = all(r.status.consecutive_failures == 0 for r in self.reflectors.values())
+        self.metrics.api_up.set(1 if up else 0)
+        for target, state in self._targets.items():
+            if state.incident is not None and not state.incident.state.closed:
+                self._dirty.add(target)
+        self._wake.set()
+
+    async def _refresh_kill_switch(self) -> None:
+        namespace, _, name = self.settings.guards.kill_switch_configmap.partition("/")
+        try:
+            cm = await self.writer.get(Kind.CONFIGMAP, namespace, name)
+        except KubeError:
+            self.kill_switch = False  # absent (404) or unreadable: the settings flag still applies
+            return
+        self.kill_switch = str((cm.get("data") or {}).get("disabled", "")).lower() == "true"
+
+    # ------------------------------------------------------------------ incidents
+
+    async def _advance(self, target: Target) -> None:
+        state = self._targets.setdefault(target, _TargetState())
+        now = self.now()
+        fresh = list(state.pending.values())
+        state.pending.clear()
+        incident = state.incident
+        if incident is None or incident.state.closed:
+            if not fresh:
+                return
+            incident = await self._open(target, fresh, now)
+            state.incident = incident
+        elif fresh:
+            merged = correlate(
+                fresh, incidents=[incident], now=now, settings=self.settings.incidents
+            )
+            state.incident = incident = merged[0]
+            await asyncio.to_thread(self._record_signals, fresh, incident.id)
+        if incident.state is IncidentState.VERIFYING:
+            await self._verify(target, state, now)
+            return
+        if incident.state is IncidentState.ACTING:
+            await self._resume_acting(target, state, now)
+            return
+        # OPEN: if the problem went away before anyone acted, close it as such.
+        if not fresh and state.last_seen is not None and incident.attempts == 0:
+            if now - state.last_seen >= self.options.quiet_period:
+                await self._close(
+                    target, state, IncidentState.RESOLVED, now,
+                    reason="signals cleared before any action", resolution=rec.Resolution.AUTO,
+                )  # fmt: skip
+                return
+        await self._decide_and_act(target, state, now)
+
+    async def _open(self, target: Target, signals: list[Signal], now: datetime) -> Incident:
+        openings = await asyncio.to_thread(self._openings, now)
+        incident = correlate(
+            signals, incidents=(), now=now, openings=openings, settings=self.settings.incidents
+        )[0]
+        first = min(s.observed_at for s in signals)
+        await asyncio.to_thread(
+            self.ledger.open_incident,
+            incident_id=incident.id,
+            target=_target_ref(target),
+            opened_at=now,
+            detected_at=first,
+            flapping=incident.flapping,
+        )
+        await asyncio.to_thread(self._record_signals, signals, incident.id)
+        self.metrics.incidents.labels(target_kind=target.kind.value).inc()
+        self.metrics.time_to_detect.observe(max(0.0, (now - first).total_seconds()))
+        self._update_open_gauge()
+        kinds = ", ".join(sorted({s.kind.value for s in signals}))
+        self._emit("incident", target, f"opened ({kinds})", kinds=kinds)
+        return incident
+
+    def _record_signals(self, signals: Iterable[Signal], incident_id: str) -> None:
+        for s in signals:
+            self.ledger.record_signal(
+                rec.SignalRecord(
+                    id=s.id,
+                    kind=s.kind.value,
+                    target=_target_ref(s.target),
+                    subject=s.subject,
+                    source=s.source.value,
+                    observed_at=s.observed_at,
+                    details={**s.details, **{f"label.{k}": v for k, v in s.labels.items()}},
+                    incident_id=incident_id,
+                )
+            )
+
+    def _openings(self, now: datetime) -> list[IncidentOpening]:
+        since = now - self.settings.incidents.flapping_window
+        return [
+            IncidentOpening(target=_target_of(i.target), at=i.opened_at)
+            for i in self.ledger.list_incidents(since=since, until=now + timedelta(seconds=1))
+        ]
+
+    def _history(self, now: datetime) -> History:
+        since = now - timedelta(hours=1)
+        records: list[ActionRecord] = []
+        for a in self.ledger.actions_since(since):
+            outcome = {
+                rec.ActionState.PENDING: ActionOutcome.PENDING,
+                rec.ActionState.SUCCEEDED: ActionOutcome.SUCCEEDED,
+                rec.ActionState.FAILED: ActionOutcome.FAILED,
+                rec.ActionState.SKIPPED: ActionOutcome.DRY_RUN,
+            }[a.state]
+            records.append(
+                ActionRecord(
+                    target=_target_of(a.target),
+                    action=a.action,
+                    at=a.requested_at,
+                    outcome=outcome,
+                    incident_id=IncidentId(a.incident_id),
+                )
+            )
+        cordoned = tuple(
+            sorted(
+                n.metadata.name
+                for n in self.view.nodes
+                if n.spec.unschedulable and "kubeheal.io/last-action" in n.metadata.annotations
+            )
+        )
+        return History(
+            actions=tuple(records),
+            openings=tuple(self._openings(now)),
+            cordoned_nodes=cordoned,
+            kill_switch=self.kill_switch,
+        )
+
+    async def _decide_and_act(self, target: Target, state: _TargetState, now: datetime) -> None:
+        incident = state.incident
+        assert incident is not None
+        history = await asyncio.to_thread(self._history, now)
+        plan: Plan = decide(
+            incident, self.view, history, self.settings, now=now, playbooks=self.playbooks
+        )
+        if isinstance(plan, NoAction):
+            reasons = tuple(f"{b.guard}: {b.reason}" for b in plan.reasons)
+            if reasons != state.last_noaction:  # record each distinct "why not" once
+                state.last_noaction = reasons
+                for b in plan.reasons:
+                    self.metrics.guard_blocks.labels(guard=b.guard).inc()
+                await asyncio.to_thread(
+                    self.ledger.record_plan,
+                    incident_id=incident.id,
+                    decided_at=now,
+                    reason="; ".join(reasons),
+                    blocked_by=plan.reasons[0].guard if plan.reasons else None,
+                )
+                self._emit("blocked", target, "; ".join(reasons))
+            return
+        state.last_noaction = ()
+        if isinstance(plan, EscalatePlan):
+            await self._escalate(target, state, plan, now)
+            return
+        await self._act(target, state, plan, now)
+
+    async def _act(
+        self,
+        target: Target,
+        state: _TargetState,
+        plan: ActionPlan,
+        now: datetime,
+        *,
+        stored: rec.ActionBegin | None = None,
+    ) -> None:
+        incident = state.incident
+        assert incident is not None
+        reason = "; ".join(plan.notes) or f"{plan.playbook} step {plan.step}: {plan.action.value}"
+        if stored is None:
+            await asyncio.to_thread(
+                self.ledger.record_plan,
+                incident_id=incident.id,
+                decided_at=now,
+                reason=reason,
+                playbook=plan.playbook,
+                step=plan.step,
+                action=plan.action.value,
+                params=_json(plan.params),
+                dry_run=plan.dry_run,
+            )
+            acting = record_attempt(incident, playbook=plan.playbook, step=plan.step, now=now)
+            await asyncio.to_thread(
+                self.ledger.transition_incident,
+                incident.id,
+                from_state=rec.IncidentState(incident.state.value),
+                to_state=rec.IncidentState.ACTING,
+                at=now,
+                reason=f"{plan.playbook}[{plan.step}] {plan.action.value}",
+            )
+            state.incident = incident = acting
+            begin = await asyncio.to_thread(
+                self.ledger.begin_action,
+                plan.idempotency_key,
+                incident_id=incident.id,
+                action=plan.action.value,
+                target=_target_ref(target),
+                params=_json(plan.params),
+                requested_at=now,
+            )
+        else:
+            begin = stored
+        record = begin.record
+        outcome_state: rec.ActionState
+        if record.state is not rec.ActionState.PENDING:
+            # Done before a restart: never repeat it, go on to verification.
+            self._emit("action", target, f"{plan.action.value} already {record.state.value}")
+            outcome_state = record.state
+        else:
+            if begin.record.params != _json(plan.params):
+                params = msgspec.convert(begin.record.params, ActionParams)
+                plan = msgspec.structs.replace(plan, params=params)
+            if incident.attempts == 1:
+                self.metrics.time_to_act.observe(
+                    max(0.0, (now - incident.opened_at).total_seconds())
+                )
+            self._emit(
+                "action", target,
+                f"{'dry-run ' if plan.dry_run else ''}{plan.action.value} ({plan.playbook})",
+                params=_json(plan.params),
+            )  # fmt: skip
+            outcome = await actions.execute(plan, writer=self.writer)
+            outcome_state = {
+                "succeeded": rec.ActionState.SUCCEEDED,
+                "failed": rec.ActionState.FAILED,
+                "skipped": rec.ActionState.SKIPPED,
+            }[outcome.state]
+            await asyncio.to_thread(
+                self.ledger.finish_action,
+                plan.idempotency_key,
+                state=outcome_state,
+                finished_at=self.now(),
+                error=None if outcome.state != "failed" else outcome.detail,
+            )
+            label = "dry-run" if plan.dry_run else outcome.state
+            self.metrics.actions.labels(action=plan.action.value, outcome=label).inc()
+            self._emit("outcome", target, f"{plan.action.value}: {outcome.state}: {outcome.detail}")
+        await self._start_verification(target, state, plan, self.now(), outcome_state)
+
+    async def _start_verification(
+        self,
+        target: Target,
+        state: _TargetState,
+        plan: ActionPlan,
+        now: datetime,
+        outcome: rec.ActionState,
+    ) -> None:
+        incident = state.incident
+        assert incident is not None
+        verifying = transition(incident, IncidentState.VERIFYING, now=now, reason="verifying")
+        await asyncio.to_thread(
+            self.ledger.transition_incident,
+            incident.id,
+            from_state=rec.IncidentState.ACTING,
+            to_state=rec.IncidentState.VERIFYING,
+            at=now,
+            reason=f"action {outcome.value}",
+        )
+        state.incident = verifying
+        state.verification = _Verification(
+            plan=plan, started_at=now, baseline=verify.baseline_for(target, self.view)
+        )
+        if outcome is rec.ActionState.FAILED:
+            await self._verification_failed(target, state, now, "the action failed")
+        elif plan.dry_run:
+            await self._close(
+                target, state, IncidentState.ESCALATED, now,
+                reason="dry-run: the plan was recorded, nothing was changed",
+            )  # fmt: skip
+
+    async def _verify(self, target: Target, state: _TargetState, now: datetime) -> None:
+        v = state.verification
+        incident = state.incident
+        assert incident is not None
+        if v is None:
+            # Resumed after a restart: verify from now on.
+            plan = await self._replan_for_resume(target, state, now)
+            if plan is None:
+                return
+            v = state.verification = _Verification(
+                plan=plan, started_at=now, baseline=verify.baseline_for(target, self.view)
+            )
+        result = verify.evaluate(
+            v.plan.verification,
+            target=target,
+            view=self.view,
+            started_at=v.started_at,
+            now=now,
+            baseline=v.baseline,
+            state=v.state,
+            signals_active=self._signals_active(target, now),
+        )
+        v.state = result.state_after
+        if result.outcome == "pending":
+            return
+        action_key = v.plan.idempotency_key
+        await asyncio.to_thread(
+            self.ledger.record_verification,
+            action_key=action_key,
+            started_at=v.started_at,
+            finished_at=now,
+            recovered=result.outcome == "recovered",
+            detail=result.detail,
+        )
+        if result.outcome == "recovered":
+            self._emit("verify", target, f"recovered: {result.detail}")
+            self.metrics.time_to_recover.observe(
+                max(0.0, (now - incident.opened_at).total_seconds())
+            )
+            await self._close(
+                target, state, IncidentState.RESOLVED, now,
+                reason=f"verified: {result.detail}", resolution=rec.Resolution.AUTO,
+            )  # fmt: skip
+        else:
+            self._emit("verify", target, f"not recovered: {result.detail}")
+            await self._verification_failed(target, state, now, result.detail)
+
+    def _signals_active(self, target: Target, now: datetime) -> bool:
+        state = self._targets.get(target)
+        if state is None or state.last_seen is None:
+            return False
+        return (now - state.last_seen).total_seconds() < 2 * self.options.sweep_interval + 1
+
+    async def _verification_failed(
+        self, target: Target, state: _TargetState, now: datetime, detail: str
+    ) -> None:
+        v = state.verification
+        incident = state.incident
+        assert incident is not None and v is not None
+        state.verification = None
+        if v.plan.verification.on_failure == "next_step":
+            state.incident = msgspec.structs.replace(incident, step=v.plan.step + 1)
+            self._emit("retry", target, f"{detail}; trying the next step")
+            await self._decide_and_act(target, state, now)
+        else:
+            await self._close(
+                target, state, IncidentState.ESCALATED, now, reason=f"not recovered: {detail}"
+            )
+
+    async def _escalate(
+        self, target: Target, state: _TargetState, plan: EscalatePlan, now: datetime
+    ) -> None:
+        incident = state.incident
+        assert incident is not None
+        for b in plan.blocks:
+            self.metrics.guard_blocks.labels(guard=b.guard).inc()
+        await asyncio.to_thread(
+            self.ledger.record_plan,
+            incident_id=incident.id,
+            decided_at=now,
+            reason=plan.reason,
+            playbook=plan.playbook,
+            step=plan.step,
+            action="escalate",
+            params={"patch": plan.patch, "pod": plan.pod or ""},
+            blocked_by=plan.blocks[0].guard if plan.blocks else None,
+            dry_run=plan.dry_run,
+        )
+        message = plan.reason
+        if plan.include_logs and plan.pod:
+            try:
+                logs = await self.writer.logs(
+                    target.namespace, plan.pod, previous=True, tail_lines=plan.log_lines or 20
+                )
+                message += f"\nlast logs of {plan.pod}:\n{logs}"
+            except KubeError as e:
+                message += f"\n(logs of {plan.pod} unavailable: {e})"
+        if plan.patch:
+            message += f"\npatch to commit:\n{plan.patch}"
+        await self._close(target, state, IncidentState.ESCALATED, now, reason=message)
+
+    async def _close(
+        self,
+        target: Target,
+        state: _TargetState,
+        to: IncidentState,
+        now: datetime,
+        *,
+        reason: str,
+        resolution: rec.Resolution | None = None,
+    ) -> None:
+        incident = state.incident
+        assert incident is not None
+        await asyncio.to_thread(
+            self.ledger.transition_incident,
+            incident.id,
+            from_state=rec.IncidentState(incident.state.value),
+            to_state=rec.IncidentState(to.value),
+            at=now,
+            reason=reason[:2000],
+            resolution=resolution,
+        )
+        state.incident = transition(incident, to, now=now, reason=reason[:200])
+        state.verification = None
+        state.last_noaction = ()
+        label = resolution.value if resolution is not None else "escalated"
+        if to is IncidentState.RESOLVED and incident.attempts == 0:
+            label = "false_positive"
+        self.metrics.incidents_closed.labels(resolution=label).inc()
+        self._update_open_gauge()
+        self._emit("resolved" if to is IncidentState.RESOLVED else "escalated", target, reason)
+        if to is IncidentState.ESCALATED:
+            await self._event_on_target(target, "KubehealEscalated", reason, warning=True)
+
+    async def _event_on_target(
+        self, target: Target, reason: str, message: str, *, warning: bool
+    ) -> None:
+        kind = {"Deployment": Kind.DEPLOYMENT, "Node": Kind.NODE, "Pod": Kind.POD}.get(
+            target.kind.value
+        )
+        if kind is None:
+            return
+        namespace = target.namespace or "default"
+        try:
+            obj = await self.writer.get(kind, target.namespace or None, target.name)
+            stamp = self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+            await self.writer.create(
+                Kind.EVENT,
+                namespace,
+                {
+                    "metadata": {"generateName": f"{target.name}.kubeheal-"},
+                    "involvedObject": {
+                        "kind": target.kind.value,
+                        "name": target.name,
+                        "namespace": target.namespace,
+                        "uid": obj.get("metadata", {}).get("uid", ""),
+                        "apiVersion": obj.get("apiVersion", ""),
+                    },
+                    "reason": reason,
+                    "message": message[:1000],
+                    "type": "Warning" if warning else "Normal",
+                    "firstTimestamp": stamp,
+                    "lastTimestamp": stamp,
+                    "count": 1,
+                    "source": {"component": "kubeheal"},
+                },
+            )
+        except KubeError as e:
+            log.warning("could not record event on %s: %s", target.key, e)
+
+    def _update_open_gauge(self) -> None:
+        self.metrics.open_incidents.set(
+            sum(
+                1
+                for s in self._targets.values()
+                if s.incident is not None and not s.incident.state.closed
+            )
+        )
+
+    # ------------------------------------------------------------------ restart
+
+    def _resume_from_ledger(self) -> None:
+        """Rebuild in-progress incidents from the ledger (after a restart or failover)."""
+        for record in self.ledger.incidents_in_progress():
+            target = _target_of(record.target)
+            signals = tuple(
+                Signal(
+                    id=s.id,  # type: ignore[arg-type]
+                    kind=s.kind,  # type: ignore[arg-type]
+                    target=target,
+                    observed_at=s.observed_at,
+                    subject=s.subject,
+                )
+                for s in self.ledger.signals_for_incident(record.id)
+            )
+            plans = [p for p in self.ledger.plans_for_incident(record.id) if p.step is not None]
+            step = plans[-1].step if plans else 0
+            incident = Incident(
+                id=IncidentId(record.id),
+                target=target,
+                opened_at=record.opened_at,
+                updated_at=record.opened_at,
+                signals=signals,
+                state=IncidentState(record.state.value),
+                attempts=record.attempts,
+                transitions=(Transition(to=IncidentState(record.state.value), at=record.opened_at),),
+                flapping=record.flapping,
+                playbook=record.playbook,
+                step=step or 0,
+            )
+            state = self._targets.setdefault(target, _TargetState())
+            state.incident = incident
+            state.last_seen = record.opened_at
+            self._dirty.add(target)
+            log.info("resumed incident %s on %s (%s)", record.id, target.key, record.state.value)
+
+    async def _replan_for_resume(
+        self, target: Target, state: _TargetState, now: datetime
+    ) -> ActionPlan | None:
+        """The plan of the incident's last action, rebuilt from the ledger and its playbook."""
+        incident = state.incident
+        assert incident is not None
+        done = await asyncio.to_thread(self.ledger.actions_for_incident, incident.id)
+        playbook = self.playbooks.get(incident.playbook) if incident.playbook else None
+        if not done or playbook is None:
+            return None
+        last = done[-1]
+        plans = await asyncio.to_thread(self.ledger.plans_for_incident, incident.id)
+        steps = [p.step for p in plans if p.action == last.action and p.step is not None]
+        ver = playbook.verification
+        return ActionPlan(
+            incident_id=incident.id,
+            target=target,
+            playbook=playbook.name,
+            step=steps[-1] if steps else incident.step,
+            action=ActionName(last.action),
+            params=msgspec.convert(last.params, ActionParams),
+            verification=VerificationPlan(
+                check=ver.check.value,
+                timeout_seconds=ver.timeout.total_seconds(),
+                stable_for_seconds=ver.stable_for.total_seconds(),
+                on_failure=playbook.on_failure.value,
+            ),
+            idempotency_key=last.idempotency_key,
+        )
+
+    async def _resume_acting(self, target: Target, state: _TargetState, now: datetime) -> None:
+        incident = state.incident
+        assert incident is not None
+        pending = [
+            a
+            for a in await asyncio.to_thread(self.ledger.actions_for_incident, incident.id)
+            if a.state is rec.ActionState.PENDING
+        ]
+        plan = await self._replan_for_resume(target, state, now)
+        if plan is None:
+            await self._close(
+                target, state, IncidentState.ESCALATED, now,
+                reason="resumed after a restart with an action whose plan no longer applies",
+            )  # fmt: skip
+            return
+        if pending:
+            begin = rec.ActionBegin(record=pending[-1], created=False)
+            await self._act(target, state, plan, now, stored=begin)
+        else:
+            last = (await asyncio.to_thread(self.ledger.actions_for_incident, incident.id))[-1]
+            await self._start_verification(target, state, plan, now, last.state)
+
