@@ -13,7 +13,7 @@ import pytest
 
 from kubeheal.twin.api import ApiOptions
 from kubeheal.twin.clock import WallClock
-from kubeheal.twin.cluster import Twin
+from kubeheal.twin.cluster import Twin, build_twin
 from kubeheal.twin.server import serve_in_thread, write_kubeconfig
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
@@ -27,11 +27,27 @@ class Served:
     url: str
     kubeconfig: Path
 
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "HOME": str(self.kubeconfig.parent),
+        }
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        """Start kubectl in the background (for `get -w`)."""
+        return subprocess.Popen(
+            [str(KUBECTL), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(),
+        )
+
     def kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 20
     ) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-        env["HOME"] = str(self.kubeconfig.parent)
+        env = self.env()
         proc = subprocess.run(
             [str(KUBECTL), "--request-timeout=10s", *args],
             input=stdin,
@@ -43,7 +59,8 @@ class Served:
         )
         if check and proc.returncode != 0:
             raise AssertionError(
-                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n"
+                f"{proc.stdout}\n{proc.stderr}"
             )
         return proc
 
@@ -56,3 +73,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with serve_in_thread(twin, options=ApiOptions(bookmark_interval=0.2), simulate=False) as url:
         kubeconfig = write_kubeconfig(tmp / "kubeconfig", server=url)
         yield Served(twin=twin, url=url, kubeconfig=kubeconfig)
+
+
+@pytest.fixture(scope="module")
+def sample_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A full twin (all controllers) running `sample-app` 20x faster than the wall clock."""
+    twin = build_twin(scenario="sample-app", clock=WallClock(speed=20), seed=3)
+    tmp = tmp_path_factory.mktemp("sampleapp")
+    with serve_in_thread(twin, options=ApiOptions(bookmark_interval=1), tick=0.05) as url:
+        served = Served(twin=twin, url=url, kubeconfig=write_kubeconfig(tmp / "kc", server=url))
+        served.kubectl(
+            "rollout", "status", "deploy/sample-app", "-n", "demo", "--timeout=30s", timeout=40
+        )
+        yield served

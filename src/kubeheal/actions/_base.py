@@ -72,6 +72,9 @@ _API_VERSIONS = {
 }
 
 
+_DEFAULT_LOG = logging.LoggerAdapter(logger)
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -85,7 +88,7 @@ class Context:
     clock: Callable[[], float]
     sleep: Callable[[float], Awaitable[None]]
     wall_clock: Callable[[], datetime] = _utcnow
-    log: logging.LoggerAdapter[logging.Logger] = logging.LoggerAdapter(logger)
+    log: logging.LoggerAdapter[logging.Logger] = _DEFAULT_LOG
 
     @property
     def dry_run(self) -> bool:
@@ -192,10 +195,7 @@ async def record_change(ctx: Context, outcome: ActionOutcome) -> None:
     involved: dict[str, Any] = {"kind": target.kind.value, "name": target.name}
     if target.namespace:
         involved["namespace"] = target.namespace
-    if target.kind in _API_VERSIONS:
-        involved["apiVersion"] = _API_VERSIONS[target.kind]
-    else:
-        involved["apiVersion"] = "v1"
+    involved["apiVersion"] = _API_VERSIONS.get(target.kind, "v1")
     namespace = target.namespace or "default"
     event = {
         "apiVersion": "v1",
@@ -204,8 +204,9 @@ async def record_change(ctx: Context, outcome: ActionOutcome) -> None:
         "involvedObject": involved,
         "reason": EVENT_REASON_FAILED if failed else EVENT_REASON,
         "type": "Warning" if failed else "Normal",
-        "message": f"kubeheal {plan.action.value} (incident {plan.incident_id}): "
-        f"{outcome.detail}"[:1024],
+        "message": f"kubeheal {plan.action.value} (incident {plan.incident_id}): {outcome.detail}"[
+            :1024
+        ],
         "source": {"component": "kubeheal"},
         "reportingComponent": "kubeheal",
         "reportingInstance": "kubeheal",

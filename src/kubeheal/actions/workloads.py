@@ -224,11 +224,18 @@ async def raise_memory_limit(ctx: Context, p: RaiseMemoryLimit) -> ActionOutcome
         patch = {
             "metadata": {"resourceVersion": _rv(obj)},
             "spec": {
-                "template": {"spec": {"containers": [{"name": p.container, "resources": resources}]}}
+                "template": {
+                    "spec": {"containers": [{"name": p.container, "resources": resources}]}
+                }
             },
         }
         await writer.patch(
-            kind, p.namespace, p.workload, patch, patch_kind=PatchKind.STRATEGIC, dry_run=ctx.dry_run
+            kind,
+            p.namespace,
+            p.workload,
+            patch,
+            patch_kind=PatchKind.STRATEGIC,
+            dry_run=ctx.dry_run,
         )
         change = f"raise the memory limit of {p.container} in {p.workload_kind} " + (
             f"{p.namespace}/{p.workload} from {raw_limit} to {p.new_limit}"

@@ -1,9 +1,9 @@
 """`kubeheal twin ...`: run the cluster twin, and inject faults into a running one.
 
 * `kubeheal twin serve --port P --scenario NAME --kubeconfig-out FILE [--speed N] [--seed S]`
-* `kubeheal twin fault --server URL KIND [--namespace NS] [--name N] [--selector L] [--node N]
-  [--param k=v ...] [--duration S]` (pod/node/workload faults), `kubeheal twin fault --server URL
-  --list` and `--clear ID|all`
+* `kubeheal twin fault --server URL KIND [-n NS] [--deployment D | --pod P | -l k=v] [--container C]
+  [--node N] [--service S] [-p k=v ...] [--duration S]` (pod/node/workload faults), and
+  `kubeheal twin fault --server URL --list` / `--clear ID|all`
 * `kubeheal twin api-fault --server URL [--error-rate R] [--throttle-rate R] [--latency S]
   [--drop-watches] [--compact] [--reset]` (faults of the API itself)
 
@@ -115,13 +115,21 @@ def serve(
 def fault(
     *,
     kind: str | None = typer.Argument(
-        None, help="Fault kind (crash-on-start, memory-leak, cpu-hog, latency-spike, ...)."
+        None,
+        help="Fault kind: crash-on-start, image-pull-error, memory-leak, cpu-hog, latency-spike,"
+        " error-burst, hang, pod-kill, node-memory-pressure, node-disk-pressure, node-not-ready,"
+        " traffic-spike.",
     ),
     server: str = typer.Option(..., help="Base URL of the twin, e.g. http://127.0.0.1:6443."),
-    namespace: str | None = typer.Option(None, "--namespace", "-n"),
-    name: str | None = typer.Option(None, help="Target object name (pod or deployment)."),
-    selector: str | None = typer.Option(None, "--selector", "-l", help="Target label selector."),
+    namespace: str = typer.Option("default", "--namespace", "-n"),
+    deployment: str | None = typer.Option(None, help="Target deployment."),
+    pod: str | None = typer.Option(None, help="Target pod."),
+    selector: str | None = typer.Option(
+        None, "--selector", "-l", help="Target pods by labels: k=v[,k=v...]."
+    ),
+    container: str | None = typer.Option(None, help="Only this container of the pods."),
     node: str | None = typer.Option(None, help="Target node (node faults)."),
+    service: str | None = typer.Option(None, help="Target service (traffic faults)."),
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="Fault parameter key=value.")
     ] = None,
@@ -140,24 +148,39 @@ def fault(
             return
         if not kind:
             raise typer.BadParameter("a fault KIND is required (or --list / --clear)")
-        target: dict[str, Any] = {}
-        if namespace:
-            target["namespace"] = namespace
-        if name:
-            target["name"] = name
+        target: dict[str, Any] = {"namespace": namespace}
+        for key, value in (
+            ("deployment", deployment),
+            ("pod", pod),
+            ("container", container),
+            ("node", node),
+            ("service", service),
+        ):
+            if value:
+                target[key] = value
         if selector:
-            target["labels"] = selector
-        if node:
-            target["node"] = node
-        spec: dict[str, Any] = {"kind": kind, "params": _parse_params(param or [])}
-        if target:
-            spec["target"] = target
+            target["labels"] = _parse_labels(selector)
+        spec: dict[str, Any] = {
+            "kind": kind,
+            "target": target,
+            "params": _parse_params(param or []),
+        }
         if duration is not None:
             spec["duration"] = duration
         _echo_json(_call(server, "POST", "/twin/faults", spec))
     except ControlError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
+
+
+def _parse_labels(text: str) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--selector expects k=v[,k=v...], got {text!r}")
+        labels[key] = value
+    return labels
 
 
 @twin_app.command("api-fault")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,6 @@ from kubeheal.twin import openapi, tables
 from kubeheal.twin.apifaults import ApiFaultSettings
 from kubeheal.twin.clock import format_time
 from kubeheal.twin.cluster import Twin
-from kubeheal.twin.metrics import render_metrics
 from kubeheal.twin.errors import (
     ApiError,
     BadRequest,
@@ -49,6 +48,7 @@ from kubeheal.twin.errors import (
     NotFound,
     UnsupportedMediaType,
 )
+from kubeheal.twin.metrics import render_metrics
 from kubeheal.twin.patch import (
     PatchError,
     json_merge_patch,
@@ -57,6 +57,8 @@ from kubeheal.twin.patch import (
 )
 from kubeheal.twin.resources import ResourceType, UnknownResourceError
 from kubeheal.twin.selectors import FieldSelector, LabelSelector, SelectorError
+from kubeheal.twin.sim.control_plane import evict
+from kubeheal.twin.sim.faults import FaultError, FaultSpec
 from kubeheal.twin.sim.kubelet import read_logs
 from kubeheal.twin.store import Watcher
 
@@ -1149,12 +1151,6 @@ class _Api:
         return _json_response(_success(code=201), status=201, warnings=warnings)
 
     def _call_evict(self, namespace: str, name: str, eviction: Obj) -> None:
-        try:
-            from kubeheal.twin.sim.control_plane import evict
-        except ImportError:
-            # Without the disruption controller there are no budgets to honour.
-            self.store.delete(self.store.rtype("", "v1", "pods"), namespace, name)
-            return
         evict(
             self.store, namespace=namespace, name=name, eviction=eviction, now=self.twin.clock.now()
         )
@@ -1219,17 +1215,14 @@ class _Api:
             )
         try:
             if request.method == "GET":
-                return _json_response({"faults": _jsonable(injector.active())})
+                return _json_response({"faults": [f.to_dict() for f in injector.active()]})
             if request.method == "DELETE":
                 fault_id = request.path_params.get("fault_id")
-                if not fault_id:
-                    for fault in injector.active():
-                        injector.clear(_fault_id(fault))
-                    return _json_response({"cleared": "all"})
-                injector.clear(fault_id)
+                with self.store.lock:
+                    if not fault_id:
+                        return _json_response({"cleared": injector.clear_all()})
+                    injector.clear(fault_id)
                 return _json_response({"cleared": fault_id})
-            from kubeheal.twin.sim.faults import FaultSpec
-
             raw = await request.body()
             try:
                 spec = FaultSpec.model_validate_json(raw or b"{}")
@@ -1240,7 +1233,9 @@ class _Api:
             return _json_response({"id": fault_id}, status=201)
         except ApiError as err:
             return _error_response(err)
-        except (KeyError, ValueError, LookupError) as e:
+        except LookupError as e:
+            return _error_response(NotFound(f"fault request failed: {e}"))
+        except FaultError as e:
             return _error_response(BadRequest(f"fault request failed: {e}"))
 
     async def control_status(self, request: Request) -> Response:
@@ -1272,26 +1267,6 @@ class _Api:
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: _jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
-    return value
-
-
-def _fault_id(fault: Any) -> str:
-    if isinstance(fault, str):
-        return fault
-    if isinstance(fault, Mapping):
-        return str(fault.get("id"))
-    return str(fault.id)
 
 
 def _set_scheduled_condition(now: str) -> Callable[[Obj], None]:

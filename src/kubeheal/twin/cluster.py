@@ -14,8 +14,13 @@ from typing import Any
 
 from kubeheal.twin.apifaults import ApiFaults
 from kubeheal.twin.clock import Clock
+from kubeheal.twin.scenarios import load_scenario
+from kubeheal.twin.sim.control_plane import control_plane_controllers
+from kubeheal.twin.sim.faults import FaultInjector
 from kubeheal.twin.sim.loop import Simulation
+from kubeheal.twin.sim.nodes import node_controllers
 from kubeheal.twin.sim.state import RuntimeState
+from kubeheal.twin.sim.workloads import ProfileRegistry
 from kubeheal.twin.store import ObjectStore
 
 __all__ = ["Twin", "build_twin"]
@@ -32,8 +37,8 @@ class Twin:
     runtime: RuntimeState
     simulation: Simulation
     api_faults: ApiFaults
-    # kubeheal.twin.sim.faults.FaultInjector (pod/node/workload faults), when available
-    faults: Any = None
+    # pod/node/workload faults (None in a bare twin)
+    faults: FaultInjector | None = None
     scenario: str | None = None
     seed: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
@@ -55,54 +60,33 @@ class Twin:
 def build_twin(*, scenario: str | None, clock: Clock, seed: int = 0) -> Twin:
     """A complete twin: controllers of the control plane and the nodes, faults, a scenario.
 
-    `scenario` names one of the scenarios (`sample-app`, `bookinfo`, `empty`) or None for an
-    empty cluster (default namespaces only).
+    `scenario` names one of the scenarios (`sample-app`, `bookinfo`, `empty`, or several joined
+    with `+`) or None for an empty cluster (default namespaces only, no nodes). An unknown name
+    raises `kubeheal.twin.scenarios.ScenarioError` (a ValueError).
     """
     store = ObjectStore(clock=clock, seed=seed)
     runtime = RuntimeState()
-    twin = Twin(
+    profiles = ProfileRegistry()
+    if scenario is not None:
+        loaded = load_scenario(scenario)
+        profiles = loaded.profiles
+        store.load(loaded.objects)
+    simulation = Simulation(store=store, clock=clock)
+    injector = FaultInjector(store=store, runtime=runtime, clock=clock, profiles=profiles)
+    for controller in control_plane_controllers(store=store, runtime=runtime):
+        simulation.add(controller)
+    for controller in node_controllers(
+        store=store, runtime=runtime, profiles=profiles, injector=injector, seed=seed
+    ):
+        simulation.add(controller)
+    return Twin(
         store=store,
         clock=clock,
         runtime=runtime,
-        simulation=Simulation(store=store, clock=clock),
+        simulation=simulation,
         api_faults=ApiFaults(seed=seed),
+        faults=injector,
         scenario=scenario,
         seed=seed,
+        extras={"profiles": profiles},
     )
-    profiles: Any = None
-    try:
-        from kubeheal.twin.scenarios import load_scenario
-    except ImportError:
-        log.warning("scenarios are not available in this build: the twin starts empty")
-        if scenario is not None:
-            raise ValueError(f"unknown scenario {scenario!r}: no scenarios available") from None
-    else:
-        loaded = load_scenario(scenario or "empty")
-        profiles = loaded.profiles
-        if scenario is not None:
-            store.load(loaded.objects)
-    try:
-        from kubeheal.twin.sim.control_plane import control_plane_controllers
-    except ImportError:
-        log.warning("control-plane controllers are not available in this build")
-    else:
-        for controller in control_plane_controllers(store=store, runtime=runtime):
-            twin.simulation.add(controller)
-    try:
-        from kubeheal.twin.sim.nodes import node_controllers
-    except ImportError:
-        log.warning("node controllers are not available in this build")
-    else:
-        if profiles is not None:
-            for controller in node_controllers(store=store, runtime=runtime, profiles=profiles):
-                twin.simulation.add(controller)
-    try:
-        from kubeheal.twin.sim.faults import FaultInjector
-    except ImportError:
-        log.warning("the pod/node fault injector is not available in this build")
-    else:
-        if profiles is not None:
-            twin.faults = FaultInjector(
-                store=store, runtime=runtime, clock=clock, profiles=profiles
-            )
-    return twin

@@ -22,12 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeheal.model.quantity import format_memory
+from kubeheal.model.quantity import QuantityError, format_memory, parse_quantity
 from kubeheal.twin.clock import format_time, parse_time
 from kubeheal.twin.errors import ApiError
-from kubeheal.twin.selectors import LabelSelector, SelectorError
+from kubeheal.twin.selectors import LabelSelector
 from kubeheal.twin.sim.deployments import get_condition, selector_of
-from kubeheal.twin.sim.scheduler import _container_requests
+from kubeheal.twin.sim.scheduler import container_requests
 from kubeheal.twin.sim.state import RuntimeState
 from kubeheal.twin.store import ObjectStore
 
@@ -55,10 +55,12 @@ DEFAULT_SCALE_DOWN_STABILIZATION = 300
 METRIC_WINDOW = 15.0  # the window metrics-server reports its usage over
 _SCALE_UP_LIMIT_FACTOR = 2.0
 _SCALE_UP_LIMIT_MINIMUM = 4
-_MAX_INT32 = 2**31 - 1
 
-_TARGET_PLURALS = {"Deployment": "deployments", "ReplicaSet": "replicasets",
-                   "StatefulSet": "statefulsets"}  # fmt: skip
+_TARGET_PLURALS = {
+    "Deployment": "deployments",
+    "ReplicaSet": "replicasets",
+    "StatefulSet": "statefulsets",
+}
 
 
 def _default_rules(direction: str) -> Obj:
@@ -175,20 +177,27 @@ class HorizontalPodAutoscalerController:
         if plural is not None:
             group = str(ref.get("apiVersion") or "apps/v1").rpartition("/")[0]
             if group == "apps":
-                target = self.store.find(self.store.rtype("apps", "v1", plural), ns,
-                                         str(ref.get("name")))  # fmt: skip
+                target = self.store.find(
+                    self.store.rtype("apps", "v1", plural), ns, str(ref.get("name"))
+                )
         if target is None:
             what = f"{plural}.apps" if plural else f"{kind.lower()}s"
             message = (
                 "the HPA controller was unable to get the target's current scale: "
                 f'{what} "{ref.get("name")}" not found'
             )
-            _set(status, "AbleToScale", "False", "FailedGetScale", message, now)
+            _set(status, "AbleToScale", "False", "FailedGetScale", message, now=now)
             self._event(hpa, "FailedGetScale", message.split(": ", 1)[1], warning=True)
             self._write(hpa, original, status)
             return
-        _set(status, "AbleToScale", "True", "SucceededGetScale",
-             "the HPA controller was able to get the target's current scale", now)  # fmt: skip
+        _set(
+            status,
+            "AbleToScale",
+            "True",
+            "SucceededGetScale",
+            "the HPA controller was able to get the target's current scale",
+            now=now,
+        )
         current = int((target.get("spec") or {}).get("replicas") or 0)
         if (target.get("spec") or {}).get("replicas") is None:
             current = 1
@@ -199,9 +208,14 @@ class HorizontalPodAutoscalerController:
         if current == 0 and min_replicas != 0:
             desired = 0
             rescale = False
-            _set(status, "ScalingActive", "False", "ScalingDisabled",
-                 "scaling is disabled since the replica count of the target is zero",
-                 now)  # fmt: skip
+            _set(
+                status,
+                "ScalingActive",
+                "False",
+                "ScalingDisabled",
+                "scaling is disabled since the replica count of the target is zero",
+                now=now,
+            )
         elif current > max_replicas:
             rescale_reason = "Current number of replicas above Spec.MaxReplicas"
             desired = max_replicas
@@ -228,18 +242,37 @@ class HorizontalPodAutoscalerController:
             elif desired < current:
                 rescale_reason = "All metrics below target"
             if spec.get("behavior") is None:
-                desired = self._normalize_legacy(status, memory, current, desired, min_replicas,
-                                                 max_replicas, now)  # fmt: skip
+                desired = self._normalize_legacy(
+                    status=status,
+                    memory=memory,
+                    current=current,
+                    desired=desired,
+                    min_replicas=min_replicas,
+                    max_replicas=max_replicas,
+                    now=now,
+                )
             else:
                 desired = self._normalize_with_behaviors(
-                    hpa, status, memory, current, desired, min_replicas, max_replicas, now
+                    hpa=hpa,
+                    status=status,
+                    memory=memory,
+                    current=current,
+                    desired=desired,
+                    min_replicas=min_replicas,
+                    max_replicas=max_replicas,
+                    now=now,
                 )
             rescale = desired != current
         if rescale:
             self._write_scale(target, desired)
-            _set(status, "AbleToScale", "True", "SucceededRescale",
-                 f"the HPA controller was able to update the target scale to {desired}",
-                 now)  # fmt: skip
+            _set(
+                status,
+                "AbleToScale",
+                "True",
+                "SucceededRescale",
+                f"the HPA controller was able to update the target scale to {desired}",
+                now=now,
+            )
             self._event(hpa, "SuccessfulRescale", f"New size: {desired}; reason: {rescale_reason}")
             if spec.get("behavior") is not None:
                 change = desired - current
@@ -274,8 +307,7 @@ class HorizontalPodAutoscalerController:
             obj["status"] = status
 
         meta = hpa["metadata"]
-        self.store.mutate(self._hpas, meta["namespace"], meta["name"], update,
-                          subresource="status")  # fmt: skip
+        self.store.mutate(self._hpas, meta["namespace"], meta["name"], update, subresource="status")
 
     # ------------------------------------------------------------ metrics
 
@@ -315,18 +347,28 @@ class HorizontalPodAutoscalerController:
                 best, best_name = replicas, name
         if invalid >= len(metrics) or (invalid and best is not None and best < current):
             assert first_error is not None
-            _set(status, "ScalingActive", "False", first_error.reason,
-                 f"the HPA was unable to compute the replica count: {first_error.message}",
-                 now)  # fmt: skip
+            _set(
+                status,
+                "ScalingActive",
+                "False",
+                first_error.reason,
+                f"the HPA was unable to compute the replica count: {first_error.message}",
+                now=now,
+            )
             message = (
                 f"invalid metrics ({invalid} invalid out of {len(metrics)}), first error is: "
                 f"{first_error.message}"
             )
             return None, "", statuses, message
         assert best is not None
-        _set(status, "ScalingActive", "True", "ValidMetricFound",
-             f"the HPA was able to successfully calculate a replica count from {best_name}",
-             now)  # fmt: skip
+        _set(
+            status,
+            "ScalingActive",
+            "True",
+            "ValidMetricFound",
+            f"the HPA was able to successfully calculate a replica count from {best_name}",
+            now=now,
+        )
         return best, best_name, statuses, None
 
     def _replicas_for_metric(
@@ -353,8 +395,11 @@ class HorizontalPodAutoscalerController:
         source = metric.get(key) or {}
         resource = str(source.get("name") or "")
         container = source.get("container") if mtype == "ContainerResource" else None
-        fail = "FailedGetResourceMetric" if mtype == "Resource" else (
-            "FailedGetContainerResourceMetric")  # fmt: skip
+        fail = (
+            "FailedGetResourceMetric"
+            if mtype == "Resource"
+            else ("FailedGetContainerResourceMetric")
+        )
         if resource not in ("cpu", "memory"):
             raise _MetricError(fail, f"failed to get {resource} usage: unsupported resource")
         mtarget = source.get("target") or {}
@@ -369,9 +414,7 @@ class HorizontalPodAutoscalerController:
                 f"failed to get {resource} utilization: no pods returned by selector while "
                 "calculating replica count",
             )
-        samples, unready, missing, ready_count = self._group_pods(
-            pods, resource, container, now
-        )
+        samples, unready, missing, ready_count = self._group_pods(pods, resource, container, now)
         if not samples:
             raise _MetricError(
                 fail,
@@ -394,10 +437,15 @@ class HorizontalPodAutoscalerController:
                     )
             ratio, utilization, average = _utilization(samples, target_util)
             replicas = self._conservative(
-                samples, unready, missing, ratio, current, ready_count,
+                samples,
+                unready,
+                missing,
+                ratio=ratio,
+                current=current,
+                ready_count=ready_count,
                 fallback=lambda s: s.request * max(100, target_util) / 100,
                 recompute=lambda m: _utilization(m, target_util)[0],
-            )  # fmt: skip
+            )
             current_value: Obj = {
                 "averageUtilization": utilization,
                 "averageValue": _format(resource, average),
@@ -411,10 +459,15 @@ class HorizontalPodAutoscalerController:
                 raise _MetricError(fail, f"invalid target value for {resource}: {raw}")
             ratio, average = _raw_ratio(samples, target_value)
             replicas = self._conservative(
-                samples, unready, missing, ratio, current, ready_count,
+                samples,
+                unready,
+                missing,
+                ratio=ratio,
+                current=current,
+                ready_count=ready_count,
                 fallback=lambda s: target_value,
                 recompute=lambda m: _raw_ratio(m, target_value)[0],
-            )  # fmt: skip
+            )
             current_value = {"averageValue": _format(resource, average)}
         metric_status: Obj = {"type": mtype, key: {"name": resource, "current": current_value}}
         if container:
@@ -470,10 +523,10 @@ class HorizontalPodAutoscalerController:
         samples: dict[str, _PodSample],
         unready: dict[str, _PodSample],
         missing: dict[str, _PodSample],
+        *,
         ratio: float,
         current: int,
         ready_count: int,
-        *,
         fallback: Any,
         recompute: Any,
     ) -> int:
@@ -507,6 +560,7 @@ class HorizontalPodAutoscalerController:
 
     def _normalize_legacy(
         self,
+        *,
         status: Obj,
         memory: _HpaMemory,
         current: int,
@@ -526,40 +580,64 @@ class HorizontalPodAutoscalerController:
                 stabilized = rec
         _record(memory, old_index, desired, now)
         if stabilized != desired:
-            _set(status, "AbleToScale", "True", "ScaleDownStabilized",
-                 "recent recommendations were higher than current one, applying the highest "
-                 "recent recommendation", now)  # fmt: skip
+            _set(
+                status,
+                "AbleToScale",
+                "True",
+                "ScaleDownStabilized",
+                "recent recommendations were higher than current one, applying the highest "
+                "recent recommendation",
+                now=now,
+            )
         else:
-            _set(status, "AbleToScale", "True", "ReadyForNewScale",
-                 "recommended size matches current size", now)  # fmt: skip
+            _set(
+                status,
+                "AbleToScale",
+                "True",
+                "ReadyForNewScale",
+                "recommended size matches current size",
+                now=now,
+            )
         scale_up_limit = max(int(_SCALE_UP_LIMIT_FACTOR * current), _SCALE_UP_LIMIT_MINIMUM)
         if max_replicas > scale_up_limit:
             maximum, reason, message = (
-                scale_up_limit, "ScaleUpLimit",
+                scale_up_limit,
+                "ScaleUpLimit",
                 "the desired replica count is increasing faster than the maximum scale rate",
-            )  # fmt: skip
+            )
         else:
             maximum, reason, message = (
-                max_replicas, "TooManyReplicas",
+                max_replicas,
+                "TooManyReplicas",
                 "the desired replica count is more than the maximum replica count",
-            )  # fmt: skip
+            )
         if stabilized < min_replicas:
             result, reason, message = (
-                min_replicas, "TooFewReplicas",
+                min_replicas,
+                "TooFewReplicas",
                 "the desired replica count is less than the minimum replica count",
-            )  # fmt: skip
+            )
         elif stabilized > maximum:
             result = maximum
         else:
             result, reason, message = (
-                stabilized, "DesiredWithinRange", "the desired count is within the acceptable range"
-            )  # fmt: skip
-        _set(status, "ScalingLimited", "True" if result != stabilized else "False", reason,
-             message, now)  # fmt: skip
+                stabilized,
+                "DesiredWithinRange",
+                "the desired count is within the acceptable range",
+            )
+        _set(
+            status,
+            "ScalingLimited",
+            "True" if result != stabilized else "False",
+            reason,
+            message,
+            now=now,
+        )
         return result
 
     def _normalize_with_behaviors(
         self,
+        *,
         hpa: Obj,
         status: Obj,
         memory: _HpaMemory,
@@ -597,20 +675,40 @@ class HorizontalPodAutoscalerController:
                     "recent recommendations were higher than current one, applying the highest "
                     "recent recommendation",
                 )
-            _set(status, "AbleToScale", "True", reason, message, now)
+            _set(status, "AbleToScale", "True", reason, message, now=now)
         else:
-            _set(status, "AbleToScale", "True", "ReadyForNewScale",
-                 "recommended size matches current size", now)  # fmt: skip
+            _set(
+                status,
+                "AbleToScale",
+                "True",
+                "ReadyForNewScale",
+                "recommended size matches current size",
+                now=now,
+            )
         result, reason, message = self._rate_limit(
-            memory, current, stabilized, min_replicas, max_replicas, up, down, now
+            memory,
+            current=current,
+            desired=stabilized,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            up=up,
+            down=down,
+            now=now,
         )
-        _set(status, "ScalingLimited", "True" if result != stabilized else "False", reason,
-             message, now)  # fmt: skip
+        _set(
+            status,
+            "ScalingLimited",
+            "True" if result != stabilized else "False",
+            reason,
+            message,
+            now=now,
+        )
         return result
 
     @staticmethod
     def _rate_limit(
         memory: _HpaMemory,
+        *,
         current: int,
         desired: int,
         min_replicas: int,
@@ -624,14 +722,16 @@ class HorizontalPodAutoscalerController:
             limit = max(limit, current)
             if max_replicas > limit:
                 maximum, reason, message = (
-                    limit, "ScaleUpLimit",
+                    limit,
+                    "ScaleUpLimit",
                     "the desired replica count is increasing faster than the maximum scale rate",
-                )  # fmt: skip
+                )
             else:
                 maximum, reason, message = (
-                    max_replicas, "TooManyReplicas",
+                    max_replicas,
+                    "TooManyReplicas",
                     "the desired replica count is more than the maximum replica count",
-                )  # fmt: skip
+                )
             if desired > maximum:
                 return maximum, reason, message
         elif desired < current:
@@ -639,14 +739,16 @@ class HorizontalPodAutoscalerController:
             limit = min(limit, current)
             if min_replicas < limit:
                 minimum, reason, message = (
-                    limit, "ScaleDownLimit",
+                    limit,
+                    "ScaleDownLimit",
                     "the desired replica count is decreasing faster than the maximum scale rate",
-                )  # fmt: skip
+                )
             else:
                 minimum, reason, message = (
-                    min_replicas, "TooFewReplicas",
+                    min_replicas,
+                    "TooFewReplicas",
                     "the desired replica count is less than the minimum replica count",
-                )  # fmt: skip
+                )
             if desired < minimum:
                 return minimum, reason, message
         return desired, "DesiredWithinRange", "the desired count is within the acceptable range"
@@ -655,8 +757,9 @@ class HorizontalPodAutoscalerController:
     def _prune_events(hpa: Obj, memory: _HpaMemory, now: float) -> None:
         up, down = effective_behavior(hpa)
         for rules, attr in ((up, "scale_up_events"), (down, "scale_down_events")):
-            longest = max((int(p.get("periodSeconds") or 0) for p in rules.get("policies") or []),
-                          default=0)  # fmt: skip
+            longest = max(
+                (int(p.get("periodSeconds") or 0) for p in rules.get("policies") or []), default=0
+            )
             events: list[tuple[float, int]] = getattr(memory, attr)
             setattr(memory, attr, [e for e in events if e[0] > now - longest])
 
@@ -664,7 +767,9 @@ class HorizontalPodAutoscalerController:
 # --------------------------------------------------------------------------- helpers
 
 
-def _set(status: Obj, type_: str, cond_status: str, reason: str, message: str, now: float) -> None:
+def _set(
+    status: Obj, type_: str, cond_status: str, reason: str, message: str, *, now: float
+) -> None:
     """Set an HPA condition; lastTransitionTime moves only when the status changes."""
     conds: list[Obj] = list(status.get("conditions") or [])
     stamp = format_time(now)
@@ -697,7 +802,9 @@ def _record(memory: _HpaMemory, old_index: int | None, desired: int, now: float)
         memory.recommendations.append((now, desired))
 
 
-def _scale_limit(current: int, memory: _HpaMemory, rules: Obj, now: float, *, direction: str) -> int:
+def _scale_limit(
+    current: int, memory: _HpaMemory, rules: Obj, now: float, *, direction: str
+) -> int:
     """The furthest the policies let the replica count move from `current` right now."""
     select = rules.get("selectPolicy") or "Max"
     if select == "Disabled":
@@ -732,7 +839,7 @@ def _request(pod: Obj, resource: str, container: object) -> float:
     for c in (pod.get("spec") or {}).get("containers") or ():
         if container and c.get("name") != container:
             continue
-        cpu, memory = _container_requests(c)
+        cpu, memory = container_requests(c)
         total += cpu if resource == "cpu" else memory
     return total
 
@@ -768,8 +875,6 @@ def _raw_ratio(samples: Mapping[str, _PodSample], target: float) -> tuple[float,
 
 
 def _parse(resource: str, text: str) -> float:
-    from kubeheal.model.quantity import QuantityError, parse_quantity
-
     try:
         value = float(parse_quantity(text))
     except QuantityError:
@@ -781,7 +886,3 @@ def _format(resource: str, value: float) -> str:
     if resource == "cpu":
         return f"{int(value)}m"
     return format_memory(int(value))
-
-
-def _unused_selector_error() -> type[SelectorError]:  # pragma: no cover - re-exported type
-    return SelectorError

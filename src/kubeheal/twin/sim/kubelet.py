@@ -249,7 +249,9 @@ def _probe_failure_message(
         hostport = target.split("://", 1)[1].split("/", 1)[0]
         return f'Get "{target}": dial tcp {hostport}: connect: connection refused'
     if "tcpSocket" in probe:
-        return f"dial tcp {target}: " + ("i/o timeout" if timeout else "connect: connection refused")
+        return f"dial tcp {target}: " + (
+            "i/o timeout" if timeout else "connect: connection refused"
+        )
     if "grpc" in probe:
         seconds = probe.get("timeoutSeconds") or 1
         return f'timeout: failed to connect service "{target}" within {seconds}s'
@@ -342,9 +344,14 @@ class Kubelet:
             ip=str(status.get("podIP") or f"{prefix}.{n}"),
             host_ip=node_ip(node),
             start_time=now,
-            init=[_Container(str(c.get("name")), True, c) for c in spec.get("initContainers") or ()],
+            init=[
+                _Container(str(c.get("name")), True, c) for c in spec.get("initContainers") or ()
+            ],
             main=[_Container(str(c.get("name")), False, c) for c in spec.get("containers") or ()],
         )
+        if state.init:
+            for c in state.main:
+                c.reason = "PodInitializing"
         self._pods[state.uid] = state
         self.runtime.pods[state.uid] = PodRuntime(
             uid=state.uid, namespace=state.namespace, name=state.name, node=node_name
@@ -382,27 +389,29 @@ class Kubelet:
         for c in st.init:
             if c.done and c.current_term and c.current_term.get("exitCode") == 0:
                 continue
-            self._sync_container(st, pod, node, c, now, "OnFailure" if policy == "Always" else policy)
+            self._sync_container(
+                st, pod, c, node=node, now=now, policy="OnFailure" if policy == "Always" else policy
+            )
             if not (c.done and c.current_term and c.current_term.get("exitCode") == 0):
                 if c.done:  # an init container failed for good: the pod fails
                     st.terminal = True
                     st.phase = "Failed"
                 return
         for c in st.main:
-            self._sync_container(st, pod, node, c, now, policy)
+            self._sync_container(st, pod, c, node=node, now=now, policy=policy)
         if all(c.done for c in st.main) and st.main:
             st.terminal = True
             codes = [int((c.current_term or {}).get("exitCode", 1)) for c in st.main]
             st.phase = "Succeeded" if all(code == 0 for code in codes) else "Failed"
 
     def _sync_container(
-        self, st: _Pod, pod: Obj, node: Obj, c: _Container, now: float, policy: str
+        self, st: _Pod, pod: Obj, c: _Container, *, node: Obj, now: float, policy: str
     ) -> None:
         if c.done:
             return
         profile = self.profiles.for_container(pod, c.name)
         if c.state == "running":
-            self._check_running(st, pod, c, profile, now, policy)
+            self._check_running(st, pod, c, profile=profile, now=now, policy=policy)
             return
         if c.state == "terminated" and c.current_term is not None:
             finished = c.finished_at or now
@@ -423,7 +432,10 @@ class Kubelet:
             if c.crash_backoff.in_backoff_since(finished, now):
                 return
             c.crash_backoff.next(finished, now)
-        self._try_start(st, pod, node, c, profile, now)
+            c.reason, c.message = "ContainerCreating", None
+        elif c.state == "waiting" and c.reason == "ErrImageNeverPull":
+            return
+        self._try_start(st, pod, c, profile=profile, now=now)
 
     def _backoff_event(self, pod: Obj, st: _Pod, c: _Container, finished: float) -> None:
         if c.backoff_event_for == finished:
@@ -440,7 +452,7 @@ class Kubelet:
     # image pull and start
 
     def _try_start(
-        self, st: _Pod, pod: Obj, node: Obj, c: _Container, profile: Profile, now: float
+        self, st: _Pod, pod: Obj, c: _Container, *, profile: Profile, now: float
     ) -> None:
         image = c.image
         node_images = self._images.setdefault(st.node, set())
@@ -533,17 +545,17 @@ class Kubelet:
             crt.previous_logs = old.logs
         prt.containers[c.name] = crt
         if c.crash_at is None:
-            append_log(crt, now, profile.logs.start, image=c.image, container=c.name)
+            append_log(crt, now, profile.logs.start, image=c.image, name=c.name)
 
     # a running container
 
     def _check_running(
-        self, st: _Pod, pod: Obj, c: _Container, profile: Profile, now: float, policy: str
+        self, st: _Pod, pod: Obj, c: _Container, *, profile: Profile, now: float, policy: str
     ) -> None:
         crt = self.runtime.pods[st.uid].containers.get(c.name)
         if c.crash_at is not None and now >= c.crash_at:
             if crt is not None:
-                append_log(crt, now, profile.logs.crash, image=c.image, container=c.name)
+                append_log(crt, now, profile.logs.crash, image=c.image, name=c.name)
             self._terminate(st, pod, c, now, exit_code=1, reason="Error", policy=policy)
             return
         if c.exit_at is not None and now >= c.exit_at:
@@ -556,7 +568,7 @@ class Kubelet:
         _, mem_limit = container_limits(c.spec)
         if crt is not None and mem_limit and crt.memory_working_set_bytes > mem_limit:
             crt.memory_working_set_bytes = mem_limit
-            append_log(crt, now, profile.logs.oom, image=c.image, container=c.name)
+            append_log(crt, now, profile.logs.oom, image=c.image, name=c.name)
             node = {"metadata": {"name": st.node, "uid": ""}, "kind": "Node", "apiVersion": "v1"}
             found = self.store.find(self.store.rtype("", "v1", "nodes"), None, st.node)
             pid = int(_hex("pid", st.uid, c.name, c.restart_count)[:4], 16) + 1000
@@ -570,7 +582,7 @@ class Kubelet:
             self._terminate(st, pod, c, now, exit_code=137, reason="OOMKilled", policy=policy)
             return
         if not c.init:
-            self._probe(st, pod, c, profile, now, policy)
+            self._probe(st, pod, c, profile=profile, now=now, policy=policy)
 
     def _app_health(self, pod: Obj, c: _Container, profile: Profile, now: float) -> str:
         """'ok', 'refused' (not listening yet) or 'timeout' (hung)."""
@@ -583,7 +595,7 @@ class Kubelet:
         return "ok"
 
     def _probe(
-        self, st: _Pod, pod: Obj, c: _Container, profile: Profile, now: float, policy: str
+        self, st: _Pod, pod: Obj, c: _Container, *, profile: Profile, now: float, policy: str
     ) -> None:
         order = ["startupProbe"] if not c.started else ["livenessProbe", "readinessProbe"]
         for kind in order:
@@ -619,12 +631,14 @@ class Kubelet:
                 c.ready = False
                 continue
             what = "startup" if kind == "startupProbe" else "liveness"
-            self._event(pod, "Killing", f"Container {c.name} failed {what} probe, will be restarted")
+            self._event(
+                pod, "Killing", f"Container {c.name} failed {what} probe, will be restarted"
+            )
             code = 137 if health == "timeout" else 143
             crt = self.runtime.pods[st.uid].containers.get(c.name)
             if crt is not None and health != "timeout":
-                append_log(crt, now, profile.logs.shutdown, image=c.image, container=c.name)
-            self._terminate(st, pod, c, now, exit_code=code, reason="Error", policy="Always")
+                append_log(crt, now, profile.logs.shutdown, image=c.image, name=c.name)
+            self._terminate(st, pod, c, now, exit_code=code, reason="Error", policy=policy)
             return
         if c.started and "readinessProbe" not in c.probes:
             c.ready = True
@@ -782,7 +796,9 @@ class Kubelet:
         stamp = format_time(now)
         old_conditions = {c.get("type"): c for c in old.get("conditions") or ()}
 
-        def cond(type_: str, status: str, reason: str | None = None, message: str | None = None) -> Obj:
+        def cond(
+            type_: str, status: str, reason: str | None = None, message: str | None = None
+        ) -> Obj:
             prev = old_conditions.get(type_) or {}
             out: Obj = {"type": type_, "status": status, "lastProbeTime": None}
             same = prev.get("status") == status and prev.get("lastTransitionTime")
@@ -793,14 +809,12 @@ class Kubelet:
                 out["message"] = message
             return out
 
-        init_done = all(
-            c.done and (c.current_term or {}).get("exitCode") == 0 for c in st.init
-        )
+        init_done = all(c.done and (c.current_term or {}).get("exitCode") == 0 for c in st.init)
         pending_init = [c.name for c in st.init if not (c.done and c.current_term)]
         unready = [c.name for c in st.main if not c.ready]
         terminal = st.terminal
         if terminal:
-            ready_reason = "PodCompleted" if st.phase == "Succeeded" else "PodFailed"
+            ready_reason = "PodCompleted"
             ready_status, ready_msg = "False", None
         elif unready:
             ready_reason = "ContainersNotReady"
@@ -815,18 +829,24 @@ class Kubelet:
                 "Initialized",
                 "True" if init_done else "False",
                 None if init_done else "ContainersNotInitialized",
-                None if init_done else f"containers with incomplete status: [{' '.join(pending_init)}]",
+                None
+                if init_done
+                else f"containers with incomplete status: [{' '.join(pending_init)}]",
             ),
             cond("Ready", ready_status, ready_reason or None, ready_msg),
             cond("ContainersReady", ready_status, ready_reason or None, ready_msg),
         ]
         scheduled = old_conditions.get("PodScheduled")
         conditions.append(dict(scheduled) if scheduled else cond("PodScheduled", "True"))
-        mine = {"PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"}
+        mine = {
+            "PodReadyToStartContainers",
+            "Initialized",
+            "Ready",
+            "ContainersReady",
+            "PodScheduled",
+        }
         if disruption:
-            conditions.append(
-                cond("DisruptionTarget", "True", "TerminationByKubelet", disruption)
-            )
+            conditions.append(cond("DisruptionTarget", "True", "TerminationByKubelet", disruption))
         conditions += [
             dict(c)
             for t, c in old_conditions.items()
@@ -835,11 +855,7 @@ class Kubelet:
         if not terminal:
             if not init_done:
                 phase = "Pending"
-            elif any(c.state == "running" for c in st.main):
-                phase = "Running"
-            elif any(c.ran_before for c in st.main) and all(
-                c.ran_before or c.state == "running" for c in st.main
-            ):
+            elif any(c.state == "running" for c in st.main) or all(c.ran_before for c in st.main):
                 phase = "Running"
             else:
                 phase = "Pending"

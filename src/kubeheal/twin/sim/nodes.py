@@ -25,6 +25,7 @@ Pod eviction under node pressure is the kubelet's eviction manager (`kubelet.Kub
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Mapping
@@ -369,10 +370,8 @@ class NodeController:
         index = self._next_index
         cidr = (node.get("spec") or {}).get("podCIDR")
         if isinstance(cidr, str) and cidr.startswith("10.244."):
-            try:
+            with contextlib.suppress(ValueError):
                 index = int(cidr.split(".")[2])
-            except ValueError:
-                pass
         used = {t.index for t in self._track.values()}
         while index in used:
             index += 1
@@ -471,9 +470,7 @@ class NodeController:
         current = {
             c.get("type"): c for c in (node.get("status") or {}).get("conditions") or () if c
         }
-        changed = any(
-            (current.get(k) or {}).get("status") != v for k, v in desired.items()
-        ) or any(
+        changed = any((current.get(k) or {}).get("status") != v for k, v in desired.items()) or any(
             (current.get(k) or {}).get("reason") != _COND_TEXT[(k, v)][0]
             for k, v in desired.items()
         )
@@ -537,10 +534,8 @@ class NodeController:
             }
             if not lease["metadata"]["ownerReferences"]:
                 del lease["metadata"]["ownerReferences"]
-            try:
+            with contextlib.suppress(NotFound):  # the kube-node-lease namespace may be gone
                 self.store.create(self._lease_rt, lease)
-            except NotFound:
-                pass  # the kube-node-lease namespace is gone
             return
 
         def renew(obj: Obj) -> None:
@@ -554,9 +549,7 @@ class NodeController:
         name = _name(node)
         cfg = self.config
         fresh = self.store.get(self._node_rt, None, name)
-        conditions = {
-            c.get("type"): c for c in (fresh.get("status") or {}).get("conditions") or ()
-        }
+        conditions = {c.get("type"): c for c in (fresh.get("status") or {}).get("conditions") or ()}
         ready = (conditions.get("Ready") or {}).get("status")
         if now - t.last_heartbeat > cfg.node_monitor_grace_seconds and ready != "Unknown":
             self._mark_unknown(fresh, now, pods)
@@ -662,7 +655,9 @@ class NodeController:
         if node is None:
             return
         no_execute = [
-            t for t in (node.get("spec") or {}).get("taints") or () if t.get("effect") == "NoExecute"
+            t
+            for t in (node.get("spec") or {}).get("taints") or ()
+            if t.get("effect") == "NoExecute"
         ]
         if not no_execute:
             return

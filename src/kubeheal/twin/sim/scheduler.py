@@ -30,6 +30,7 @@ __all__ = [
     "Requests",
     "Scheduler",
     "condition_taints",
+    "container_requests",
     "node_allocatable",
     "pod_requests",
     "tolerates",
@@ -75,7 +76,8 @@ def _quantity(value: object, *, milli: bool) -> int:
     return math.ceil(number * 1000) if milli else math.ceil(number)
 
 
-def _container_requests(container: Mapping[str, Any]) -> tuple[int, int]:
+def container_requests(container: Mapping[str, Any]) -> tuple[int, int]:
+    """(millicores, bytes) one container requests; a limit alone counts as the request."""
     resources = container.get("resources") or {}
     requests = resources.get("requests") or {}
     limits = resources.get("limits") or {}
@@ -95,13 +97,13 @@ def pod_requests(pod: Mapping[str, Any]) -> Requests:
     spec = pod.get("spec") or {}
     cpu = mem = nz_cpu = nz_mem = 0
     for container in spec.get("containers") or ():
-        c_cpu, c_mem = _container_requests(container)
+        c_cpu, c_mem = container_requests(container)
         cpu += c_cpu
         mem += c_mem
         nz_cpu += c_cpu or _DEFAULT_MILLI_CPU
         nz_mem += c_mem or _DEFAULT_MEMORY
     for container in spec.get("initContainers") or ():
-        c_cpu, c_mem = _container_requests(container)
+        c_cpu, c_mem = container_requests(container)
         cpu, mem = max(cpu, c_cpu), max(mem, c_mem)
         nz_cpu, nz_mem = max(nz_cpu, c_cpu), max(nz_mem, c_mem)
     overhead = spec.get("overhead") or {}

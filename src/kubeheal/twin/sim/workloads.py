@@ -336,7 +336,7 @@ class _Expirer(Protocol):
 
 
 class DailyPattern(BaseModel):
-    """Load over the day: ``rps * (1 + amplitude * cos(2π (hour - peak_hour) / 24))`` (UTC)."""
+    """Load over the day: ``rps * (1 + amplitude * cos(2 pi (hour - peak_hour) / 24))`` (UTC)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -427,12 +427,11 @@ class ProfileRegistry:
 
     def merge(self, other: ProfileRegistry) -> ProfileRegistry:
         """A new registry with both sets of profiles (`other` wins) and both traffic plans."""
-        merged = ProfileRegistry(
+        return ProfileRegistry(
             [*self._profiles.values(), *other._profiles.values()],
             default=self.default,
             traffic=self.traffic.merged(other.traffic),
         )
-        return merged
 
     def for_container(self, pod: Mapping[str, Any], container: str) -> Profile:
         """The profile of `container` in `pod` (annotation per container, per pod, default)."""
@@ -501,8 +500,8 @@ def lognormal_cdf(x: float, median: float, sigma: float) -> float:
 def latency_factor(utilisation: float) -> float:
     """How much slower requests get at this CPU utilisation (demand / available CPU).
 
-    A queueing-style curve, 1/(1-ρ), capped at ρ = 0.95; past saturation (ρ > 1) the CPU
-    is throttled and work takes ρ times longer on top.
+    A queueing-style curve, 1/(1-u), capped at u = 0.95; past saturation (u > 1) the CPU
+    is throttled and work takes u times longer on top.
     """
     rho = max(0.0, utilisation)
     return (1 / (1 - min(rho, 0.95))) * max(1.0, rho)
@@ -585,14 +584,14 @@ def _log(container: ContainerRuntime, now: float, line: str) -> None:
         del container.logs[: len(container.logs) - _MAX_LOG_LINES]
 
 
-def append_log(container: ContainerRuntime, now: float, lines: Iterable[str], **fmt: Any) -> None:
+def append_log(crt: ContainerRuntime, now: float, lines: Iterable[str], /, **fmt: Any) -> None:
     """Append log lines (formatted with `fmt`, unknown fields left as written)."""
     for line in lines:
         try:
             text = line.format(**fmt)
         except (KeyError, IndexError, ValueError):
             text = line
-        _log(container, now, text)
+        _log(crt, now, text)
 
 
 class WorkloadController:
@@ -656,8 +655,8 @@ class WorkloadController:
 
     def _route(self, loads: dict[str, _PodLoad], now: float) -> dict[tuple[str, str], _Service]:
         services: dict[tuple[str, str], _Service] = {}
-        for svc in self._services.all():
-            spec = svc.get("spec") or {}
+        for obj in self._services.all():
+            spec = obj.get("spec") or {}
             sel = spec.get("selector")
             if not sel or not isinstance(sel, Mapping):
                 continue
@@ -665,8 +664,8 @@ class WorkloadController:
                 selector = LabelSelector.from_labels({str(k): str(v) for k, v in sel.items()})
             except SelectorError:
                 continue
-            ns = svc["metadata"].get("namespace", "default")
-            key = (ns, svc["metadata"]["name"])
+            ns = obj["metadata"].get("namespace", "default")
+            key = (ns, obj["metadata"]["name"])
             services[key] = _Service(ns, key[1], selector)
         for load in loads.values():
             if not pod_is_ready(load.pod):
@@ -801,7 +800,9 @@ class WorkloadController:
         ns = load.pod["metadata"].get("namespace", "default")
         for call in load.profile.calls:
             target = services.get((call.namespace or ns, call.service))
-            dep_median, dep_error = (0.001, 1.0) if target is None else (target.median, target.error)
+            dep_median, dep_error = (
+                (0.001, 1.0) if target is None else (target.median, target.error)
+            )
             median += call.per_request * dep_median
             ok *= 1 - min(1.0, call.per_request * dep_error)
         load.median = min(median, load.profile.timeout_seconds)
