@@ -693,3 +693,20 @@ def test_watch_send_initial_events_ends_with_marked_bookmark(client: httpx.Clien
     assert {e["object"]["metadata"]["name"] for e in added} >= {"default", "kube-system"}
     marker = next(e for e in events if e["type"] == "BOOKMARK")
     assert marker["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
+def test_logs_follow_streams_new_lines(client: httpx.Client, served: Any) -> None:
+    base = "/api/v1/namespaces/default/pods"
+    uid = client.post(base, json=_pod("follower")).json()["metadata"]["uid"]
+    container = ContainerRuntime(name="app", logs=["2026-01-01T00:00:00Z first"])
+    runtime = PodRuntime(uid=uid, namespace="default", name="follower", node="n1")
+    runtime.containers["app"] = container
+    served.twin.runtime.pods[uid] = runtime
+    received = ""
+    with client.stream("GET", f"{base}/follower/log", params={"follow": "true"}) as resp:
+        chunks = resp.iter_text()
+        received += next(chunks)
+        container.logs.append("2026-01-01T00:00:01Z second")
+        while "second" not in received:
+            received += next(chunks)
+    assert received == "first\nsecond\n"

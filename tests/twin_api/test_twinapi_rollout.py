@@ -102,6 +102,8 @@ def test_drain_is_blocked_by_a_pdb_then_allowed(cluster: Any) -> None:
 
 
 def test_scale_through_the_scale_subresource_creates_pods(cluster: Any) -> None:
+    # the HPA would take the replica count back (as in a real cluster): remove it first
+    cluster.kubectl("delete", "hpa", "sample-app", *NS)
     cluster.kubectl("scale", "deploy/sample-app", *NS, "--replicas=4")
     cluster.kubectl("rollout", "status", "deploy/sample-app", *NS, "--timeout=40s", timeout=50)
     ready = [

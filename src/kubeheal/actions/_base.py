@@ -144,8 +144,6 @@ async def retry_conflicts(
     for number in range(1, CONFLICT_ATTEMPTS + 1):
         try:
             return await attempt()
-        except KubeDisruptionBlocked:
-            raise
         except KubeConflict as e:
             last = e
             ctx.log.info("%s: conflict on attempt %d, re-reading: %s", what, number, e)

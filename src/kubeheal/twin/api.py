@@ -1082,13 +1082,17 @@ class _Api:
         if tail is not None and tail < 0:
             raise BadRequest("tailLines must be a non-negative integer")
         timestamps = _truthy(q.get("timestamps"))
-        text = self._read_logs(uid, container, previous, timestamps=timestamps, tail=tail)
+        follow = _truthy(q.get("follow")) and not previous
+        full = self._read_logs(uid, container, previous, timestamps=timestamps)
+        text = full
+        if tail is not None:
+            text = "".join(full.splitlines(keepends=True)[-tail:]) if tail else ""
         if limit_bytes is not None:
             text = text.encode()[:limit_bytes].decode(errors="ignore")
-        if not _truthy(q.get("follow")):
+        if not follow:
             return PlainTextResponse(text)
         return StreamingResponse(
-            self._follow_logs(target, uid, container, text, timestamps=timestamps),
+            self._follow_logs(target, uid, container, text, len(full), timestamps=timestamps),
             media_type="text/plain",
         )
 
@@ -1099,7 +1103,6 @@ class _Api:
         previous: bool,
         *,
         timestamps: bool = False,
-        tail: int | None = None,
     ) -> str:
         return read_logs(
             self.twin.runtime,
@@ -1107,15 +1110,20 @@ class _Api:
             container=container,
             previous=previous,
             timestamps=timestamps,
-            tail_lines=tail,
         )
 
     async def _follow_logs(
-        self, target: _Target, uid: str, container: str, initial: str, *, timestamps: bool
+        self,
+        target: _Target,
+        uid: str,
+        container: str,
+        initial: str,
+        sent: int,
+        *,
+        timestamps: bool,
     ) -> AsyncIterator[bytes]:
+        """The log so far, then what the container writes, until the pod goes away."""
         yield initial.encode()
-        full = self._read_logs(uid, container, False, timestamps=timestamps)
-        sent = len(full)
         while True:
             await asyncio.sleep(self.options.log_follow_poll)
             assert target.name is not None

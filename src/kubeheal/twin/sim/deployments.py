@@ -37,11 +37,11 @@ __all__ = [
     "DESIRED_REPLICAS_ANNOTATION",
     "MAX_REPLICAS_ANNOTATION",
     "POD_TEMPLATE_HASH_LABEL",
-    "PodView",
     "REPLICASET_COMPONENT",
     "REVISION_ANNOTATION",
     "REVISION_HISTORY_ANNOTATION",
     "DeploymentController",
+    "PodView",
     "ReplicaSetController",
     "compute_template_hash",
     "controller_ref",
@@ -350,9 +350,15 @@ class DeploymentController:
 
     def step(self, now: float) -> None:
         with self.store.lock:
-            for deploy in self.store.list_objects(self._deployments):
+            deployments = self.store.list_objects(self._deployments)
+            if not deployments:
+                return
+            replicasets: dict[str, list[Obj]] = {}
+            for rs in self.store.list_objects(self._replicasets):
+                replicasets.setdefault(rs["metadata"]["namespace"], []).append(rs)
+            for deploy in deployments:
                 try:
-                    self._sync(deploy, now)
+                    self._sync(deploy, replicasets.get(deploy["metadata"]["namespace"], []), now)
                 except ApiError as err:
                     # A conflict or a vanished object: the next tick sees the new state.
                     log.debug(
@@ -364,12 +370,12 @@ class DeploymentController:
 
     # ------------------------------------------------------------ top level
 
-    def _sync(self, d: Obj, now: float) -> None:
+    def _sync(self, d: Obj, candidates: list[Obj], now: float) -> None:
         ns = d["metadata"]["namespace"]
         selector = selector_of(d)
         if selector is None or selector.is_empty:
             return  # Kubernetes refuses to act on a deployment that would select all pods.
-        rs_list = self._replica_sets_for(d, selector)
+        rs_list = self._replica_sets_for(d, selector, candidates)
         if d["metadata"].get("deletionTimestamp"):
             new_rs, old_rss = self._split(d, rs_list)
             self._write_status(d, self._calculate_status(d, old_rss, new_rs, now))
@@ -384,12 +390,14 @@ class DeploymentController:
         else:
             self._rollout_recreate(d, rs_list, ns, now)
 
-    def _replica_sets_for(self, d: Obj, selector: LabelSelector) -> list[Obj]:
-        """ReplicaSets this deployment controls, adopting matching orphans."""
+    def _replica_sets_for(
+        self, d: Obj, selector: LabelSelector, candidates: list[Obj]
+    ) -> list[Obj]:
+        """ReplicaSets this deployment controls (from its namespace's), adopting orphans."""
         uid = d["metadata"]["uid"]
         ns = d["metadata"]["namespace"]
         owned: list[Obj] = []
-        for rs in self.store.list_objects(self._replicasets, ns):
+        for index, rs in enumerate(candidates):
             ref = controller_ref(rs)
             if ref is not None:
                 if ref.get("uid") == uid:
@@ -405,7 +413,10 @@ class DeploymentController:
                 refs = obj["metadata"].setdefault("ownerReferences", [])
                 refs.append(_owner_ref(owner))
 
-            owned.append(self.store.mutate(self._replicasets, ns, rs["metadata"]["name"], adopt))
+            candidates[index] = self.store.mutate(
+                self._replicasets, ns, rs["metadata"]["name"], adopt
+            )
+            owned.append(candidates[index])
         return owned
 
     def _split(self, d: Obj, rs_list: list[Obj]) -> tuple[Obj | None, list[Obj]]:
@@ -1089,10 +1100,11 @@ def _compare_for_deletion(a: PodView, b: PodView, ranks: Mapping[str, int], now:
 
 
 def _rank_views(views: list[PodView], ranks: Mapping[str, int], now: float) -> list[PodView]:
+    def compare(a: PodView, b: PodView) -> int:
+        return _compare_for_deletion(a, b, ranks, now)
+
     ordered = sorted(views, key=lambda v: v.name)
-    return sorted(
-        ordered, key=functools.cmp_to_key(lambda a, b: _compare_for_deletion(a, b, ranks, now))
-    )
+    return sorted(ordered, key=functools.cmp_to_key(compare))
 
 
 def rank_pods_for_deletion(pods: list[Obj], ranks: Mapping[str, int], now: float) -> list[Obj]:

@@ -300,6 +300,7 @@ class HorizontalPodAutoscalerController:
         self.store.mutate(rtype, meta["namespace"], meta["name"], update)
 
     def _write(self, hpa: Obj, original: Obj, status: Obj) -> None:
+        status.setdefault("desiredReplicas", 0)  # a required field of the v2 status
         if status == original:
             return
 

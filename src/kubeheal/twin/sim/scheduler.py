@@ -209,6 +209,7 @@ class _NodeState:
     cpu: int
     memory: int
     max_pods: int
+    taints: list[Obj]  # NoSchedule/NoExecute taints, with those implied by conditions
     used_cpu: int = 0
     used_memory: int = 0
     nonzero_cpu: int = 0
@@ -289,7 +290,14 @@ class Scheduler:
         states: dict[str, _NodeState] = {}
         for node in self.store.list_objects(self._nodes):
             cpu, memory, max_pods = node_allocatable(node)
-            states[node["metadata"]["name"]] = _NodeState(node, cpu, memory, max_pods)
+            taints = [
+                t
+                for t in (node.get("spec") or {}).get("taints") or []
+                if t.get("effect") in ("NoSchedule", "NoExecute")
+            ]
+            present = {(t.get("key"), t.get("effect")) for t in taints}
+            taints += [t for t in condition_taints(node) if (t["key"], t["effect"]) not in present]
+            states[node["metadata"]["name"]] = _NodeState(node, cpu, memory, max_pods, taints)
         live: set[str] = set()
         for stored in self.store.iter_stored(self._pods):
             node_name = stored.fields.get("spec.nodeName")
@@ -315,10 +323,7 @@ class Scheduler:
             tolerations, {"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}
         ):
             return ["node(s) were unschedulable"]
-        taints = [t for t in node_spec.get("taints") or [] if t.get("effect") != "PreferNoSchedule"]
-        present = {(t.get("key"), t.get("effect")) for t in taints}
-        taints += [t for t in condition_taints(node) if (t["key"], t["effect"]) not in present]
-        for taint in taints:
+        for taint in state.taints:
             if not tolerates(tolerations, taint):
                 return [
                     f"node(s) had untolerated taint {{{taint.get('key', '')}: "
