@@ -105,12 +105,19 @@ def pod(i: int, *, nodes: int, namespaces: int = 50) -> Obj:
         "image": f"registry.example.com/{app}:1.{i % 7}.0",
         "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}],
         "env": [{"name": "LOG_LEVEL", "value": "info"}, {"name": "APP", "value": app}],
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
-                      "limits": {"cpu": "500m", "memory": "256Mi"}},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "500m", "memory": "256Mi"},
+        },
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10},
         "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 5},
-        "volumeMounts": [{"name": "kube-api-access", "mountPath":
-                          "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": True}],
+        "volumeMounts": [
+            {
+                "name": "kube-api-access",
+                "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+                "readOnly": True,
+            }
+        ],
         "terminationMessagePath": "/dev/termination-log",
         "imagePullPolicy": "IfNotPresent",
     }
@@ -125,7 +132,8 @@ def pod(i: int, *, nodes: int, namespaces: int = 50) -> Obj:
             "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8080"},
             "managedFields": _MANAGED_FIELDS,
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                                 "name": f"{app}-7c9f8d", "uid": f"00000000-0000-4000-8000-{i % 500:012d}",
+                                 "name": f"{app}-7c9f8d",
+                                 "uid": f"00000000-0000-4000-8000-{i % 500:012d}",
                                  "controller": True, "blockOwnerDeletion": True}],
         },
         "spec": {
@@ -144,7 +152,8 @@ def pod(i: int, *, nodes: int, namespaces: int = 50) -> Obj:
             ],
             "volumes": [{"name": "kube-api-access", "projected": {"sources": [
                 {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"configMap": {"name": "kube-root-ca.crt",
+                               "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
             ]}}],
         },
         "status": {

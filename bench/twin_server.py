@@ -24,11 +24,10 @@ from starlette.routing import Mount, Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import synthetic  # noqa: E402
-
-from kubeheal.twin.api import create_app  # noqa: E402
-from kubeheal.twin.clock import WallClock  # noqa: E402
-from kubeheal.twin.cluster import Twin  # noqa: E402
+import synthetic
+from kubeheal.twin.api import create_app
+from kubeheal.twin.clock import WallClock
+from kubeheal.twin.cluster import Twin
 
 
 def load(twin: Twin, *, nodes: int, pods: int, namespaces: int = 50) -> float:
@@ -57,9 +56,7 @@ def main() -> None:
     twin = Twin.bare(clock=WallClock())
     load_s = load(twin, nodes=args.nodes, pods=args.pods)
     pod_type = twin.store.rtype("", "v1", "pods")
-    names = [
-        (s.namespace, s.name) for s in twin.store.iter_stored(pod_type)
-    ]
+    names = [(s.namespace, s.name) for s in twin.store.iter_stored(pod_type)]
 
     async def churn(request: Request) -> JSONResponse:
         n = int(request.query_params.get("n", "10000"))
@@ -91,7 +88,7 @@ def main() -> None:
             Mount("/", app=create_app(twin)),
         ]
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))
     port = sock.getsockname()[1]

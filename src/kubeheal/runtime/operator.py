@@ -223,8 +223,7 @@ class Operator:
     def healthy(self) -> bool:
         """Every reflector synced and not currently failing."""
         return bool(self.reflectors) and all(
-            r.status.synced and r.status.consecutive_failures == 0
-            for r in self.reflectors.values()
+            r.status.synced and r.status.consecutive_failures == 0 for r in self.reflectors.values()
         )
 
     def health(self) -> dict[str, Any]:
@@ -418,13 +417,13 @@ class Operator:
             await self._resume_acting(target, state, now)
             return
         # OPEN: if the problem went away before anyone acted, close it as such.
-        if not fresh and state.last_seen is not None and incident.attempts == 0:
-            if now - state.last_seen >= self.options.quiet_period:
-                await self._close(
-                    target, state, IncidentState.RESOLVED, now,
-                    reason="signals cleared before any action", resolution=rec.Resolution.AUTO,
-                )  # fmt: skip
-                return
+        quiet = state.last_seen is not None and now - state.last_seen >= self.options.quiet_period
+        if not fresh and quiet and incident.attempts == 0:
+            await self._close(
+                target, state, IncidentState.RESOLVED, now,
+                reason="signals cleared before any action", resolution=rec.Resolution.AUTO,
+            )  # fmt: skip
+            return
         await self._decide_and_act(target, state, now)
 
     async def _open(self, target: Target, signals: list[Signal], now: datetime) -> Incident:
@@ -596,22 +595,37 @@ class Operator:
                 f"{'dry-run ' if plan.dry_run else ''}{plan.action.value} ({plan.playbook})",
                 params=_json(plan.params),
             )  # fmt: skip
-            outcome = await actions.execute(plan, writer=self.writer)
-            outcome_state = {
-                "succeeded": rec.ActionState.SUCCEEDED,
-                "failed": rec.ActionState.FAILED,
-                "skipped": rec.ActionState.SKIPPED,
-            }[outcome.state]
+            try:
+                outcome = await actions.execute(plan, writer=self.writer)
+            except actions.TemporaryError as e:
+                # The action stays pending in the ledger; the incident stays acting and is
+                # resumed (with the recorded parameters) after the delay.
+                self.metrics.actions.labels(action=plan.action.value, outcome="retry").inc()
+                self._emit("retry", target, f"{plan.action.value}: {e}; retrying in {e.delay:.0f}s")
+                asyncio.get_running_loop().call_later(e.delay, self._mark_dirty, target)
+                return
+            except actions.PermanentError as e:
+                detail = str(e)
+                outcome_state = rec.ActionState.FAILED
+                state_label = "failed"
+            else:
+                detail = outcome.detail
+                outcome_state = {
+                    "succeeded": rec.ActionState.SUCCEEDED,
+                    "failed": rec.ActionState.FAILED,
+                    "skipped": rec.ActionState.SKIPPED,
+                }[outcome.state]
+                state_label = str(outcome.state)
             await asyncio.to_thread(
                 self.ledger.finish_action,
                 plan.idempotency_key,
                 state=outcome_state,
                 finished_at=self.now(),
-                error=None if outcome.state != "failed" else outcome.detail,
+                error=detail if outcome_state is rec.ActionState.FAILED else None,
             )
-            label = "dry-run" if plan.dry_run else outcome.state
+            label = "dry-run" if plan.dry_run else state_label
             self.metrics.actions.labels(action=plan.action.value, outcome=label).inc()
-            self._emit("outcome", target, f"{plan.action.value}: {outcome.state}: {outcome.detail}")
+            self._emit("outcome", target, f"{plan.action.value}: {state_label}: {detail}")
         await self._start_verification(target, state, plan, self.now(), outcome_state)
 
     async def _start_verification(
@@ -815,6 +829,10 @@ class Operator:
         except KubeError as e:
             log.warning("could not record event on %s: %s", target.key, e)
 
+    def _mark_dirty(self, target: Target) -> None:
+        self._dirty.add(target)
+        self._wake.set()
+
     def _update_open_gauge(self) -> None:
         self.metrics.open_incidents.set(
             sum(
@@ -850,7 +868,9 @@ class Operator:
                 signals=signals,
                 state=IncidentState(record.state.value),
                 attempts=record.attempts,
-                transitions=(Transition(to=IncidentState(record.state.value), at=record.opened_at),),
+                transitions=(
+                    Transition(to=IncidentState(record.state.value), at=record.opened_at),
+                ),
                 flapping=record.flapping,
                 playbook=record.playbook,
                 step=step or 0,
@@ -912,4 +932,3 @@ class Operator:
         else:
             last = (await asyncio.to_thread(self.ledger.actions_for_incident, incident.id))[-1]
             await self._start_verification(target, state, plan, now, last.state)
-

@@ -47,6 +47,6 @@ class Tasks:
         for task in tasks:
             task.cancel()
         if tasks:
-            done, pending = await asyncio.wait(tasks, timeout=timeout)
+            _done, pending = await asyncio.wait(tasks, timeout=timeout)
             for task in pending:
                 log.error("task %s did not stop within %.0fs", task.get_name(), timeout)
