@@ -20,6 +20,7 @@ so fields dropped from the applied configuration are not removed.
 from __future__ import annotations
 
 import asyncio
+import threading
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -754,9 +755,19 @@ class _Api:
     ) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         ready = asyncio.Event()
+        loop_thread = threading.get_ident()
+        signalled = [False]
 
         def wake() -> None:
-            loop.call_soon_threadsafe(ready.set)
+            # Called under the store lock for every event: wake the stream once per batch,
+            # directly when the write happened on this loop's thread (the common case).
+            if signalled[0]:
+                return
+            signalled[0] = True
+            if threading.get_ident() == loop_thread:
+                ready.set()
+            else:
+                loop.call_soon_threadsafe(ready.set)
 
         store = self.store
         with store.lock:
@@ -767,9 +778,13 @@ class _Api:
         next_bookmark = start + interval
         first = True
         try:
+            # Send the response headers at once, as the API server does: a client (kubectl
+            # get -w, an informer) must not wait for the first change to know the watch is on.
+            yield b""
             while True:
                 ready.clear()
                 with store.lock:
+                    signalled[0] = False
                     events = watcher.drain()
                     closed, error = watcher.closed, watcher.error
                     rv = store.resource_version
