@@ -211,8 +211,9 @@ class Operator:
                 await reflector.synced.wait()
         await self.reflectors["pods"].synced.wait()
         self.tasks.spawn("dispatcher", self._dispatch_loop())
-        self.tasks.spawn("sweeper", self._sweep_loop())
         self.started.set()
+        await self.sweep()
+        self.tasks.spawn("sweeper", self._sweep_loop())
 
     async def stop(self) -> None:
         await self.tasks.stop()
@@ -282,7 +283,7 @@ class Operator:
                 view.remove_pod(meta.namespace, meta.name)
             else:
                 view.upsert_pod(obj)
-                if self.reflectors["pods"].status.synced:
+                if self.started.is_set():
                     signals.extend(detect_pod(view, obj, now=now, settings=settings))
         elif name == "nodes":
             if deleted:
@@ -317,7 +318,10 @@ class Operator:
                 view.remove_namespace(meta.name)
             else:
                 view.upsert_namespace(obj)
-        if signals:
+        if signals and self.started.is_set():
+            # Before every cache has synced, a detector could see a Deployment without its
+            # PDB or ReplicaSets and report a problem that does not exist; the first sweep
+            # after the sync looks at everything.
             self.submit(signals)
 
     def submit(self, signals: Iterable[Signal]) -> None:
