@@ -20,9 +20,9 @@ so fields dropped from the applied configuration are not removed.
 from __future__ import annotations
 
 import asyncio
-import threading
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
