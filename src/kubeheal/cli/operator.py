@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -156,6 +157,35 @@ def register(app: typer.Typer) -> None:
         """List the built-in playbooks."""
         for playbook in load_builtin_playbooks():
             typer.echo(f"{playbook.name}: {playbook.description.strip().splitlines()[0]}")
+
+    @app.command()
+    def demo(
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Also write the results as JSON here.")
+        ] = None,
+        speed: Annotated[float, typer.Option(help="Simulated time runs this much faster.")] = 15.0,
+        log_level: Annotated[str, typer.Option()] = "WARNING",
+    ) -> None:
+        """Run the twin with sample-app and bookinfo, inject faults, watch kubeheal heal them."""
+        from kubeheal.cli.demo import print_results, run_demo, write_json
+
+        setup_logging(level=log_level)
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=140)
+        started = time.monotonic()
+        results = asyncio.run(run_demo(speed=speed, console=console))
+        print_results(console, results)
+        healed = sum(r.healed for r in results)
+        console.print(
+            f"{healed}/{len(results)} faults healed in {time.monotonic() - started:.0f} s of wall "
+            "time"
+        )
+        if json_out is not None:
+            write_json(json_out, results)
+            console.print(f"results written to {json_out}")
+        if healed != len(results):
+            raise typer.Exit(1)
 
     @app.command()
     def report(

@@ -12,12 +12,17 @@ It keeps `cache` equal to the server's state and calls `handler` for every chang
   Retry-After) and resumes; failures are counted and reported through `status` for health.
 
 Only the fields the item type declares are decoded (msgspec skips the rest), which is what
-keeps a 150,000-pod cache small.
+keeps a 150,000-pod cache small; an optional `transform` (e.g. a `Compactor`) rewrites each
+decoded object before it is cached. The first list delivers each page as it arrives (nothing
+can have been deleted from an empty cache), so no second copy of the collection is built, and
+the cycle collector is paused while a list is decoded (it would otherwise rescan the growing
+cache again and again).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 import time
@@ -105,6 +110,7 @@ class ReflectorStatus:
     watches: int = 0
     events: int = 0
     synthetic_deletes: int = 0
+    undecodable: int = 0
     consecutive_failures: int = 0
     last_error: str = ""
     last_success_monotonic: float = 0.0
@@ -141,6 +147,7 @@ class Reflector(Generic[T]):
         backoff: Backoff | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         label_selector: str | None = None,
+        transform: Callable[[T], T] | None = None,
     ) -> None:
         self.http = http
         self.path = path
@@ -151,6 +158,7 @@ class Reflector(Generic[T]):
         self.backoff = backoff or Backoff()
         self.sleep = sleep
         self.label_selector = label_selector
+        self.transform = transform
         self.cache: dict[str, T] = {}
         self._versions: dict[str, str] = {}
         self.status = ReflectorStatus()
@@ -213,6 +221,18 @@ class Reflector(Generic[T]):
 
     async def relist(self) -> None:
         """List everything in pages and reconcile the cache (synthesising deletions)."""
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            await self._relist()
+        finally:
+            if paused:
+                gc.enable()
+
+    async def _relist(self) -> None:
+        # Into an empty cache every object is simply ADDED, page by page; otherwise the whole
+        # collection is gathered first to find what disappeared.
+        streaming = not self.cache
         fresh: dict[str, tuple[T, str]] = {}
         token = ""
         list_rv = ""
@@ -225,22 +245,75 @@ class Reflector(Generic[T]):
             body = await self._get(params)
             try:
                 page = _LIST.decode(body)
-                for raw in page.items:
-                    meta = _META.decode(raw).metadata
-                    key = f"{meta.namespace}/{meta.name}" if meta.namespace else meta.name
-                    fresh[key] = (self.item_decoder.decode(raw), meta.resourceVersion)
             except msgspec.DecodeError as e:
                 raise KubeDecodeError(f"undecodable list of {self.path}: {e}") from e
+            items = []
+            for raw in page.items:
+                try:
+                    items.append(self._decode_item(raw))
+                except msgspec.DecodeError as e:
+                    # One malformed object must not blind the cache to all the others.
+                    self._undecodable(e, raw)
+            del body
+            if streaming:
+                self._reconcile_page(items)
+            else:
+                fresh.update((key, (obj, rv)) for key, obj, rv in items)
             list_rv = list_rv or page.metadata.resourceVersion
             token = page.metadata.continue_
             if not token:
                 break
         self.status.lists += 1
-        self._reconcile(fresh)
+        if not streaming:
+            self._reconcile(fresh)
         self.status.resource_version = list_rv
         self.status.synced = True
         self.synced.set()
         self._succeeded()
+
+    def _decode_item(self, raw: msgspec.Raw | str | bytes) -> tuple[str, T, str]:
+        meta = _META.decode(raw).metadata
+        key = f"{meta.namespace}/{meta.name}" if meta.namespace else meta.name
+        obj = self.item_decoder.decode(raw)
+        if self.transform is not None:
+            obj = self.transform(obj)
+        return key, obj, meta.resourceVersion
+
+    def _reconcile_page(self, items: list[tuple[str, T, str]]) -> None:
+        for key, obj, rv in items:
+            previous = self.cache.get(key)
+            self.cache[key] = obj
+            self._set_version(key, obj, rv)
+            if previous is None:
+                self._deliver(CacheEvent("ADDED", key, obj, None, synthetic=True))
+            else:  # listed twice (a page boundary moved): the later copy wins
+                self._deliver(CacheEvent("MODIFIED", key, obj, previous, synthetic=True))
+
+    def _set_version(self, key: str, obj: T, rv: str) -> None:
+        # Items that carry their own resourceVersion need no second copy of it.
+        meta = getattr(obj, "metadata", None)
+        if getattr(meta, "resource_version", None) == rv:
+            self._versions.pop(key, None)
+        else:
+            self._versions[key] = rv
+
+    def _version(self, key: str) -> str | None:
+        found = self._versions.get(key)
+        if found is not None:
+            return found
+        meta = getattr(self.cache.get(key), "metadata", None)
+        rv = getattr(meta, "resource_version", None)
+        return rv if isinstance(rv, str) else None
+
+    def _undecodable(self, error: msgspec.DecodeError, raw: bytes | msgspec.Raw) -> None:
+        self.status.undecodable += 1
+        try:
+            meta = _META.decode(raw).metadata
+            name = f"{meta.namespace}/{meta.name}" if meta.namespace else meta.name
+        except msgspec.DecodeError:
+            name = "?"
+        self.status.last_error = f"skipped undecodable object {name} in {self.path}: {error}"
+        log.error("%s", self.status.last_error)
 
     def _reconcile(self, fresh: dict[str, tuple[T, str]]) -> None:
         for key in [k for k in self.cache if k not in fresh]:
@@ -252,11 +325,11 @@ class Reflector(Generic[T]):
             previous = self.cache.get(key)
             if previous is None:
                 self.cache[key] = obj
-                self._versions[key] = rv
+                self._set_version(key, obj, rv)
                 self._deliver(CacheEvent("ADDED", key, obj, None, synthetic=True))
-            elif self._versions.get(key) != rv:
+            elif self._version(key) != rv:
                 self.cache[key] = obj
-                self._versions[key] = rv
+                self._set_version(key, obj, rv)
                 self._deliver(CacheEvent("MODIFIED", key, obj, previous, synthetic=True))
 
     def _deliver(self, event: CacheEvent[T]) -> None:
@@ -305,9 +378,16 @@ class Reflector(Generic[T]):
             if event.type == "BOOKMARK":
                 self.status.resource_version = meta.resourceVersion
                 return
-            obj = self.item_decoder.decode(event.object)
         except msgspec.DecodeError as e:
             raise KubeDecodeError(f"undecodable watch event on {self.path}: {e}") from e
+        try:
+            obj = self.item_decoder.decode(event.object)
+        except msgspec.DecodeError as e:
+            # One malformed object must not blind the cache to all the others.
+            self._undecodable(e, event.object)
+            return
+        if self.transform is not None:
+            obj = self.transform(obj)
         key = f"{meta.namespace}/{meta.name}" if meta.namespace else meta.name
         self.status.resource_version = meta.resourceVersion
         if event.type == "DELETED":
@@ -317,7 +397,7 @@ class Reflector(Generic[T]):
         elif event.type in ("ADDED", "MODIFIED"):
             old = self.cache.get(key)
             self.cache[key] = obj
-            self._versions[key] = meta.resourceVersion
+            self._set_version(key, obj, meta.resourceVersion)
             self._deliver(CacheEvent("ADDED" if old is None else "MODIFIED", key, obj, old))
         else:
             raise KubeDecodeError(f"unknown watch event type {event.type!r} on {self.path}")

@@ -59,11 +59,15 @@ def disabled_by(view: ClusterView, target: Target) -> str | None:
 
 
 def last_rollout_at(view: ClusterView, target: Target) -> datetime | None:
-    """Creation time of a Deployment's newest ReplicaSet (its last rollout)."""
+    """Creation time of a Deployment's newest ReplicaSet (its last rollout).
+
+    None when there is no earlier revision: the first ReplicaSet is the Deployment's
+    creation, not a rollout of a new template.
+    """
     if target.kind is not TargetKind.DEPLOYMENT:
         return None
     sets = view.replica_sets_of(target.namespace, target.name)
-    if not sets:
+    if len(sets) < 2:
         return None
     return sets[-1].metadata.creation_timestamp
 

@@ -432,7 +432,8 @@ def _escalate(
         if isinstance(chosen, EscalateStep):
             include_logs = chosen.params.include_logs
             log_lines = chosen.params.log_lines if include_logs else 0
-            reason = chosen.params.reason or reason
+            if not blocks:  # a guard's reason (e.g. GitOps) says more than the step's
+                reason = chosen.params.reason or reason
     pods = _signal_pods(incident, view)
     patch = next((b.patch for b in blocks if b.patch), "")
     return EscalatePlan(

@@ -22,6 +22,7 @@ from kubeheal.model.selectors import LabelSelector, selector_matches
 __all__ = [
     "REVISION_ANNOTATION",
     "ClusterView",
+    "Compactor",
     "Condition",
     "Container",
     "ContainerState",
@@ -63,8 +64,12 @@ __all__ = [
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
 
-class _K8s(msgspec.Struct, frozen=True, rename="camel", kw_only=True, omit_defaults=True):
-    """Base of every decoded Kubernetes struct."""
+class _K8s(msgspec.Struct, frozen=True, rename="camel", kw_only=True, omit_defaults=True, gc=False):
+    """Base of every decoded Kubernetes struct.
+
+    ``gc=False``: these trees never form reference cycles, so the cycle collector need not
+    track (or traverse) the millions of structs a large cache holds.
+    """
 
 
 class OwnerReference(_K8s, frozen=True):
@@ -88,9 +93,13 @@ class ObjectMeta(_K8s, frozen=True):
     generation: int = 0
 
 
+Quantity = str | int | float
+"""A resource quantity as JSON may carry it: ``"250m"``, ``"1Gi"``, or a bare number (``1``)."""
+
+
 class ResourceRequirements(_K8s, frozen=True):
-    requests: dict[str, str] = {}
-    limits: dict[str, str] = {}
+    requests: dict[str, Quantity] = {}
+    limits: dict[str, Quantity] = {}
 
 
 class Container(_K8s, frozen=True):
@@ -353,6 +362,155 @@ class Namespace(_K8s, frozen=True):
     metadata: ObjectMeta = ObjectMeta()
 
 
+_POD_CONDITIONS_READ = frozenset({"Ready", "PodScheduled"})
+_RUNNING = ContainerState(running=ContainerStateRunning())
+_H = TypeVar("_H")
+
+
+class Compactor:
+    """Makes freshly decoded objects share their repeated parts, for a large cache.
+
+    A decoder allocates every string anew, so 150,000 pods hold 150,000 copies of each
+    namespace, node name, label value and condition status. ``pod`` rewrites a just-decoded
+    (not yet shared) Pod in place so equal low-cardinality values (namespace, labels and
+    annotations, owner references, node name, containers, phase, condition and container-state
+    strings) are one object, and drops what nothing reads: pod conditions other than Ready and
+    PodScheduled, and the start time of running containers. Unique values (name, uid,
+    resourceVersion, timestamps) are left alone: a cache of them would only cost memory. The
+    tables are bounded: past ``max_size`` entries they start again (objects already compacted
+    keep their shared values).
+
+    The shared dicts must be treated as read-only, like the frozen structs holding them.
+    """
+
+    __slots__ = ("_containers", "_mappings", "_values", "max_size")
+
+    def __init__(self, *, max_size: int = 50_000) -> None:
+        self.max_size = max_size
+        self._values: dict[object, object] = {}
+        self._mappings: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+        self._containers: dict[tuple[object, ...], tuple[Container, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self._values) + len(self._mappings) + len(self._containers)
+
+    def value(self, value: _H) -> _H:
+        """The shared object equal to ``value`` (which must be hashable)."""
+        values = self._values
+        found = values.get(value)
+        if found is not None:
+            return found  # type: ignore[return-value]
+        if len(values) >= self.max_size:
+            values.clear()
+        values[value] = value
+        return value
+
+    def mapping(self, items: dict[str, str]) -> dict[str, str]:
+        """The shared dict equal to ``items`` (same keys in the same order)."""
+        key = tuple(items.items())
+        found = self._mappings.get(key)
+        if found is not None:
+            return found
+        if len(self._mappings) >= self.max_size:
+            self._mappings.clear()
+        self._mappings[key] = items
+        return items
+
+    def containers(self, containers: tuple[Container, ...]) -> tuple[Container, ...]:
+        """The shared tuple of containers equal to ``containers``."""
+        key = tuple(
+            (
+                c.name,
+                c.image,
+                tuple(c.resources.requests.items()),
+                tuple(c.resources.limits.items()),
+            )
+            for c in containers
+        )
+        found = self._containers.get(key)
+        if found is not None:
+            return found
+        if len(self._containers) >= self.max_size:
+            self._containers.clear()
+        self._containers[key] = containers
+        return containers
+
+    def meta(self, meta: ObjectMeta) -> None:
+        """Share the repeated parts of ``meta`` (in place; ``meta`` must be fresh)."""
+        put = msgspec.structs.force_setattr
+        put(meta, "namespace", self.value(meta.namespace))
+        put(meta, "labels", self.mapping(meta.labels))
+        put(meta, "annotations", self.mapping(meta.annotations))
+        if meta.owner_references:
+            put(meta, "owner_references", self.value(meta.owner_references))
+
+    def pod(self, pod: Pod) -> Pod:
+        """``pod`` with its repeated parts shared (rewritten in place; returns it)."""
+        put = msgspec.structs.force_setattr
+        value = self.value
+        meta = pod.metadata
+        self.meta(meta)
+        spec = pod.spec
+        put(spec, "node_name", value(spec.node_name))
+        if spec.containers:
+            put(spec, "containers", self.containers(spec.containers))
+        status = pod.status
+        put(status, "phase", value(status.phase))
+        # Times within one pod often coincide (scheduled when created, started when scheduled).
+        times = [t for t in (status.start_time, meta.creation_timestamp) if t is not None]
+        kept = []
+        for cond in status.conditions:
+            if cond.type in _POD_CONDITIONS_READ:
+                put(cond, "type", value(cond.type))
+                put(cond, "status", value(cond.status))
+                put(cond, "reason", value(cond.reason))
+                put(cond, "message", value(cond.message))
+                moment = cond.last_transition_time
+                for same in times:
+                    if moment == same:
+                        put(cond, "last_transition_time", same)
+                        break
+                kept.append(cond)
+        put(status, "conditions", tuple(kept))
+        statuses = []
+        for cs in status.container_statuses:
+            put(cs, "name", value(cs.name))
+            state = cs.state
+            # Running: only "is it running" is read, so every running state is one object.
+            put(cs, "state", _RUNNING if state.running is not None else value(state))
+            put(cs, "last_state", value(cs.last_state))
+            statuses.append(value(cs))
+        put(status, "container_statuses", value(tuple(statuses)))
+        return pod
+
+    def _workload(self, meta: ObjectMeta, template: PodTemplateSpec) -> None:
+        self.meta(meta)
+        self.meta(template.metadata)
+        if template.spec.containers:
+            msgspec.structs.force_setattr(
+                template.spec, "containers", self.containers(template.spec.containers)
+            )
+
+    def deployment(self, dep: Deployment) -> Deployment:
+        """``dep`` with its repeated parts shared (rewritten in place; returns it)."""
+        self._workload(dep.metadata, dep.spec.template)
+        self._conditions(dep.status.conditions)
+        return dep
+
+    def replica_set(self, rs: ReplicaSet) -> ReplicaSet:
+        """``rs`` with its repeated parts shared (rewritten in place; returns it)."""
+        self._workload(rs.metadata, rs.spec.template)
+        return rs
+
+    def _conditions(self, conditions: Iterable[Condition]) -> None:
+        put, value = msgspec.structs.force_setattr, self.value
+        for cond in conditions:
+            put(cond, "type", value(cond.type))
+            put(cond, "status", value(cond.status))
+            put(cond, "reason", value(cond.reason))
+            put(cond, "message", value(cond.message))
+
+
 _Key = tuple[str, str]
 _K = TypeVar("_K")
 _OWNER_KINDS = {
@@ -461,6 +619,10 @@ class ClusterView:
     def pods(self) -> tuple[Pod, ...]:
         """All pods, ordered by (namespace, name)."""
         return tuple(self._pods[key] for key in sorted(self._pods))
+
+    def pod_snapshot(self) -> list[Pod]:
+        """All pods in no particular order (cheaper than ``pods`` for a full scan)."""
+        return list(self._pods.values())
 
     @property
     def nodes(self) -> tuple[Node, ...]:

@@ -39,8 +39,15 @@ class QuantityError(ValueError):
     """A string is not a valid Kubernetes quantity (or not valid for its resource)."""
 
 
-def parse_quantity(text: str) -> Decimal:
-    """Parse any Kubernetes quantity to an exact ``Decimal`` in base units."""
+def parse_quantity(text: str | int | float) -> Decimal:
+    """Parse any Kubernetes quantity to an exact ``Decimal`` in base units.
+
+    JSON may carry a quantity as a bare number (``cpu: 1`` in YAML); that is accepted too.
+    """
+    if isinstance(text, bool):
+        raise QuantityError(f"quantity must be a string or a number, got {text!r}")
+    if isinstance(text, int | float):
+        text = repr(text) if isinstance(text, float) else str(text)
     if not isinstance(text, str):
         raise QuantityError(f"quantity must be a string, got {type(text).__name__}: {text!r}")
     stripped = text.strip()
@@ -72,7 +79,7 @@ def parse_quantity(text: str) -> Decimal:
     )
 
 
-def parse_cpu(text: str) -> float:
+def parse_cpu(text: str | int | float) -> float:
     """CPU quantity to cores: ``"250m"`` -> 0.25, ``"2"`` -> 2.0."""
     value = parse_quantity(text)
     if value < 0:
@@ -80,7 +87,7 @@ def parse_cpu(text: str) -> float:
     return float(value)
 
 
-def parse_memory(text: str) -> int:
+def parse_memory(text: str | int | float) -> int:
     """Memory quantity to bytes, rounded up: ``"128Mi"`` -> 134217728, ``"1G"`` -> 10**9."""
     value = parse_quantity(text)
     if value < 0:

@@ -18,7 +18,9 @@ Wiring only; every decision is made by the pure engine. The loop:
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,7 +35,6 @@ from kubeheal.clients.writer import Kind, KubeWriter
 from kubeheal.config import Settings
 from kubeheal.engine import verify
 from kubeheal.engine.detect import (
-    detect,
     detect_deployment,
     detect_hpa,
     detect_node,
@@ -51,6 +52,7 @@ from kubeheal.engine.plan import (
 )
 from kubeheal.engine.playbooks import ActionName, PlaybookSet
 from kubeheal.model.cluster import (
+    Compactor,
     Deployment,
     HorizontalPodAutoscaler,
     LiveClusterView,
@@ -126,6 +128,14 @@ class _TargetState:
     last_seen: datetime | None = None
     verification: _Verification | None = None
     last_noaction: tuple[str, ...] = ()
+    last_seen_wall: float | None = None
+    """Monotonic wall time of the last signal (sweeps are paced in wall seconds)."""
+    escalated_ongoing: bool = False
+    """The last incident was escalated and its problem has not gone quiet since: signals
+    are the same problem, not a new incident (no re-open storm while humans look at it)."""
+    awaiting_next_step: bool = False
+    """Verification failed and the next step was not allowed yet (e.g. cooldown): decide
+    again instead of verifying the old action over and over."""
 
 
 _KINDS: tuple[tuple[str, str, str, str, type[Any]], ...] = (
@@ -179,6 +189,7 @@ class Operator:
         self.writer = writer or KubeWriter(connection)
         self.on_event = on_event
         self.view = LiveClusterView()
+        self.compactor = Compactor()
         self.tasks = Tasks()
         self.reflectors: dict[str, Reflector[Any]] = {}
         self._targets: dict[Target, _TargetState] = {}
@@ -203,6 +214,7 @@ class Operator:
                 item_type=item_type,
                 handler=self._handler(name),
                 page_size=self.options.page_size,
+                transform=self._compaction(name),
             )
             self.reflectors[name] = reflector
             self.tasks.spawn(f"reflector/{name}", reflector.run())
@@ -210,10 +222,22 @@ class Operator:
                 # Owners first, so the owner chain of every pod resolves on the first pass.
                 await reflector.synced.wait()
         await self.reflectors["pods"].synced.wait()
+        # The cache is long-lived: keep the cycle collector from rescanning it (a full
+        # collection over a 150,000-pod heap would stall the event loop for a tenth of a second).
+        gc.freeze()
         self.tasks.spawn("dispatcher", self._dispatch_loop())
         self.started.set()
         await self.sweep()
         self.tasks.spawn("sweeper", self._sweep_loop())
+
+    def _compaction(self, name: str) -> Callable[[Any], Any] | None:
+        """How the cache of `name` shares repeated values (see ``Compactor``)."""
+        compactions: dict[str, Callable[[Any], Any]] = {
+            "pods": self.compactor.pod,
+            "deployments": self.compactor.deployment,
+            "replicasets": self.compactor.replica_set,
+        }
+        return compactions.get(name)
 
     async def stop(self) -> None:
         await self.tasks.stop()
@@ -239,14 +263,32 @@ class Operator:
             for name, r in self.reflectors.items()
         }
 
-    def _emit(self, kind: str, target: Target, message: str, **data: Any) -> None:
-        incident = self._targets.get(target, _TargetState()).incident
+    def open_incidents(self) -> list[Incident]:
+        """Incidents not yet resolved or escalated, by target."""
+        return [
+            s.incident
+            for _, s in sorted(self._targets.items())
+            if s.incident is not None and not s.incident.state.closed
+        ]
+
+    def _emit(
+        self,
+        kind: str,
+        target: Target,
+        message: str,
+        *,
+        incident_id: str | None = None,
+        **data: Any,
+    ) -> None:
+        if incident_id is None:
+            incident = self._targets.get(target, _TargetState()).incident
+            incident_id = incident.id if incident else ""
         event = OperatorEvent(
             at=self.now(),
             kind=kind,
             target=target,
             message=message,
-            incident_id=incident.id if incident else "",
+            incident_id=incident_id,
             data=data,
         )
         log.info("%s %s: %s", kind, target.key, message)
@@ -329,11 +371,18 @@ class Operator:
         now = self.now()
         for signal in signals:
             state = self._targets.setdefault(signal.target, _TargetState())
+            if (
+                state.escalated_ongoing
+                and state.last_seen is not None
+                and now - state.last_seen >= self.options.quiet_period
+            ):
+                state.escalated_ongoing = False  # it went quiet: a new signal is a new problem
             known = state.pending.get(signal.id)
             if known is None:
                 self.metrics.signals.labels(kind=signal.kind.value).inc()
             state.pending[signal.id] = signal
             state.last_seen = now
+            state.last_seen_wall = time.monotonic()
             self._dirty.add(signal.target)
         self.metrics.queue_depth.set(len(self._dirty))
         self._wake.set()
@@ -377,7 +426,7 @@ class Operator:
         """Run every detector, refresh the kill switch, and revisit every active incident."""
         await self._refresh_kill_switch()
         now = self.now()
-        signals = detect(self.view, now=now, settings=self.settings.detection)
+        signals = await self._detect_all(now)
         self.submit(signals)
         up = all(r.status.consecutive_failures == 0 for r in self.reflectors.values())
         self.metrics.api_up.set(1 if up else 0)
@@ -385,6 +434,31 @@ class Operator:
             if state.incident is not None and not state.incident.state.closed:
                 self._dirty.add(target)
         self._wake.set()
+
+    async def _detect_all(self, now: datetime, *, chunk: int = 500) -> list[Signal]:
+        """What ``detect`` finds, but yielding to the event loop every ``chunk`` pods: a sweep
+        of 150,000 pods takes about a second, and watch events must not wait for it. A pod
+        replaced while the sweep yielded is skipped (its own event ran the detectors)."""
+        view, settings = self.view, self.settings.detection
+        found: list[Signal] = []
+        for i, pod in enumerate(view.pod_snapshot()):
+            if i % chunk == chunk - 1:
+                await asyncio.sleep(0)
+            meta = pod.metadata
+            if view.pod(meta.namespace, meta.name) is pod:
+                found.extend(detect_pod(view, pod, now=now, settings=settings))
+        for i, dep in enumerate(view.deployments):
+            if i % chunk == chunk - 1:
+                await asyncio.sleep(0)
+            found.extend(detect_deployment(view, dep, now=now, settings=settings))
+        for i, node in enumerate(view.nodes):
+            if i % chunk == chunk - 1:
+                await asyncio.sleep(0)
+            found.extend(detect_node(node, now=now, settings=settings))
+        for hpa in view.hpas:
+            found.extend(detect_hpa(hpa, now=now))
+        unique = {signal.id: signal for signal in found}
+        return sorted(unique.values(), key=lambda s: (s.target.key, s.kind.value, s.subject))
 
     async def _refresh_kill_switch(self) -> None:
         namespace, _, name = self.settings.guards.kill_switch_configmap.partition("/")
@@ -406,6 +480,9 @@ class Operator:
         if incident is None or incident.state.closed:
             if not fresh:
                 return
+            if state.escalated_ongoing:
+                log.debug("target %s: escalated problem still present, not re-opened", target.key)
+                return
             incident = await self._open(target, fresh, now)
             state.incident = incident
         elif fresh:
@@ -415,7 +492,10 @@ class Operator:
             state.incident = incident = merged[0]
             await asyncio.to_thread(self._record_signals, fresh, incident.id)
         if incident.state is IncidentState.VERIFYING:
-            await self._verify(target, state, now)
+            if state.awaiting_next_step:
+                await self._decide_and_act(target, state, now)
+            else:
+                await self._verify(target, state, now)
             return
         if incident.state is IncidentState.ACTING:
             await self._resume_acting(target, state, now)
@@ -449,7 +529,7 @@ class Operator:
         self.metrics.time_to_detect.observe(max(0.0, (now - first).total_seconds()))
         self._update_open_gauge()
         kinds = ", ".join(sorted({s.kind.value for s in signals}))
-        self._emit("incident", target, f"opened ({kinds})", kinds=kinds)
+        self._emit("incident", target, f"opened ({kinds})", incident_id=incident.id, kinds=kinds)
         return incident
 
     def _record_signals(self, signals: Iterable[Signal], incident_id: str) -> None:
@@ -580,6 +660,7 @@ class Operator:
             )
         else:
             begin = stored
+        state.awaiting_next_step = False
         record = begin.record
         outcome_state: rec.ActionState
         if record.state is not rec.ActionState.PENDING:
@@ -711,10 +792,12 @@ class Operator:
             await self._verification_failed(target, state, now, result.detail)
 
     def _signals_active(self, target: Target, now: datetime) -> bool:
+        # Sweeps are paced in wall seconds while `now` is the cluster's clock (which may run
+        # faster than the wall, as the twin's does): compare wall with wall.
         state = self._targets.get(target)
-        if state is None or state.last_seen is None:
+        if state is None or state.last_seen_wall is None:
             return False
-        return (now - state.last_seen).total_seconds() < 2 * self.options.sweep_interval + 1
+        return time.monotonic() - state.last_seen_wall < 2 * self.options.sweep_interval + 1
 
     async def _verification_failed(
         self, target: Target, state: _TargetState, now: datetime, detail: str
@@ -726,6 +809,7 @@ class Operator:
         if v.plan.verification.on_failure == "next_step":
             state.incident = msgspec.structs.replace(incident, step=v.plan.step + 1)
             self._emit("retry", target, f"{detail}; trying the next step")
+            state.awaiting_next_step = True
             await self._decide_and_act(target, state, now)
         else:
             await self._close(
@@ -788,6 +872,8 @@ class Operator:
         state.incident = transition(incident, to, now=now, reason=reason[:200])
         state.verification = None
         state.last_noaction = ()
+        state.awaiting_next_step = False
+        state.escalated_ongoing = to is IncidentState.ESCALATED
         label = resolution.value if resolution is not None else "escalated"
         if to is IncidentState.RESOLVED and incident.attempts == 0:
             label = "false_positive"

@@ -39,6 +39,7 @@ from kubeheal.twin import openapi, tables
 from kubeheal.twin.apifaults import ApiFaultSettings
 from kubeheal.twin.clock import format_time
 from kubeheal.twin.cluster import Twin
+from kubeheal.twin.defaults import pod_spec_defaults as _pod_spec_defaults
 from kubeheal.twin.errors import (
     ApiError,
     BadRequest,
@@ -1325,28 +1326,6 @@ def _scale_of(rtype: ResourceType, obj: Obj) -> Obj:
         "spec": {"replicas": spec.get("replicas", 1)},
         "status": {"replicas": int(status.get("replicas") or 0), "selector": selector},
     }
-
-
-def _pod_spec_defaults(spec: Obj) -> None:
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("securityContext", {})
-    for key in ("containers", "initContainers"):
-        for container in spec.get(key) or ():
-            if not isinstance(container, dict):
-                continue
-            image = str(container.get("image") or "")
-            tagless = ":" not in image.rsplit("/", 1)[-1] and "@" not in image
-            default_pull = "Always" if tagless or image.endswith(":latest") else "IfNotPresent"
-            container.setdefault("imagePullPolicy", default_pull)
-            container.setdefault("terminationMessagePath", "/dev/termination-log")
-            container.setdefault("terminationMessagePolicy", "File")
-            container.setdefault("resources", {})
-            for port in container.get("ports") or ():
-                if isinstance(port, dict):
-                    port.setdefault("protocol", "TCP")
 
 
 def _qos_class(spec: Any) -> str:

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from kubeheal.twin.defaults import template_defaults
 from kubeheal.twin.sim.nodes import register_node
 from kubeheal.twin.sim.workloads import Profile, ProfileRegistry, TrafficPlan, TrafficSource
 
@@ -129,6 +130,7 @@ def load_scenario(name: str | Sequence[str]) -> Scenario:
             key = (str(doc["kind"]), str(meta.get("namespace", "")), str(meta.get("name", "")))
             if key not in seen:
                 seen.add(key)
+                template_defaults(doc)  # as the API server would have on create
                 objects.append(doc)
         raw = yaml.safe_load(_read(directory, "behaviour.yaml")) or {}
         try:
