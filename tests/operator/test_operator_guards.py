@@ -200,6 +200,10 @@ async def test_pdb_refusing_evictions_fails_the_drain_without_deleting_pods(
                 "params": {"bytes": squeeze},
             }
         )
+        print("PDB", r.get("poddisruptionbudgets", "demo", "sample-app"))
+        for i in range(8):
+            await asyncio.sleep(0.3)
+            print(spy, [(p["metadata"]["name"][-5:], p["spec"].get("nodeName"), p["status"].get("phase"), p["status"].get("reason")) for p in r.list("pods", "demo")])
         inc = await r.until(
             lambda: r.closed("worker-1", kind="Node"), what="the node incident to close"
         )
