@@ -77,6 +77,37 @@ def load_playbook_set(settings: Settings) -> PlaybookSet:
     return merged
 
 
+class PlaybookReloader:
+    """Reloads the configured playbook directories when a file in them changes.
+
+    Returns None while nothing changed, the new set after a valid change, and raises
+    PlaybookError (with file, line and field of every problem) after an invalid one, so the
+    operator keeps its last good set.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stamp = self._fingerprint()
+
+    def _fingerprint(self) -> tuple[tuple[str, float], ...]:
+        found: list[tuple[str, float]] = []
+        for directory in self.settings.playbooks.directories:
+            for path in sorted(Path(directory).glob("*.y*ml")):
+                try:
+                    found.append((str(path), path.stat().st_mtime))
+                except OSError:
+                    continue
+        return tuple(found)
+
+    def __call__(self) -> PlaybookSet | None:
+        stamp = self._fingerprint()
+        if stamp == self._stamp:
+            return None
+        fresh = load_playbook_set(self.settings)  # raises PlaybookError: stamp stays old
+        self._stamp = stamp
+        return fresh
+
+
 def _settings(config: Path | None, dry_run: bool) -> Settings:
     try:
         settings = load_settings(config, os.environ)
@@ -254,10 +285,15 @@ async def _serve(
         playbooks=playbooks,
         metrics=metrics,
         options=OperatorOptions(),
+        reload_playbooks=PlaybookReloader(settings),
     )
 
     def ready() -> tuple[bool, dict[str, Any]]:
-        return operator.healthy, operator.health()
+        details: dict[str, Any] = {"api_server": operator.health()}
+        details["ledger"] = ledger.location
+        if operator.playbook_error:
+            details["playbooks"] = operator.playbook_error
+        return operator.healthy, details
 
     app = create_app(registry=metrics.registry, ready=ready)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))

@@ -385,7 +385,7 @@ class Compactor:
 
     __slots__ = ("_containers", "_mappings", "_values", "max_size")
 
-    def __init__(self, *, max_size: int = 50_000) -> None:
+    def __init__(self, *, max_size: int = 16_384) -> None:
         self.max_size = max_size
         self._values: dict[object, object] = {}
         self._mappings: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
@@ -497,6 +497,18 @@ class Compactor:
         self._conditions(dep.status.conditions)
         return dep
 
+    def node(self, node: Node) -> Node:
+        """``node`` with its repeated parts shared (rewritten in place; returns it)."""
+        put = msgspec.structs.force_setattr
+        self.meta(node.metadata)
+        status = node.status
+        put(status, "allocatable", self.mapping(status.allocatable))
+        put(status, "capacity", self.mapping(status.capacity))
+        self._conditions(status.conditions)
+        if node.spec.taints:
+            put(node.spec, "taints", self.value(node.spec.taints))
+        return node
+
     def replica_set(self, rs: ReplicaSet) -> ReplicaSet:
         """``rs`` with its repeated parts shared (rewritten in place; returns it)."""
         self._workload(rs.metadata, rs.spec.template)
@@ -512,6 +524,7 @@ class Compactor:
 
 
 _Key = tuple[str, str]
+_NO_PODS: dict[str, Pod] = {}
 _K = TypeVar("_K")
 _OWNER_KINDS = {
     "Deployment": TargetKind.DEPLOYMENT,
@@ -564,7 +577,10 @@ class ClusterView:
         hpas: Iterable[HorizontalPodAutoscaler] = (),
         namespaces: Iterable[Namespace] = (),
     ) -> None:
-        self._pods: dict[_Key, Pod] = {_key(p.metadata): p for p in pods}
+        # namespace -> name -> pod: no (namespace, name) tuple per pod in a large cache.
+        self._pods: dict[str, dict[str, Pod]] = {}
+        for p in pods:
+            self._pods.setdefault(p.metadata.namespace, {})[p.metadata.name] = p
         self._nodes: dict[str, Node] = {n.metadata.name: n for n in nodes}
         self._deployments: dict[_Key, Deployment] = {_key(d.metadata): d for d in deployments}
         self._replica_sets: dict[_Key, ReplicaSet] = {_key(r.metadata): r for r in replica_sets}
@@ -583,8 +599,7 @@ class ClusterView:
             items.sort(key=lambda r: (r.revision, r.metadata.name))
         self._pods_by_owner: dict[Target, list[Pod]] = {}
         self._pods_by_node: dict[str, list[Pod]] = {}
-        for key in sorted(self._pods):
-            pod = self._pods[key]
+        for pod in self._sorted_pods():
             self._pods_by_owner.setdefault(self.owner_of(pod), []).append(pod)
             if pod.spec.node_name:
                 self._pods_by_node.setdefault(pod.spec.node_name, []).append(pod)
@@ -593,7 +608,7 @@ class ClusterView:
 
     def pod(self, namespace: str, name: str) -> Pod | None:
         """The pod ``namespace/name``."""
-        return self._pods.get((namespace, name))
+        return self._pods.get(namespace, _NO_PODS).get(name)
 
     def node(self, name: str) -> Node | None:
         """The node ``name``."""
@@ -618,11 +633,15 @@ class ClusterView:
     @property
     def pods(self) -> tuple[Pod, ...]:
         """All pods, ordered by (namespace, name)."""
-        return tuple(self._pods[key] for key in sorted(self._pods))
+        return tuple(self._sorted_pods())
+
+    def _sorted_pods(self) -> list[Pod]:
+        pods = self._pods
+        return [pods[ns][name] for ns in sorted(pods) for name in sorted(pods[ns])]
 
     def pod_snapshot(self) -> list[Pod]:
         """All pods in no particular order (cheaper than ``pods`` for a full scan)."""
-        return list(self._pods.values())
+        return [pod for by_name in self._pods.values() for pod in by_name.values()]
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -753,17 +772,21 @@ class LiveClusterView(ClusterView):
     __slots__ = ()
 
     def upsert_pod(self, pod: Pod) -> None:
-        key = _key(pod.metadata)
-        old = self._pods.get(key)
+        meta = pod.metadata
+        by_name = self._pods.setdefault(meta.namespace, {})
+        old = by_name.get(meta.name)
         if old is not None:
             self._unindex_pod(old)
-        self._pods[key] = pod
+        by_name[meta.name] = pod
         self._index_pod(pod)
 
     def remove_pod(self, namespace: str, name: str) -> None:
-        old = self._pods.pop((namespace, name), None)
+        by_name = self._pods.get(namespace)
+        old = by_name.pop(name, None) if by_name is not None else None
         if old is not None:
             self._unindex_pod(old)
+        if by_name is not None and not by_name:
+            del self._pods[namespace]
 
     def _index_pod(self, pod: Pod) -> None:
         _insort(self._pods_by_owner.setdefault(self.owner_of(pod), []), pod)

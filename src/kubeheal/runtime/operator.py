@@ -178,11 +178,14 @@ class Operator:
         options: OperatorOptions | None = None,
         writer: KubeWriter | None = None,
         on_event: Callable[[OperatorEvent], None] | None = None,
+        reload_playbooks: Callable[[], PlaybookSet | None] | None = None,
     ) -> None:
         self.connection = connection
         self.ledger = ledger
         self.settings = settings
         self.playbooks = playbooks
+        self.reload_playbooks = reload_playbooks
+        self.playbook_error = ""
         self.metrics = metrics or OperatorMetrics()
         self.now = clock
         self.options = options or OperatorOptions()
@@ -234,6 +237,7 @@ class Operator:
         """How the cache of `name` shares repeated values (see ``Compactor``)."""
         compactions: dict[str, Callable[[Any], Any]] = {
             "pods": self.compactor.pod,
+            "nodes": self.compactor.node,
             "deployments": self.compactor.deployment,
             "replicasets": self.compactor.replica_set,
         }
@@ -424,6 +428,7 @@ class Operator:
 
     async def sweep(self) -> None:
         """Run every detector, refresh the kill switch, and revisit every active incident."""
+        self._refresh_playbooks()
         await self._refresh_kill_switch()
         now = self.now()
         signals = await self._detect_all(now)
@@ -459,6 +464,23 @@ class Operator:
             found.extend(detect_hpa(hpa, now=now))
         unique = {signal.id: signal for signal in found}
         return sorted(unique.values(), key=lambda s: (s.target.key, s.kind.value, s.subject))
+
+    def _refresh_playbooks(self) -> None:
+        """Pick up edited playbooks; an invalid edit is reported and the last good set kept."""
+        if self.reload_playbooks is None:
+            return
+        try:
+            fresh = self.reload_playbooks()
+        except Exception as e:  # noqa: BLE001 - any loader failure keeps the last good set
+            message = f"playbooks not reloaded, keeping the last good set: {e}"
+            if message != self.playbook_error:
+                log.error("%s", message)  # noqa: TRY400 - the message has every detail
+            self.playbook_error = message
+            return
+        self.playbook_error = ""
+        if fresh is not None:
+            self.playbooks = fresh
+            log.info("playbooks reloaded: %s", ", ".join(p.name for p in fresh))
 
     async def _refresh_kill_switch(self) -> None:
         namespace, _, name = self.settings.guards.kill_switch_configmap.partition("/")
