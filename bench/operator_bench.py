@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -135,6 +136,25 @@ async def operator_child(server: str, report: Path) -> None:
         settings=bench_settings(),
         playbooks=load_builtin_playbooks(),
     )
+    # Stage times per target (wall clock, comparable with the twin's), dumped on SIGTERM.
+    stages: dict[str, dict[str, float]] = {}
+    submit = operator.submit
+
+    def timed_submit(signals: Any) -> None:
+        signals = list(signals)
+        now = time.time()
+        for s in signals:
+            stages.setdefault(s.target.key, {}).setdefault("signal", now)
+        submit(signals)
+
+    def on_event(event: Any) -> None:
+        if event.kind in ("incident", "action", "outcome"):
+            stages.setdefault(event.target.key, {}).setdefault(event.kind, time.time())
+
+    operator.submit = timed_submit  # type: ignore[method-assign]
+    operator.on_event = on_event
+    stopping = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
     started = time.perf_counter()
     start = asyncio.create_task(operator.start())
     while (
@@ -159,7 +179,36 @@ async def operator_child(server: str, report: Path) -> None:
             }
         )
     )
-    await asyncio.Event().wait()
+    lags: list[float] = []
+    sweeps: list[float] = []
+    sweep = operator.sweep
+
+    async def timed_sweep() -> None:
+        t = time.perf_counter()
+        await sweep()
+        sweeps.append(time.perf_counter() - t)
+
+    operator.sweep = timed_sweep  # type: ignore[method-assign]
+
+    async def lag_monitor() -> None:
+        # How late a 5 ms timer fires: the longest stretches the event loop was busy.
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.005)
+            lags.append(time.perf_counter() - t - 0.005)
+
+    monitor = asyncio.create_task(lag_monitor())
+    await stopping.wait()
+    monitor.cancel()
+    stages["_loop"] = {
+        "lag_p50_ms": 1000 * percentile(lags, 50),
+        "lag_p99_ms": 1000 * percentile(lags, 99),
+        "lag_max_ms": 1000 * max(lags),
+        "sweeps": len(sweeps),
+        "sweep_max_s": max(sweeps, default=0.0),
+    }
+    report.with_suffix(".stages.json").write_text(json.dumps(stages))
+    os._exit(0)  # skip tearing down 150,000 objects
 
 
 def run_operator(base: str, churn: dict[str, Any] | None) -> dict[str, Any]:
@@ -177,7 +226,30 @@ def run_operator(base: str, churn: dict[str, Any] | None) -> dict[str, Any]:
         result["peak_rss_end_mib"] = mib(proc_status(proc.pid)["VmHWM"])
     finally:
         stop(proc)
+    if churn is not None:
+        stages = json.loads(report.with_suffix(".stages.json").read_text())
+        result["event_loop"] = {k: round(v, 2) for k, v in stages.pop("_loop").items()}
+        result["stages_ms"] = stage_latencies(result["latency_rows"], stages)
     return result
+
+
+def stage_latencies(rows: list[Obj], stages: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Per fault, ms from the twin emitting it to: the detector's signal, the incident opened
+    in the ledger, the action about to run (plan, guards, ledger writes done), the DELETE."""
+    found: dict[str, list[float]] = {"signal": [], "incident": [], "action": [], "delete": []}
+    for row in rows:
+        ns, name = row["pod"].split("/")
+        seen = stages.get(f"Deployment/{ns}/{name[: name.rindex('-')]}", {})
+        for stage in ("signal", "incident", "action"):
+            if stage in seen:
+                found[stage].append(1000 * (seen[stage] - row["sent_wall"]))
+        if row["delete_s"] is not None:
+            found["delete"].append(1000 * row["delete_s"])
+    return {
+        stage: {f"p{q}": round(percentile(v, q), 1) for q in (50, 95, 99)}
+        for stage, v in found.items()
+        if v
+    }
 
 
 # ---------------------------------------------------------------------------- replay server
@@ -499,6 +571,14 @@ def sync_phase(args: argparse.Namespace, tmp: Path, runs: dict[str, Any]) -> dic
             }
             if latency_runs
             else None,
+            "stages_ms_median_of_runs": {
+                stage: {
+                    k: round(statistics.median(r["stages_ms"][stage][k] for r in staged), 1)
+                    for k in ("p50", "p95", "p99")
+                }
+                for stage in ("signal", "incident", "action", "delete")
+                if (staged := [r for r in sync_runs if stage in r.get("stages_ms", {})])
+            },
         },
     }
 

@@ -10,7 +10,8 @@ Writes "<port>" to the ready file once serving. Bench endpoints:
   instead turns the first pod of a workload not faulted before into CrashLoopBackOff, and the
   server notes the time it emitted that change;
 - `GET /bench/latency` lists, per faulted pod, the seconds from emitting its fault to the
-  arrival of the first GET and the first DELETE of that pod (an operator's restart request);
+  arrival of the first GET and the first DELETE of that pod (an operator's restart request),
+  and the wall time (epoch seconds) of the emission;
 - `GET /bench/stats`: load time and the store's resourceVersion.
 
 `--realistic` makes the data closer to a real cluster for the operator benchmark: per-pod
@@ -222,6 +223,7 @@ def main() -> None:
         firsts.setdefault((stored.namespace, refs[0]["name"]), (stored.namespace, stored.name))
     fault_pods = list(firsts.values())
     faults: dict[tuple[str, str], float] = {}
+    faults_wall: dict[tuple[str, str], float] = {}
     faulted = [0]
 
     async def churn(request: Request) -> JSONResponse:
@@ -235,6 +237,7 @@ def main() -> None:
                 ns, name = fault_pods[faulted[0]]
                 faulted[0] += 1
                 faults[(ns, name)] = time.perf_counter()
+                faults_wall[(ns, name)] = time.time()
                 change: Callable[[Obj], None] = _crash_loop
                 subresource: str | None = "status"
             else:
@@ -265,6 +268,7 @@ def main() -> None:
             deleted = arrivals.first.get(("DELETE", ns, name))
             rows.append({
                 "pod": f"{ns}/{name}",
+                "sent_wall": faults_wall[(ns, name)],
                 "get_s": None if got is None else got - sent,
                 "delete_s": None if deleted is None else deleted - sent,
             })  # fmt: skip

@@ -215,7 +215,9 @@ class Run:
 
     def describe(self) -> str:
         """The timeline, for assertion messages."""
-        return "\n".join(f"{e.at:%H:%M:%S} {e.kind} {e.target.key}: {e.message}" for e in self.timeline)
+        return "\n".join(
+            f"{e.at:%H:%M:%S} {e.kind} {e.target.key}: {e.message}" for e in self.timeline
+        )
 
 
 def playbooks_with(yaml_text: str, tmp_path: Path) -> PlaybookSet:
@@ -266,7 +268,10 @@ class Kit:
     wait_for = staticmethod(wait_for)
     playbooks_with = staticmethod(playbooks_with)
     last_action_note = staticmethod(last_action_note)
-    BAD_ROLLOUT = {"kind": "crash-on-start", "target": {"namespace": "demo", "deployment": "sample-app"}}
+    BAD_ROLLOUT = {
+        "kind": "crash-on-start",
+        "target": {"namespace": "demo", "deployment": "sample-app"},
+    }
 
 
 @pytest.fixture

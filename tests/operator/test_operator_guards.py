@@ -24,7 +24,10 @@ def _bad_image(kh: Any) -> str:
 
 async def test_kill_switch_configmap_blocks_every_action_until_lifted(kh: Any) -> None:
     async with kh.run() as r:
-        r.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubeheal-system"}})
+        r.create(
+            "namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubeheal-system"}},
+        )
         r.create(
             "configmaps",
             {
@@ -45,7 +48,9 @@ async def test_kill_switch_configmap_blocks_every_action_until_lifted(kh: Any) -
         assert r.image() == _bad_image(kh)
         assert r.events("demo", reason="KubehealAction") == []
         assert kh.last_action_note(r.deployment()) is None
-        assert r.blocked_plan(inc, "kill_switch").reason == "kill_switch: the global kill switch is on"
+        assert (
+            r.blocked_plan(inc, "kill_switch").reason == "kill_switch: the global kill switch is on"
+        )
         # lifting the switch lets the same incident proceed: the block was the only obstacle
         r.delete("configmaps", "kubeheal-system", "kubeheal-kill-switch")
         done = await r.until(lambda: r.closed(), what="the incident to close")
@@ -62,8 +67,10 @@ async def test_disabled_annotation_on_the_workload_blocks_actions(kh: Any) -> No
 
         r.mutate("deployments", "demo", "sample-app", disable)
         await r.until(
-            lambda: (d := r.h.operator.view.deployment_for(_sample_target()))
-            and d.metadata.annotations.get("kubeheal.io/disabled") == "true",
+            lambda: (
+                (d := r.h.operator.view.deployment_for(_sample_target()))
+                and d.metadata.annotations.get("kubeheal.io/disabled") == "true"
+            ),
             what="the operator to see the annotation",
         )
         r.inject(kh.BAD_ROLLOUT)
@@ -90,7 +97,11 @@ async def test_excluded_namespace_is_left_alone(kh: Any) -> None:
         body = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": {"name": "sys-app", "namespace": "kube-system", "labels": {"app": "sys-app"}},
+            "metadata": {
+                "name": "sys-app",
+                "namespace": "kube-system",
+                "labels": {"app": "sys-app"},
+            },
             "spec": copy.deepcopy(template["spec"]),
         }
         body["spec"]["replicas"] = 1
@@ -98,22 +109,36 @@ async def test_excluded_namespace_is_left_alone(kh: Any) -> None:
         body["spec"]["template"]["metadata"]["labels"] = {"app": "sys-app"}
         r.create("deployments", body)
         await r.until(
-            lambda: (r.deployment("kube-system", "sys-app").get("status") or {}).get("availableReplicas") == 1,
+            lambda: (
+                (r.deployment("kube-system", "sys-app").get("status") or {}).get(
+                    "availableReplicas"
+                )
+                == 1
+            ),
             what="sys-app to be available",
         )
-        r.inject({"kind": "crash-on-start", "target": {"namespace": "kube-system", "deployment": "sys-app"}})
+        r.inject(
+            {
+                "kind": "crash-on-start",
+                "target": {"namespace": "kube-system", "deployment": "sys-app"},
+            }
+        )
         bad = r.image("kube-system", "sys-app")
         inc = await r.until(
-            lambda: (i := r.incident("sys-app", namespace="kube-system"))
-            and r.blocked_plan(i, "excluded_namespace")
-            and i,
+            lambda: (
+                (i := r.incident("sys-app", namespace="kube-system"))
+                and r.blocked_plan(i, "excluded_namespace")
+                and i
+            ),
             what="a plan blocked by the excluded namespace",
         )
         await asyncio.sleep(6 * kh.SWEEP)
         assert r.all_actions() == []
         assert r.image("kube-system", "sys-app") == bad
         assert r.events("kube-system", reason="KubehealAction") == []
-        assert "namespace kube-system is excluded" in r.blocked_plan(inc, "excluded_namespace").reason
+        assert (
+            "namespace kube-system is excluded" in r.blocked_plan(inc, "excluded_namespace").reason
+        )
         # and sample-app, outside it, was never touched
         assert r.incidents() == []
 
@@ -123,7 +148,10 @@ async def test_dry_run_records_the_plan_and_changes_nothing(kh: Any) -> None:
     async with kh.run(settings=settings) as r:
         r.inject(kh.BAD_ROLLOUT)
         await r.until(
-            lambda: r.deployment()["metadata"]["annotations"].get("deployment.kubernetes.io/revision") == "2",
+            lambda: (
+                r.deployment()["metadata"]["annotations"].get("deployment.kubernetes.io/revision")
+                == "2"
+            ),
             what="the bad rollout to start",
         )
         before = r.deployment()
@@ -132,7 +160,9 @@ async def test_dry_run_records_the_plan_and_changes_nothing(kh: Any) -> None:
         plans = [p for p in r.plans(inc) if p.action == "rollback_deployment"]
         assert len(plans) == 1 and plans[0].dry_run
         actions = r.actions(inc)
-        assert [(a.action, a.state) for a in actions] == [("rollback_deployment", rec.ActionState.SKIPPED)]
+        assert [(a.action, a.state) for a in actions] == [
+            ("rollback_deployment", rec.ActionState.SKIPPED)
+        ]
         assert "dry-run" in r.transitions(inc)[-1].reason
         await asyncio.sleep(4 * kh.SWEEP)
         after = r.deployment()
@@ -257,8 +287,10 @@ async def test_gitops_owned_workload_is_escalated_with_the_patch(
 
         r.mutate("deployments", "demo", "sample-app", own)
         await r.until(
-            lambda: (d := r.h.operator.view.deployment_for(_sample_target()))
-            and d.metadata.labels.get(label) == value,
+            lambda: (
+                (d := r.h.operator.view.deployment_for(_sample_target()))
+                and d.metadata.labels.get(label) == value
+            ),
             what="the operator to see the label",
         )
         r.inject(kh.BAD_ROLLOUT)
@@ -266,7 +298,11 @@ async def test_gitops_owned_workload_is_escalated_with_the_patch(
         inc = await r.until(lambda: r.closed(), what="the incident to close")
         assert inc.state is ESCALATED, r.describe()
         assert r.actions(inc) == []
-        expected = {"spec": {"template": {"spec": {"containers": [{"image": kh.SAMPLE_IMAGE, "name": "app"}]}}}}
+        expected = {
+            "spec": {
+                "template": {"spec": {"containers": [{"image": kh.SAMPLE_IMAGE, "name": "app"}]}}
+            }
+        }
         escalation = [p for p in r.plans(inc) if p.action == "escalate"]
         assert len(escalation) == 1
         assert json.loads(str(escalation[0].params["patch"])) == expected

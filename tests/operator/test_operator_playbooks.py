@@ -16,7 +16,9 @@ ESCALATED = rec.IncidentState.ESCALATED
 
 async def test_bad_rollout_is_rolled_back(kh: Any) -> None:
     async with kh.run() as r:
-        revision_before = int(r.deployment()["metadata"]["annotations"]["deployment.kubernetes.io/revision"])
+        revision_before = int(
+            r.deployment()["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        )
         r.inject(kh.BAD_ROLLOUT)
         assert r.image() != kh.SAMPLE_IMAGE
         inc = await r.until(lambda: r.closed(), what="the incident to close")
@@ -46,13 +48,22 @@ async def test_crash_loop_without_rollout_restarts_once_then_escalates_with_logs
     async with kh.run() as r:
         rs_before = {rs["metadata"]["name"] for rs in r.list("replicasets", "demo")}
         # every (re)start of the pods crashes; killing one starts the crash loop
-        r.inject({"kind": "crash-on-start", "target": {"namespace": "demo", "labels": {"app": "sample-app"}}})
-        r.inject({"kind": "pod-kill", "target": {"namespace": "demo", "labels": {"app": "sample-app"}}})
+        r.inject(
+            {
+                "kind": "crash-on-start",
+                "target": {"namespace": "demo", "labels": {"app": "sample-app"}},
+            }
+        )
+        r.inject(
+            {"kind": "pod-kill", "target": {"namespace": "demo", "labels": {"app": "sample-app"}}}
+        )
         inc = await r.until(lambda: r.closed(), what="the incident to close")
         assert inc.state is ESCALATED, r.describe()
         assert inc.playbook == "crashloop-restart"
         actions = r.actions(inc)
-        assert [(a.action, a.state) for a in actions] == [("restart_pod", rec.ActionState.SUCCEEDED)]
+        assert [(a.action, a.state) for a in actions] == [
+            ("restart_pod", rec.ActionState.SUCCEEDED)
+        ]
         restarted = str(actions[0].params["pod"])
         assert r.get("pods", "demo", restarted) is None, "the restarted pod was deleted"
         reason = r.transitions(inc)[-1].reason
@@ -80,7 +91,11 @@ async def test_oom_raises_the_memory_limit_within_bounds(kh: Any) -> None:
 
         def raised() -> Any:
             return next(
-                (a for a in r.all_actions() if a.action == "raise_memory_limit" and a.state is rec.ActionState.SUCCEEDED),
+                (
+                    a
+                    for a in r.all_actions()
+                    if a.action == "raise_memory_limit" and a.state is rec.ActionState.SUCCEEDED
+                ),
                 None,
             )
 
@@ -104,7 +119,9 @@ async def test_oom_limit_stops_at_the_cap_then_scales_out(kh: Any) -> None:
         {"remediation": {"max_memory_limit": "300Mi"}, "guards": {"cooldown": "20s"}}
     )
     async with kh.run(settings=settings) as r:
-        hpa_min_before = r.get("horizontalpodautoscalers", "demo", "sample-app")["spec"]["minReplicas"]
+        hpa_min_before = r.get("horizontalpodautoscalers", "demo", "sample-app")["spec"][
+            "minReplicas"
+        ]
         r.inject(
             {
                 "kind": "memory-leak",
@@ -152,9 +169,7 @@ async def test_node_memory_pressure_drains_one_node_through_evictions(kh: Any) -
         assert {ref.split("/", 1)[1] for ref in spy.evictions} >= on_node
         assert not [p for p in r.pods_of() if p["spec"].get("nodeName") == "worker-1"]
         # the PDB (minAvailable 2) held: the workload is whole again elsewhere
-        await r.until(
-            lambda: len([p for p in r.pods_of() if _ready(p)]) >= 3, what="3 ready pods"
-        )
+        await r.until(lambda: len([p for p in r.pods_of() if _ready(p)]) >= 3, what="3 ready pods")
         # one node at a time: pressure on a second node is not drained while worker-1 is
         r.inject({"kind": "node-memory-pressure", "target": {"node": "worker-2"}, "duration": 60})
         second = await r.until(
@@ -215,9 +230,11 @@ async def test_hpa_at_max_gets_its_max_raised(kh: Any) -> None:
         assert inc is not None and inc.playbook == "hpa-maxed-raise"
         # the HPA uses its new room
         await r.until(
-            lambda: r.get("horizontalpodautoscalers", "demo", "sample-app")["status"].get(
-                "currentReplicas", 0
-            )
-            > 4,
+            lambda: (
+                r.get("horizontalpodautoscalers", "demo", "sample-app")["status"].get(
+                    "currentReplicas", 0
+                )
+                > 4
+            ),
             what="the HPA to scale past the old max",
         )

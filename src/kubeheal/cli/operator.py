@@ -237,9 +237,11 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: no ledger at {ledger}", err=True)
             raise typer.Exit(2)
         now = datetime.now(tz=UTC)
+        # Up to a day ahead too: an accelerated twin's clock runs ahead of the wall clock.
+        until = now + timedelta(days=1)
         with Ledger.open(ledger) as book:
-            incidents = book.list_incidents(since=now - window, until=now)
-            plans = book.list_plans(since=now - window, until=now)
+            incidents = book.list_incidents(since=now - window, until=until)
+            plans = book.list_plans(since=now - window, until=until)
         result = build_report(incidents=incidents, plans=plans)
         if as_json:
             typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
