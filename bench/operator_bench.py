@@ -121,11 +121,11 @@ def bench_settings() -> Any:
     )
 
 
-async def operator_child(server: str, report: Path) -> None:
+async def operator_child(server: str, report: Path, sweep_interval: float = 5.0) -> None:
     """Run the full operator against `server`; report sync figures, then keep running."""
     from kubeheal.clients.kube import KubeConnection
     from kubeheal.engine.playbooks import load_builtin_playbooks
-    from kubeheal.runtime.operator import Operator
+    from kubeheal.runtime.operator import Operator, OperatorOptions
     from kubeheal.store import Ledger
 
     tmp = Path(tempfile.mkdtemp(prefix="kubeheal-bench-"))
@@ -135,6 +135,7 @@ async def operator_child(server: str, report: Path) -> None:
         ledger=ledger,
         settings=bench_settings(),
         playbooks=load_builtin_playbooks(),
+        options=OperatorOptions(sweep_interval=sweep_interval),
     )
     # Stage times per target (wall clock, comparable with the twin's), dumped on SIGTERM.
     stages: dict[str, dict[str, float]] = {}
@@ -211,9 +212,11 @@ async def operator_child(server: str, report: Path) -> None:
     os._exit(0)  # skip tearing down 150,000 objects
 
 
-def run_operator(base: str, churn: dict[str, Any] | None) -> dict[str, Any]:
+def run_operator(
+    base: str, churn: dict[str, Any] | None, *, sweep_interval: float = 5.0
+) -> dict[str, Any]:
     report = Path(tempfile.mkdtemp()) / "sync.json"
-    proc, text = spawn([__file__, "_operator", base, str(report)], report)
+    proc, text = spawn([__file__, "_operator", base, str(report), str(sweep_interval)], report)
     try:
         result: dict[str, Any] = json.loads(text)
         if churn is not None:
@@ -460,7 +463,7 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1].startswith("_"):
         role, *rest = sys.argv[1:]
         if role == "_operator":
-            asyncio.run(operator_child(rest[0], Path(rest[1])))
+            asyncio.run(operator_child(rest[0], Path(rest[1]), float(rest[2])))
         elif role == "_replay":
             pods, nodes, events = (int(x) for x in rest[:3])
             asyncio.run(replay_server(pods, nodes, events, Path(rest[3])))
@@ -479,6 +482,9 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--latency-rate", type=float, default=1000.0)
     parser.add_argument("--fault-every", type=int, default=100)
+    parser.add_argument(
+        "--sweep-interval", type=float, default=5.0, help="OperatorOptions.sweep_interval"
+    )
     parser.add_argument("--peer-events", type=int, default=20_000)
     parser.add_argument("--peer-list-pods", type=int, default=20_000)
     parser.add_argument("--out", type=Path, default=None)
@@ -526,7 +532,7 @@ def sync_phase(args: argparse.Namespace, tmp: Path, runs: dict[str, Any]) -> dic
                 "rate": str(args.latency_rate),
                 "fault_every": str(args.fault_every),
             }
-            run = run_operator(base, churn)
+            run = run_operator(base, churn, sweep_interval=args.sweep_interval)
             rows = run.pop("latency_rows")
             got = [r["delete_s"] for r in rows if r["delete_s"] is not None]
             gets = [r["get_s"] for r in rows if r["get_s"] is not None]

@@ -130,7 +130,7 @@ def test_run_heals_reloads_playbooks_and_reports(
         assert httpx.get(f"{base}/healthz").status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-3000:]
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any("custom-crashloop-rollback" in rec["message"] for rec in logs), err[-3000:]
