@@ -152,6 +152,29 @@ async def operator_child(server: str, report: Path, sweep_interval: float = 5.0)
         if event.kind in ("incident", "action", "outcome"):
             stages.setdefault(event.target.key, {}).setdefault(event.kind, time.time())
 
+    ledger_calls: dict[str, list[float]] = {}
+
+    def timed(name: str, method: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                ledger_calls.setdefault(name, []).append(time.perf_counter() - t)
+
+        return call
+
+    for name in (
+        "open_incident",
+        "record_signal",
+        "list_incidents",
+        "actions_since",
+        "record_plan",
+        "transition_incident",
+        "begin_action",
+        "finish_action",
+    ):
+        setattr(ledger, name, timed(name, getattr(ledger, name)))  # fmt: skip
     operator.submit = timed_submit  # type: ignore[method-assign]
     operator.on_event = on_event
     stopping = asyncio.Event()
@@ -208,6 +231,15 @@ async def operator_child(server: str, report: Path, sweep_interval: float = 5.0)
         "sweeps": len(sweeps),
         "sweep_max_s": max(sweeps, default=0.0),
     }
+    stages["_ledger"] = {
+        name: {
+            "calls": len(v),
+            "p50_ms": 1000 * percentile(v, 50),
+            "p99_ms": 1000 * percentile(v, 99),
+            "max_ms": 1000 * max(v),
+        }
+        for name, v in ledger_calls.items()
+    }
     report.with_suffix(".stages.json").write_text(json.dumps(stages))
     os._exit(0)  # skip tearing down 150,000 objects
 
@@ -232,6 +264,10 @@ def run_operator(
     if churn is not None:
         stages = json.loads(report.with_suffix(".stages.json").read_text())
         result["event_loop"] = {k: round(v, 2) for k, v in stages.pop("_loop").items()}
+        result["ledger_calls"] = {
+            name: {k: round(v, 2) for k, v in figures.items()}
+            for name, figures in stages.pop("_ledger").items()
+        }
         result["stages_ms"] = stage_latencies(result["latency_rows"], stages)
     return result
 
