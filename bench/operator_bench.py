@@ -121,7 +121,9 @@ def bench_settings() -> Any:
     )
 
 
-async def operator_child(server: str, report: Path, sweep_interval: float = 5.0) -> None:
+async def operator_child(
+    server: str, report: Path, sweep_interval: float = 5.0, ledger_sync: str = "FULL"
+) -> None:
     """Run the full operator against `server`; report sync figures, then keep running."""
     from kubeheal.clients.kube import KubeConnection
     from kubeheal.engine.playbooks import load_builtin_playbooks
@@ -130,6 +132,9 @@ async def operator_child(server: str, report: Path, sweep_interval: float = 5.0)
 
     tmp = Path(tempfile.mkdtemp(prefix="kubeheal-bench-"))
     ledger = Ledger.open(tmp / "ledger.db")
+    if ledger_sync != "FULL":
+        # Experiment only (--ledger-synchronous): what the fsync per ledger commit costs.
+        ledger._backend._conn.execute(f"PRAGMA synchronous = {ledger_sync}")  # type: ignore[attr-defined]
     operator = Operator(
         connection=KubeConnection.from_server(server),
         ledger=ledger,
@@ -245,10 +250,12 @@ async def operator_child(server: str, report: Path, sweep_interval: float = 5.0)
 
 
 def run_operator(
-    base: str, churn: dict[str, Any] | None, *, sweep_interval: float = 5.0
+    base: str, churn: dict[str, Any] | None, *, sweep_interval: float, ledger_sync: str
 ) -> dict[str, Any]:
     report = Path(tempfile.mkdtemp()) / "sync.json"
-    proc, text = spawn([__file__, "_operator", base, str(report), str(sweep_interval)], report)
+    proc, text = spawn(
+        [__file__, "_operator", base, str(report), str(sweep_interval), ledger_sync], report
+    )
     try:
         result: dict[str, Any] = json.loads(text)
         if churn is not None:
@@ -499,7 +506,7 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1].startswith("_"):
         role, *rest = sys.argv[1:]
         if role == "_operator":
-            asyncio.run(operator_child(rest[0], Path(rest[1]), float(rest[2])))
+            asyncio.run(operator_child(rest[0], Path(rest[1]), float(rest[2]), rest[3]))
         elif role == "_replay":
             pods, nodes, events = (int(x) for x in rest[:3])
             asyncio.run(replay_server(pods, nodes, events, Path(rest[3])))
@@ -518,6 +525,12 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--latency-rate", type=float, default=1000.0)
     parser.add_argument("--fault-every", type=int, default=100)
+    parser.add_argument(
+        "--ledger-synchronous",
+        choices=("FULL", "NORMAL"),
+        default="FULL",
+        help="experiment: the ledger's PRAGMA synchronous (the product uses FULL)",
+    )
     parser.add_argument(
         "--sweep-interval", type=float, default=5.0, help="OperatorOptions.sweep_interval"
     )
@@ -568,7 +581,12 @@ def sync_phase(args: argparse.Namespace, tmp: Path, runs: dict[str, Any]) -> dic
                 "rate": str(args.latency_rate),
                 "fault_every": str(args.fault_every),
             }
-            run = run_operator(base, churn, sweep_interval=args.sweep_interval)
+            run = run_operator(
+                base,
+                churn,
+                sweep_interval=args.sweep_interval,
+                ledger_sync=args.ledger_synchronous,
+            )
             rows = run.pop("latency_rows")
             got = [r["delete_s"] for r in rows if r["delete_s"] is not None]
             gets = [r["get_s"] for r in rows if r["get_s"] is not None]
@@ -596,6 +614,7 @@ def sync_phase(args: argparse.Namespace, tmp: Path, runs: dict[str, Any]) -> dic
         },
         "sync": {
             "what": "full Operator (7 reflectors, SQLite ledger, built-in playbooks)",
+            "ledger_synchronous": args.ledger_synchronous,
             "seconds_median": median_of(sync_runs, "sync_seconds"),
             "start_with_first_sweep_seconds_median": median_of(sync_runs, "start_seconds"),
             "peak_rss_synced_mib_median": median_of(sync_runs, "peak_rss_synced_mib"),
@@ -613,6 +632,15 @@ def sync_phase(args: argparse.Namespace, tmp: Path, runs: dict[str, Any]) -> dic
             }
             if latency_runs
             else None,
+            "event_loop_lag_max_ms_per_run": [r["event_loop"]["lag_max_ms"] for r in sync_runs],
+            "ledger_call_ms_median_of_runs": {
+                name: {
+                    k: round(statistics.median(r["ledger_calls"][name][k] for r in sync_runs), 1)
+                    for k in ("p50_ms", "p99_ms", "max_ms")
+                }
+                for name in sync_runs[0]["ledger_calls"]
+                if all(name in r["ledger_calls"] for r in sync_runs)
+            },
             "stages_ms_median_of_runs": {
                 stage: {
                     k: round(statistics.median(r["stages_ms"][stage][k] for r in staged), 1)

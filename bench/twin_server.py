@@ -225,11 +225,15 @@ def main() -> None:
     faults: dict[tuple[str, str], float] = {}
     faults_wall: dict[tuple[str, str], float] = {}
     faulted = [0]
+    cursor = [-1]
 
     async def churn(request: Request) -> JSONResponse:
         n = int(request.query_params.get("n", "10000"))
         rate = float(request.query_params.get("rate", "0"))
         fault_every = int(request.query_params.get("fault_every", "0"))
+        if fault_every:  # a new latency run: report only its own faults
+            faults.clear()
+            faults_wall.clear()
         started = time.perf_counter()
         missing = 0
         for i in range(n):
@@ -242,16 +246,23 @@ def main() -> None:
                 subresource: str | None = "status"
             else:
                 subresource = None
-                ns, name = names[i % len(names)]
+                cursor[0] += 1
+                ns, name = names[cursor[0] % len(names)]
 
                 def change(obj: Obj, i: int = i) -> None:
                     obj["metadata"].setdefault("annotations", {})["bench/seq"] = str(i)
                     obj["metadata"]["annotations"]["bench/sent"] = repr(time.time())
 
-            try:
-                twin.store.mutate(pod_type, ns, name, change, subresource=subresource)
-            except ApiError:
-                missing += 1  # deleted by the operator under test
+            for _attempt in range(100):
+                try:
+                    twin.store.mutate(pod_type, ns, name, change, subresource=subresource)
+                    break
+                except ApiError:  # deleted by the operator under test: touch the next pod
+                    missing += 1
+                    if subresource:
+                        break
+                    cursor[0] += 1
+                    ns, name = names[cursor[0] % len(names)]
             if rate:
                 delay = started + (i + 1) / rate - time.perf_counter()
                 if delay > 0:

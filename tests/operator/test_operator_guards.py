@@ -53,7 +53,7 @@ async def test_kill_switch_configmap_blocks_every_action_until_lifted(kh: Any) -
         )
         # lifting the switch lets the same incident proceed: the block was the only obstacle
         r.delete("configmaps", "kubeheal-system", "kubeheal-kill-switch")
-        done = await r.until(lambda: r.closed(), what="the incident to close")
+        done = await r.until(r.closed, what="the incident to close")
         assert done.id == inc.id
         assert [a.action for a in r.actions(done)] == ["rollback_deployment"]
         assert r.image() == kh.SAMPLE_IMAGE
@@ -155,7 +155,7 @@ async def test_dry_run_records_the_plan_and_changes_nothing(kh: Any) -> None:
             what="the bad rollout to start",
         )
         before = r.deployment()
-        inc = await r.until(lambda: r.closed(), what="the incident to close")
+        inc = await r.until(r.closed, what="the incident to close")
         assert inc.state is ESCALATED
         plans = [p for p in r.plans(inc) if p.action == "rollback_deployment"]
         assert len(plans) == 1 and plans[0].dry_run
@@ -255,7 +255,7 @@ async def test_spent_budget_escalates_instead_of_acting(kh: Any) -> None:
     settings = Settings.model_validate({"guards": {"global_budget_per_hour": 1}})
     async with kh.run(settings=settings) as r:
         r.delete("poddisruptionbudgets", "demo", "sample-app")  # spends the one action
-        first = await r.until(lambda: r.closed(), what="the PDB incident to close")
+        first = await r.until(r.closed, what="the PDB incident to close")
         assert [a.action for a in r.actions(first)] == ["create_pdb"]
         r.inject(kh.BAD_ROLLOUT)
         second = await r.until(
@@ -295,7 +295,7 @@ async def test_gitops_owned_workload_is_escalated_with_the_patch(
         )
         r.inject(kh.BAD_ROLLOUT)
         generation = r.deployment()["metadata"]["generation"]
-        inc = await r.until(lambda: r.closed(), what="the incident to close")
+        inc = await r.until(r.closed, what="the incident to close")
         assert inc.state is ESCALATED, r.describe()
         assert r.actions(inc) == []
         expected = {

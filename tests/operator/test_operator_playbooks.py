@@ -21,7 +21,7 @@ async def test_bad_rollout_is_rolled_back(kh: Any) -> None:
         )
         r.inject(kh.BAD_ROLLOUT)
         assert r.image() != kh.SAMPLE_IMAGE
-        inc = await r.until(lambda: r.closed(), what="the incident to close")
+        inc = await r.until(r.closed, what="the incident to close")
         assert inc.state is RESOLVED, r.describe()
         assert inc.resolution is rec.Resolution.AUTO
         assert inc.playbook == "crashloop-after-rollout"
@@ -57,7 +57,7 @@ async def test_crash_loop_without_rollout_restarts_once_then_escalates_with_logs
         r.inject(
             {"kind": "pod-kill", "target": {"namespace": "demo", "labels": {"app": "sample-app"}}}
         )
-        inc = await r.until(lambda: r.closed(), what="the incident to close")
+        inc = await r.until(r.closed, what="the incident to close")
         assert inc.state is ESCALATED, r.describe()
         assert inc.playbook == "crashloop-restart"
         actions = r.actions(inc)
@@ -69,7 +69,7 @@ async def test_crash_loop_without_rollout_restarts_once_then_escalates_with_logs
         reason = r.transitions(inc)[-1].reason
         assert "keeps crashing after a restart" in reason
         assert "last logs of" in reason and "cannot start without configuration" in reason
-        escalation = [e for e in r.events("demo", reason="KubehealEscalated", name="sample-app")]
+        escalation = r.events("demo", reason="KubehealEscalated", name="sample-app")
         assert len(escalation) == 1
         # no rollback, no rollout: the same ReplicaSets as before
         assert {rs["metadata"]["name"] for rs in r.list("replicasets", "demo")} == rs_before
@@ -149,7 +149,8 @@ async def test_oom_limit_stops_at_the_cap_then_scales_out(kh: Any) -> None:
 
 
 async def test_node_memory_pressure_drains_one_node_through_evictions(kh: Any) -> None:
-    async with kh.run() as r:
+    # faster cluster time: the kubelet holds MemoryPressure 5 minutes after it eased
+    async with kh.run(speed=30) as r:
         spy = r.spy_pod_writes()
         on_node = {
             p["metadata"]["name"] for p in r.pods_of() if p["spec"].get("nodeName") == "worker-1"
@@ -192,7 +193,7 @@ def _ready(pod: dict[str, Any]) -> bool:
 async def test_multi_replica_workload_without_pdb_gets_one(kh: Any) -> None:
     async with kh.run() as r:
         r.delete("poddisruptionbudgets", "demo", "sample-app")
-        inc = await r.until(lambda: r.closed(), what="the incident to close")
+        inc = await r.until(r.closed, what="the incident to close")
         assert inc.state is RESOLVED, r.describe()
         assert inc.playbook == "pdb-missing-create"
         assert [a.action for a in r.actions(inc)] == ["create_pdb"]

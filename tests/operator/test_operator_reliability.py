@@ -59,10 +59,10 @@ async def test_no_incident_missed_while_the_api_drops_watches_compacts_and_fails
             # two problems on two targets while the API misbehaves
             r.create("deployments", web)
             r.inject(kh.BAD_ROLLOUT)
-            sample = await r.until(
-                lambda: r.closed(), what="sample-app's incident to close", timeout=40
+            sample = await r.until(r.closed, what="sample-app's incident to close", timeout=40)
+            other = await r.until(
+                lambda: r.closed("web"), what="web's incident to close", timeout=40
             )
-            other = await r.until(lambda: r.closed("web"), what="web's incident to close", timeout=40)
         finally:
             stop.set()
             await chaos_task
@@ -78,7 +78,6 @@ async def test_no_incident_missed_while_the_api_drops_watches_compacts_and_fails
         assert len(r.incidents()) == 1 and len(r.incidents("web")) == 1, r.describe()
         assert r.image() == kh.SAMPLE_IMAGE
         assert r.get("poddisruptionbudgets", "demo", "web-kubeheal") is not None
-        await r.until(lambda: r.h.operator.healthy, what="the operator to be healthy again")
 
 
 async def test_operator_stopped_mid_action_is_replaced_without_repeating_it(
@@ -109,7 +108,6 @@ async def test_operator_stopped_mid_action_is_replaced_without_repeating_it(
 
         timeline: list[OperatorEvent] = []
         ledger = Ledger.open(ledger_path)
-        twin = r.h.twin
         successor = Operator(
             connection=KubeConnection.from_kubeconfig(r.h.kubeconfig),
             ledger=ledger,
@@ -121,7 +119,7 @@ async def test_operator_stopped_mid_action_is_replaced_without_repeating_it(
         )
         await successor.start()
         try:
-            done = await r.until(lambda: r.closed(), what="the resumed incident to close")
+            done = await r.until(r.closed, what="the resumed incident to close")
         finally:
             await successor.stop()
             ledger.close()
@@ -135,5 +133,5 @@ async def test_operator_stopped_mid_action_is_replaced_without_repeating_it(
         assert r.deployment()["metadata"]["generation"] == generation
         assert {rs["metadata"]["name"] for rs in r.list("replicasets", "demo")} == replica_sets
         assert len(r.events("demo", reason="KubehealAction", name="sample-app")) == 1
-        assert twin.clock.now() > 0
-        assert any("already" in e.message or e.kind == "outcome" for e in timeline)
+        # the successor re-ran the pending action with its recorded parameters: a no-op
+        assert any(e.kind == "outcome" and "already at the template" in e.message for e in timeline)

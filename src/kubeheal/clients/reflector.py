@@ -359,6 +359,9 @@ class Reflector(Generic[T]):
                 if response.status_code >= 400:
                     body = await response.aread()
                     raise error_from_response(response, body)
+                # Connected: the API server is reachable again, so health recovers now rather
+                # than when this watch ends minutes later.
+                self._succeeded()
                 async for line in response.aiter_lines():
                     if line:
                         self._on_line(line)
