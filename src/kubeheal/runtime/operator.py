@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import msgspec
 
@@ -82,6 +82,8 @@ __all__ = ["Operator", "OperatorEvent", "OperatorOptions"]
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def wall_clock() -> datetime:
@@ -108,6 +110,8 @@ class OperatorOptions:
     """Wall seconds between full detection sweeps (time-based signals, verification)."""
     quiet_period: timedelta = timedelta(minutes=2)
     """An open incident whose signals are gone this long without any action is closed."""
+    ledger_in_thread: bool = False
+    """Run ledger calls in worker threads (for a ledger behind a network, e.g. PostgreSQL)."""
     max_parallel_targets: int = 16
     """Targets remediated concurrently (each target by one worker at a time)."""
     page_size: int = 500
@@ -209,7 +213,7 @@ class Operator:
 
     async def start(self) -> None:
         """Resume unfinished incidents from the ledger, start the reflectors and the loops."""
-        await asyncio.to_thread(self._resume_from_ledger)
+        await self._db(self._resume_from_ledger)
         for name, group, version, plural, item_type in _KINDS:
             reflector: Reflector[Any] = Reflector(
                 http=self._http,
@@ -266,6 +270,18 @@ class Operator:
             }
             for name, r in self.reflectors.items()
         }
+
+    async def _db(self, fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        """Call the ledger: on the event loop's thread by default.
+
+        SQLite calls take well under a millisecond each (WAL); run from a worker thread they
+        queue behind the GIL while the loop decodes watch events, which measured p99 of 715 ms
+        from event to action at 1,000 events/s. `OperatorOptions.ledger_in_thread` moves them
+        to threads for slow (network) ledgers.
+        """
+        if self.options.ledger_in_thread:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
 
     def open_incidents(self) -> list[Incident]:
         """Incidents not yet resolved or escalated, by target."""
@@ -512,7 +528,7 @@ class Operator:
                 fresh, incidents=[incident], now=now, settings=self.settings.incidents
             )
             state.incident = incident = merged[0]
-            await asyncio.to_thread(self._record_signals, fresh, incident.id)
+            await self._db(self._record_signals, fresh, incident.id)
         if incident.state is IncidentState.VERIFYING:
             if state.awaiting_next_step:
                 await self._decide_and_act(target, state, now)
@@ -533,12 +549,12 @@ class Operator:
         await self._decide_and_act(target, state, now)
 
     async def _open(self, target: Target, signals: list[Signal], now: datetime) -> Incident:
-        openings = await asyncio.to_thread(self._openings, now)
+        openings = await self._db(self._openings, now)
         incident = correlate(
             signals, incidents=(), now=now, openings=openings, settings=self.settings.incidents
         )[0]
         first = min(s.observed_at for s in signals)
-        await asyncio.to_thread(
+        await self._db(
             self.ledger.open_incident,
             incident_id=incident.id,
             target=_target_ref(target),
@@ -546,7 +562,7 @@ class Operator:
             detected_at=first,
             flapping=incident.flapping,
         )
-        await asyncio.to_thread(self._record_signals, signals, incident.id)
+        await self._db(self._record_signals, signals, incident.id)
         self.metrics.incidents.labels(target_kind=target.kind.value).inc()
         self.metrics.time_to_detect.observe(max(0.0, (now - first).total_seconds()))
         self._update_open_gauge()
@@ -612,7 +628,7 @@ class Operator:
     async def _decide_and_act(self, target: Target, state: _TargetState, now: datetime) -> None:
         incident = state.incident
         assert incident is not None
-        history = await asyncio.to_thread(self._history, now)
+        history = await self._db(self._history, now)
         plan: Plan = decide(
             incident, self.view, history, self.settings, now=now, playbooks=self.playbooks
         )
@@ -622,7 +638,7 @@ class Operator:
                 state.last_noaction = reasons
                 for b in plan.reasons:
                     self.metrics.guard_blocks.labels(guard=b.guard).inc()
-                await asyncio.to_thread(
+                await self._db(
                     self.ledger.record_plan,
                     incident_id=incident.id,
                     decided_at=now,
@@ -650,7 +666,7 @@ class Operator:
         assert incident is not None
         reason = "; ".join(plan.notes) or f"{plan.playbook} step {plan.step}: {plan.action.value}"
         if stored is None:
-            await asyncio.to_thread(
+            await self._db(
                 self.ledger.record_plan,
                 incident_id=incident.id,
                 decided_at=now,
@@ -662,7 +678,7 @@ class Operator:
                 dry_run=plan.dry_run,
             )
             acting = record_attempt(incident, playbook=plan.playbook, step=plan.step, now=now)
-            await asyncio.to_thread(
+            await self._db(
                 self.ledger.transition_incident,
                 incident.id,
                 from_state=rec.IncidentState(incident.state.value),
@@ -671,7 +687,7 @@ class Operator:
                 reason=f"{plan.playbook}[{plan.step}] {plan.action.value}",
             )
             state.incident = incident = acting
-            begin = await asyncio.to_thread(
+            begin = await self._db(
                 self.ledger.begin_action,
                 plan.idempotency_key,
                 incident_id=incident.id,
@@ -723,7 +739,7 @@ class Operator:
                     "skipped": rec.ActionState.SKIPPED,
                 }[outcome.state]
                 state_label = str(outcome.state)
-            await asyncio.to_thread(
+            await self._db(
                 self.ledger.finish_action,
                 plan.idempotency_key,
                 state=outcome_state,
@@ -746,7 +762,7 @@ class Operator:
         incident = state.incident
         assert incident is not None
         verifying = transition(incident, IncidentState.VERIFYING, now=now, reason="verifying")
-        await asyncio.to_thread(
+        await self._db(
             self.ledger.transition_incident,
             incident.id,
             from_state=rec.IncidentState.ACTING,
@@ -792,7 +808,7 @@ class Operator:
         if result.outcome == "pending":
             return
         action_key = v.plan.idempotency_key
-        await asyncio.to_thread(
+        await self._db(
             self.ledger.record_verification,
             action_key=action_key,
             started_at=v.started_at,
@@ -845,7 +861,7 @@ class Operator:
         assert incident is not None
         for b in plan.blocks:
             self.metrics.guard_blocks.labels(guard=b.guard).inc()
-        await asyncio.to_thread(
+        await self._db(
             self.ledger.record_plan,
             incident_id=incident.id,
             decided_at=now,
@@ -882,7 +898,7 @@ class Operator:
     ) -> None:
         incident = state.incident
         assert incident is not None
-        await asyncio.to_thread(
+        await self._db(
             self.ledger.transition_incident,
             incident.id,
             from_state=rec.IncidentState(incident.state.value),
@@ -999,12 +1015,12 @@ class Operator:
         """The plan of the incident's last action, rebuilt from the ledger and its playbook."""
         incident = state.incident
         assert incident is not None
-        done = await asyncio.to_thread(self.ledger.actions_for_incident, incident.id)
+        done = await self._db(self.ledger.actions_for_incident, incident.id)
         playbook = self.playbooks.get(incident.playbook) if incident.playbook else None
         if not done or playbook is None:
             return None
         last = done[-1]
-        plans = await asyncio.to_thread(self.ledger.plans_for_incident, incident.id)
+        plans = await self._db(self.ledger.plans_for_incident, incident.id)
         steps = [p.step for p in plans if p.action == last.action and p.step is not None]
         ver = playbook.verification
         return ActionPlan(
@@ -1028,7 +1044,7 @@ class Operator:
         assert incident is not None
         pending = [
             a
-            for a in await asyncio.to_thread(self.ledger.actions_for_incident, incident.id)
+            for a in await self._db(self.ledger.actions_for_incident, incident.id)
             if a.state is rec.ActionState.PENDING
         ]
         plan = await self._replan_for_resume(target, state, now)
@@ -1042,5 +1058,5 @@ class Operator:
             begin = rec.ActionBegin(record=pending[-1], created=False)
             await self._act(target, state, plan, now, stored=begin)
         else:
-            last = (await asyncio.to_thread(self.ledger.actions_for_incident, incident.id))[-1]
+            last = (await self._db(self.ledger.actions_for_incident, incident.id))[-1]
             await self._start_verification(target, state, plan, now, last.state)
