@@ -406,7 +406,7 @@ async def throughput_child(base: str, pods: int, nodes: int, events: int, report
     tmp = Path(tempfile.mkdtemp(prefix="kubeheal-bench-"))
     operator = Operator(
         connection=KubeConnection.from_server(base),
-        ledger=Ledger.open(tmp / "ledger.db"),
+        ledger=Ledger.open(tmp / "ledger.db", manual_checkpoints=True),
         settings=bench_settings(),
         playbooks=load_builtin_playbooks(),
     )

@@ -62,7 +62,7 @@ async def running_harness(
         url = stack.enter_context(serve_in_thread(twin, tick=tick))
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kubeheal-")))
         kubeconfig = write_kubeconfig(workdir / "kubeconfig", server=url)
-        ledger = Ledger.open(ledger_path or workdir / "ledger.db")
+        ledger = Ledger.open(ledger_path or workdir / "ledger.db", manual_checkpoints=True)
         stack.callback(ledger.close)
 
         def twin_now() -> datetime:

@@ -155,7 +155,7 @@ def register(app: typer.Typer) -> None:
                 if kubeconfig
                 else KubeConnection.in_cluster()
             )
-            book = Ledger.open(ledger)
+            book = Ledger.open(ledger, manual_checkpoints=True)
         except (KubeError, LedgerError) as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from e

@@ -74,7 +74,7 @@ from kubeheal.model.core import (
 from kubeheal.model.history import ActionOutcome, ActionRecord, History, IncidentOpening
 from kubeheal.runtime.metrics import OperatorMetrics
 from kubeheal.runtime.tasks import Tasks
-from kubeheal.store import Ledger
+from kubeheal.store import Ledger, LedgerError
 from kubeheal.store import records as rec
 
 __all__ = ["Operator", "OperatorEvent", "OperatorOptions"]
@@ -445,6 +445,11 @@ class Operator:
     async def sweep(self) -> None:
         """Run every detector, refresh the kill switch, and revisit every active incident."""
         self._refresh_playbooks()
+        if self.ledger.manual_checkpoints:
+            try:
+                await asyncio.to_thread(self.ledger.checkpoint)
+            except LedgerError as e:
+                log.warning("ledger checkpoint failed (retried next sweep): %s", e)
         await self._refresh_kill_switch()
         now = self.now()
         signals = await self._detect_all(now)

@@ -214,13 +214,35 @@ class Ledger:
     # -- lifecycle
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> Ledger:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 5.0,
+        manual_checkpoints: bool = False,
+    ) -> Ledger:
         """Open the SQLite ledger at ``path`` (created if absent) or ``":memory:"``.
 
         Applies pending migrations. Raises `StorageError` if the file is unusable and
-        `SchemaError` if its schema is newer than this code.
+        `SchemaError` if its schema is newer than this code. With ``manual_checkpoints`` the
+        owner must call `checkpoint` regularly (from a background thread).
         """
-        return cls.from_backend(SQLiteBackend.open(path, busy_timeout=busy_timeout))
+        return cls.from_backend(
+            SQLiteBackend.open(
+                path, busy_timeout=busy_timeout, manual_checkpoints=manual_checkpoints
+            )
+        )
+
+    @property
+    def manual_checkpoints(self) -> bool:
+        """True when the owner, not every commit, checkpoints the write-ahead log."""
+        return bool(getattr(self._backend, "manual_checkpoints", False))
+
+    def checkpoint(self) -> None:
+        """Checkpoint the write-ahead log without taking the ledger's lock (thread-safe)."""
+        checkpoint = getattr(self._backend, "checkpoint", None)
+        if checkpoint is not None:
+            checkpoint()
 
     @classmethod
     def from_backend(
