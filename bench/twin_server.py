@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import socket
 import sys
 import time
@@ -213,6 +214,10 @@ def main() -> None:
     clock.offset = -30 * _DAY if args.realistic else 0.0
     twin = Twin.bare(clock=clock)
     load_s = load(twin, nodes=args.nodes, pods=args.pods, realistic=args.realistic)
+    # The loaded cluster lives as long as the process: keep the cyclic collector from walking
+    # its million index objects on every full collection (pauses of ~100 ms in the stream).
+    gc.collect()
+    gc.freeze()
     clock.offset = 0.0
     pod_type = twin.store.rtype("", "v1", "pods")
     names = [(s.namespace, s.name) for s in twin.store.iter_stored(pod_type)]

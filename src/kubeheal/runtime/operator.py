@@ -515,6 +515,9 @@ class Operator:
     # ------------------------------------------------------------------ incidents
 
     async def _advance(self, target: Target) -> None:
+        # Ledger calls do not yield; let queued watch events in between two targets so a burst
+        # of incident work never delays detection by more than one target's worth.
+        await asyncio.sleep(0)
         state = self._targets.setdefault(target, _TargetState())
         now = self.now()
         fresh = list(state.pending.values())
