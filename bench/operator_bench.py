@@ -153,6 +153,24 @@ async def operator_child(
             stages.setdefault(s.target.key, {}).setdefault("signal", now)
         submit(signals)
 
+    apply = operator._apply
+
+    def timed_apply(name: str, event: Any) -> None:
+        # When the faulted pod's event reaches the operator: "received", for the figure that
+        # leaves out the twin and the socket (event received -> action request).
+        pod = event.new
+        if name == "pods" and pod is not None:
+            for status in pod.status.container_statuses:
+                waiting = status.state.waiting
+                if waiting is not None and waiting.reason == "CrashLoopBackOff":
+                    meta = pod.metadata
+                    key = f"Deployment/{meta.namespace}/{meta.name[: meta.name.rindex('-')]}"
+                    stages.setdefault(key, {}).setdefault("received", time.time())
+                    break
+        apply(name, event)
+
+    operator._apply = timed_apply  # type: ignore[method-assign]
+
     def on_event(event: Any) -> None:
         if event.kind in ("incident", "action", "outcome"):
             stages.setdefault(event.target.key, {}).setdefault(event.kind, time.time())
@@ -282,15 +300,21 @@ def run_operator(
 def stage_latencies(rows: list[Obj], stages: dict[str, dict[str, float]]) -> dict[str, Any]:
     """Per fault, ms from the twin emitting it to: the detector's signal, the incident opened
     in the ledger, the action about to run (plan, guards, ledger writes done), the DELETE."""
-    found: dict[str, list[float]] = {"signal": [], "incident": [], "action": [], "delete": []}
+    found: dict[str, list[float]] = {
+        "received": [], "signal": [], "incident": [], "action": [], "delete": [],
+        "operator_received_to_delete": [],
+    }  # fmt: skip
     for row in rows:
         ns, name = row["pod"].split("/")
         seen = stages.get(f"Deployment/{ns}/{name[: name.rindex('-')]}", {})
-        for stage in ("signal", "incident", "action"):
+        for stage in ("received", "signal", "incident", "action"):
             if stage in seen:
                 found[stage].append(1000 * (seen[stage] - row["sent_wall"]))
         if row["delete_s"] is not None:
             found["delete"].append(1000 * row["delete_s"])
+            if "received" in seen:
+                delete_wall = row["sent_wall"] + row["delete_s"]
+                found["operator_received_to_delete"].append(1000 * (delete_wall - seen["received"]))
     return {
         stage: {f"p{q}": round(percentile(v, q), 1) for q in (50, 95, 99)}
         for stage, v in found.items()
@@ -646,7 +670,14 @@ def sync_phase(args: argparse.Namespace, tmp: Path, runs: dict[str, Any]) -> dic
                     k: round(statistics.median(r["stages_ms"][stage][k] for r in staged), 1)
                     for k in ("p50", "p95", "p99")
                 }
-                for stage in ("signal", "incident", "action", "delete")
+                for stage in (
+                    "received",
+                    "signal",
+                    "incident",
+                    "action",
+                    "delete",
+                    "operator_received_to_delete",
+                )
                 if (staged := [r for r in sync_runs if stage in r.get("stages_ms", {})])
             },
         },
