@@ -300,7 +300,11 @@ def test_node_memory_pressure_drains(k8s) -> None:
     result = plan(incident_for(view, k8s, kind=TargetKind.NODE), view, k8s=k8s)
     assert isinstance(result, ActionPlan)
     assert result.params == DrainNode(
-        node="n1", grace_period_seconds=30, timeout_seconds=600, pods=("shop/web-2-a",)
+        node="n1",
+        grace_period_seconds=30,
+        timeout_seconds=600,
+        pods=("shop/web-2-a",),
+        lock="kube-node-lease/kubeheal-node-maintenance",
     )
     busy = plan(
         incident_for(view, k8s, kind=TargetKind.NODE),

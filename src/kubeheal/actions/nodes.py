@@ -11,6 +11,7 @@ from typing import Any
 
 from kubeheal.actions._base import Context, dig, done, dry, noop
 from kubeheal.actions.errors import PermanentError
+from kubeheal.actions.nodelock import NodeLock
 from kubeheal.actions.outcome import ActionOutcome, OutcomeState
 from kubeheal.clients.kube import KubeError, KubeNotFound, KubeUnavailable
 from kubeheal.clients.writer import Kind, KubeDisruptionBlocked, PatchKind
@@ -70,9 +71,20 @@ def _uses_empty_dir(pod: dict[str, Any]) -> bool:
 
 async def drain_node(ctx: Context, p: DrainNode) -> ActionOutcome:
     """Cordon ``p.node``, then evict the pods planning listed (``namespace/name``)."""
-    writer = ctx.writer
     if p.timeout_seconds <= 0:
         raise PermanentError(f"drain of node {p.node}: invalid timeout {p.timeout_seconds}s")
+    if not p.lock or ctx.dry_run:
+        return await _drain(ctx, p)
+    lock = NodeLock(ctx, lock=p.lock, node=p.node, duration_s=p.timeout_seconds + 120)
+    await lock.acquire()
+    try:
+        return await _drain(ctx, p)
+    finally:
+        await lock.release()
+
+
+async def _drain(ctx: Context, p: DrainNode) -> ActionOutcome:
+    writer = ctx.writer
     cordoned = await _cordon(ctx, p.node)
     deadline = ctx.clock() + p.timeout_seconds
     pending: list[tuple[str, str]] = []

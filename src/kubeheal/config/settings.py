@@ -182,6 +182,11 @@ class GuardSettings(_Section):
     max_concurrent_drains: int = Field(
         1, ge=1, description="Nodes kubeheal may cordon or drain at the same time cluster-wide."
     )
+    node_lock: str = Field(
+        "kube-node-lease/kubeheal-node-maintenance",
+        description="namespace/name of the Lease held while a node is drained, so that kubeheal "
+        "replicas (and tools honouring it) drain one node at a time cluster-wide; empty: none.",
+    )
     excluded_namespaces: tuple[str, ...] = Field(
         ("kube-system",), description="Namespaces kubeheal never acts in."
     )

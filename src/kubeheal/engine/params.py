@@ -95,6 +95,8 @@ class DrainNode(_Params, frozen=True, tag="drain_node"):
     ignore_daemonsets: bool = True
     delete_emptydir_data: bool = False
     pods: tuple[str, ...] = ()
+    lock: str = ""
+    """``namespace/name`` of the Lease that makes drains one node at a time ("" for none)."""
 
 
 class CreatePdb(_Params, frozen=True, tag="create_pdb"):

@@ -345,7 +345,9 @@ def _node_name(incident: Incident) -> str | _Skip:
     return incident.target.name
 
 
-def _drain(step: DrainNodeStep, incident: Incident, view: ClusterView) -> DrainNode | _Skip:
+def _drain(
+    step: DrainNodeStep, incident: Incident, view: ClusterView, settings: Settings
+) -> DrainNode | _Skip:
     name = _node_name(incident)
     if isinstance(name, _Skip):
         return name
@@ -361,6 +363,7 @@ def _drain(step: DrainNodeStep, incident: Incident, view: ClusterView) -> DrainN
         ignore_daemonsets=step.params.ignore_daemonsets,
         delete_emptydir_data=step.params.delete_emptydir_data,
         pods=tuple(pods),
+        lock=settings.guards.node_lock,
     )
 
 
@@ -406,7 +409,7 @@ def _params_for(
         name = _node_name(incident)
         return name if isinstance(name, _Skip) else CordonNode(node=name)
     if isinstance(step, DrainNodeStep):
-        return _drain(step, incident, view)
+        return _drain(step, incident, view, settings)
     if isinstance(step, CreatePdbStep):
         return _create_pdb(step, incident, view)
     return _Skip(f"step {step.action.value} has no parameters to compute")  # pragma: no cover
