@@ -220,7 +220,14 @@ async def test_hpa_at_max_gets_its_max_raised(kh: Any) -> None:
         )
 
         def raised() -> Any:
-            return next((a for a in r.all_actions() if a.action == "raise_hpa_max"), None)
+            return next(
+                (
+                    a
+                    for a in r.all_actions()
+                    if a.action == "raise_hpa_max" and a.state is not rec.ActionState.PENDING
+                ),
+                None,
+            )
 
         action = await r.until(raised, what="maxReplicas to be raised")
         assert action.state is rec.ActionState.SUCCEEDED
@@ -239,3 +246,34 @@ async def test_hpa_at_max_gets_its_max_raised(kh: Any) -> None:
             ),
             what="the HPA to scale past the old max",
         )
+
+
+async def test_drained_node_is_uncordoned_once_healthy_again(kh: Any) -> None:
+    from datetime import timedelta
+
+    from kubeheal.config import Settings
+
+    base = Settings()
+    settings = base.model_copy(
+        update={
+            "detection": base.detection.model_copy(update={"uncordon_after": timedelta(minutes=2)}),
+            "guards": base.guards.model_copy(update={"cooldown": timedelta(minutes=1)}),
+        }
+    )
+    async with kh.run(speed=30, settings=settings) as r:
+        r.inject({"kind": "node-memory-pressure", "target": {"node": "worker-1"}, "duration": 30})
+        drained = await r.until(
+            lambda: r.closed("worker-1", kind="Node"), what="the drain incident to close"
+        )
+        assert drained.playbook == "node-pressure-drain", r.describe()
+        assert r.get("nodes", None, "worker-1")["spec"].get("unschedulable") is True
+        back = await r.until(
+            lambda: (i := r.closed("worker-1", kind="Node")) and i.id != drained.id and i,
+            what="the node to be uncordoned",
+            timeout=60,
+        )
+        assert back.playbook == "node-recovered-uncordon", r.describe()
+        assert [a.action for a in r.actions(back)] == ["uncordon_node"]
+        assert not r.get("nodes", None, "worker-1")["spec"].get("unschedulable")
+        # a node someone else cordoned is left alone
+        assert not [a for a in r.all_actions() if a.target.name in ("worker-2", "cp-1")]

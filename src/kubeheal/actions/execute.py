@@ -24,7 +24,7 @@ from typing import Any
 
 from kubeheal.actions._base import Context, _utcnow, record_change, translate
 from kubeheal.actions.errors import PermanentError
-from kubeheal.actions.nodes import cordon_node, drain_node
+from kubeheal.actions.nodes import cordon_node, drain_node, uncordon_node
 from kubeheal.actions.outcome import ActionOutcome, OutcomeState
 from kubeheal.actions.pods import restart_pod
 from kubeheal.actions.protocol import Writer
@@ -46,6 +46,7 @@ from kubeheal.engine.params import (
     RestartPod,
     RollbackDeployment,
     ScaleOut,
+    UncordonNode,
 )
 from kubeheal.engine.plan import ActionPlan
 
@@ -62,6 +63,7 @@ EXECUTORS: dict[type[ActionParams], Executor] = {
     ScaleOut: scale_out,
     RaiseHpaMax: raise_hpa_max,
     CordonNode: cordon_node,
+    UncordonNode: uncordon_node,
     DrainNode: drain_node,
     CreatePdb: create_pdb,
 }

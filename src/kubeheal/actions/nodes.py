@@ -15,9 +15,16 @@ from kubeheal.actions.nodelock import NodeLock
 from kubeheal.actions.outcome import ActionOutcome, OutcomeState
 from kubeheal.clients.kube import KubeError, KubeNotFound, KubeUnavailable
 from kubeheal.clients.writer import Kind, KubeDisruptionBlocked, PatchKind
-from kubeheal.engine.params import CordonNode, DrainNode
+from kubeheal.engine.params import CordonNode, DrainNode, UncordonNode
 
-__all__ = ["BACKOFF_INITIAL", "BACKOFF_MAX", "MIRROR_ANNOTATION", "cordon_node", "drain_node"]
+__all__ = [
+    "BACKOFF_INITIAL",
+    "BACKOFF_MAX",
+    "MIRROR_ANNOTATION",
+    "cordon_node",
+    "drain_node",
+    "uncordon_node",
+]
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 BACKOFF_INITIAL = 1.0
@@ -39,6 +46,24 @@ async def _cordon(ctx: Context, node: str) -> bool:
         dry_run=ctx.dry_run,
     )
     return True
+
+
+async def uncordon_node(ctx: Context, p: UncordonNode) -> ActionOutcome:
+    """Mark ``p.node`` schedulable again (what ``kubectl uncordon`` does)."""
+    obj = await ctx.writer.get(Kind.NODE, None, p.node)
+    if dig(obj, "spec", "unschedulable") is not True:
+        return noop(f"node {p.node} is already schedulable", ctx, node=p.node)
+    await ctx.writer.patch(
+        Kind.NODE,
+        None,
+        p.node,
+        {"spec": {"unschedulable": None}},
+        patch_kind=PatchKind.MERGE,
+        dry_run=ctx.dry_run,
+    )
+    if ctx.dry_run:
+        return dry(f"uncordon node {p.node}", node=p.node)
+    return done(f"uncordoned node {p.node}: it takes new pods again", node=p.node)
 
 
 async def cordon_node(ctx: Context, p: CordonNode) -> ActionOutcome:

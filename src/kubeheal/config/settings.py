@@ -133,6 +133,11 @@ class DetectionSettings(_Section):
         timedelta(seconds=60),
         description="A node whose Ready condition is not True for longer than this is reported.",
     )
+    uncordon_after: Duration = Field(
+        timedelta(minutes=10),
+        description="A node kubeheal cordoned or drained that has been Ready without memory or "
+        "disk pressure for this long is reported as recovered (and made schedulable again).",
+    )
     missing_pdb: bool = Field(
         True, description="Report workloads with several replicas and no PodDisruptionBudget."
     )

@@ -11,6 +11,7 @@ Pure: no I/O, no clock (``now`` is a parameter).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -403,7 +404,53 @@ def detect_node(node: Node, *, now: datetime, settings: DetectionSettings) -> li
                     details={"reason": cond.reason},
                 )
             )
+    recovered = _node_recovered(node, target, now=now, settings=settings)
+    if recovered is not None:
+        found.append(recovered)
     return found
+
+
+_NODE_MAINTENANCE_ACTIONS = ("drain_node", "cordon_node")
+_LAST_ACTION_ANNOTATION = "kubeheal.io/last-action"
+
+
+def _node_recovered(
+    node: Node, target: Target, *, now: datetime, settings: DetectionSettings
+) -> Signal | None:
+    """A node kubeheal itself cordoned (its last action on it was a cordon or a drain) that has
+    been Ready, without memory or disk pressure, for ``uncordon_after``."""
+    if not node.spec.unschedulable:
+        return None
+    raw = node.metadata.annotations.get(_LAST_ACTION_ANNOTATION, "")
+    try:
+        last = json.loads(raw) if raw else {}
+    except ValueError:
+        return None
+    if not isinstance(last, dict) or last.get("action") not in _NODE_MAINTENANCE_ACTIONS:
+        return None
+    healthy_since: datetime | None = None
+    for kind, wanted in (("Ready", "True"), ("MemoryPressure", "False"), ("DiskPressure", "False")):
+        cond = node.condition(kind)
+        if cond is None:
+            if kind == "Ready":
+                return None
+            continue
+        if cond.status != wanted:
+            return None
+        since = cond.last_transition_time
+        if since is not None and (healthy_since is None or since > healthy_since):
+            healthy_since = since
+    if healthy_since is not None and not _older_than(
+        healthy_since, now=now, age=settings.uncordon_after
+    ):
+        return None
+    return _signal(
+        SignalKind.NODE_RECOVERED,
+        target,
+        now=now,
+        subject=f"node/{node.metadata.name}",
+        details={"last_action": str(last.get("action"))},
+    )
 
 
 _SCALE_KINDS = {

@@ -18,6 +18,7 @@ __all__ = [
     "RestartPod",
     "RollbackDeployment",
     "ScaleOut",
+    "UncordonNode",
 ]
 
 
@@ -80,6 +81,12 @@ class RaiseHpaMax(_Params, frozen=True, tag="raise_hpa_max"):
     new_max: int
 
 
+class UncordonNode(_Params, frozen=True, tag="uncordon_node"):
+    """Mark ``node`` schedulable again."""
+
+    node: str
+
+
 class CordonNode(_Params, frozen=True, tag="cordon_node"):
     """Mark ``node`` unschedulable."""
 
@@ -116,6 +123,7 @@ ActionParams = (
     | ScaleOut
     | RaiseHpaMax
     | CordonNode
+    | UncordonNode
     | DrainNode
     | CreatePdb
 )

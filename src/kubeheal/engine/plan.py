@@ -37,6 +37,7 @@ from kubeheal.engine.params import (
     RestartPod,
     RollbackDeployment,
     ScaleOut,
+    UncordonNode,
 )
 from kubeheal.engine.playbooks.loader import PlaybookSet
 from kubeheal.engine.playbooks.match import matching_playbooks
@@ -54,6 +55,7 @@ from kubeheal.engine.playbooks.schema import (
     RollbackDeploymentStep,
     ScaleOutStep,
     Step,
+    UncordonNodeStep,
 )
 from kubeheal.model.cluster import ClusterView, Pod
 from kubeheal.model.core import Incident, IncidentId, SignalKind, Target, TargetKind, stable_id
@@ -405,6 +407,9 @@ def _params_for(
         return _scale_out(step, incident, view, settings)
     if isinstance(step, RaiseHpaMaxStep):
         return _raise_hpa_max(step, incident, view, settings)
+    if isinstance(step, UncordonNodeStep):
+        name = _node_name(incident)
+        return name if isinstance(name, _Skip) else UncordonNode(node=name)
     if isinstance(step, CordonNodeStep):
         name = _node_name(incident)
         return name if isinstance(name, _Skip) else CordonNode(node=name)

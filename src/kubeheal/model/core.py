@@ -90,6 +90,7 @@ class SignalKind(enum.StrEnum):
     NODE_DISK_PRESSURE = "NodeDiskPressure"
     HPA_MAXED_OUT = "HPAMaxedOut"
     PDB_MISSING = "PDBMissing"
+    NODE_RECOVERED = "NodeRecovered"
     ALERT = "Alert"
     ANOMALY = "Anomaly"
     FORECAST = "Forecast"

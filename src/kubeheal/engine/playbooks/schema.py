@@ -37,6 +37,7 @@ __all__ = [
     "ScaleOutStep",
     "Step",
     "Triggers",
+    "UncordonNodeStep",
     "Verification",
     "VerificationCheck",
 ]
@@ -53,6 +54,7 @@ class ActionName(enum.StrEnum):
     CORDON_NODE = "cordon_node"
     DRAIN_NODE = "drain_node"
     CREATE_PDB = "create_pdb"
+    UNCORDON_NODE = "uncordon_node"
     ESCALATE = "escalate"
 
 
@@ -191,6 +193,10 @@ class CordonNodeParams(_Strict):
     """Mark the node unschedulable."""
 
 
+class UncordonNodeParams(_Strict):
+    """Mark the node schedulable again (only nodes kubeheal itself cordoned are reported)."""
+
+
 class DrainNodeParams(_Strict):
     """Cordon the node, then evict its pods through the Eviction API (PDBs respected)."""
 
@@ -276,6 +282,11 @@ class CordonNodeStep(_StepBase):
     params: CordonNodeParams = CordonNodeParams()
 
 
+class UncordonNodeStep(_StepBase):
+    action: Literal[ActionName.UNCORDON_NODE]
+    params: UncordonNodeParams = UncordonNodeParams()
+
+
 class DrainNodeStep(_StepBase):
     action: Literal[ActionName.DRAIN_NODE]
     params: DrainNodeParams = DrainNodeParams()
@@ -298,6 +309,7 @@ Step = Annotated[
     | ScaleOutStep
     | RaiseHpaMaxStep
     | CordonNodeStep
+    | UncordonNodeStep
     | DrainNodeStep
     | CreatePdbStep
     | EscalateStep,
