@@ -408,3 +408,48 @@ def test_plans_round_trip_through_json(k8s) -> None:
     result = plan(incident_for(view, k8s), view, k8s=k8s)
     raw = msgspec.json.encode(result)
     assert msgspec.json.decode(raw, type=Plan) == result
+
+
+def test_rollback_never_returns_to_the_revision_it_rolled_away_from() -> None:
+    from datetime import UTC, datetime
+
+    import msgspec
+
+    from kubeheal.engine.plan import ROLLED_BACK_FROM_ANNOTATION, _rollback
+    from kubeheal.engine.playbooks.schema import RollbackDeploymentStep
+    from kubeheal.model.cluster import ClusterView, Deployment, ReplicaSet
+    from kubeheal.model.core import Incident, IncidentId, Target, TargetKind
+
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+    def rs(rev: int, image: str) -> ReplicaSet:
+        return msgspec.convert(
+            {
+                "metadata": {
+                    "name": f"web-{rev}", "namespace": "shop",
+                    "annotations": {"deployment.kubernetes.io/revision": str(rev)},
+                    "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": True}],
+                },
+                "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}},
+            },
+            ReplicaSet,
+        )  # fmt: skip
+
+    dep = msgspec.convert(
+        {
+            "metadata": {
+                "name": "web", "namespace": "shop",
+                "annotations": {"deployment.kubernetes.io/revision": "3",
+                                ROLLED_BACK_FROM_ANNOTATION: "2"},
+            },
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "good"}]}}},
+        },
+        Deployment,
+    )  # fmt: skip
+    view = ClusterView(deployments=[dep], replica_sets=[rs(2, "bad"), rs(3, "good")])
+    target = Target(kind=TargetKind.DEPLOYMENT, namespace="shop", name="web")
+    incident = Incident(id=IncidentId("i"), target=target, opened_at=now, updated_at=now)
+    step = RollbackDeploymentStep.model_validate({"action": "rollback_deployment"})
+    result = _rollback(step, incident, view, now)
+    assert not hasattr(result, "to_revision"), result
+    assert "rolled back from" in result.reason  # type: ignore[union-attr]

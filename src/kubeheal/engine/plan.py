@@ -142,6 +142,10 @@ def _signal_pods(incident: Incident, view: ClusterView) -> list[Pod]:
         if len(parts) >= 2 and parts[0] == "pod":
             names.add(parts[1])
     pods = [p for n in names if (p := view.pod(incident.target.namespace, n)) is not None]
+    if not pods:
+        # The pods the signals named are gone (e.g. restarted): their replacements tell the
+        # same story.
+        pods = list(view.pods_of(incident.target))
     return sorted(pods, key=lambda p: (p.ready, p.metadata.name))
 
 
@@ -161,6 +165,10 @@ def _oom_container(incident: Incident) -> tuple[str, str] | None:
 # -- concrete parameters per step ----------------------------------------------------------
 
 
+ROLLED_BACK_FROM_ANNOTATION = "kubeheal.io/rolled-back-from"
+"""Set by the rollback action on the Deployment: the revision it rolled away from."""
+
+
 def _rollback(
     step: RollbackDeploymentStep, incident: Incident, view: ClusterView, now: datetime
 ) -> RollbackDeployment | _Skip:
@@ -169,9 +177,19 @@ def _rollback(
         return _Skip(f"{incident.target} is not a Deployment kubeheal can see")
     sets = view.replica_sets_of(dep.metadata.namespace, dep.metadata.name)
     current = dep.revision or (sets[-1].revision if sets else 0)
-    previous = [rs for rs in sets if 0 < rs.revision < current and rs.spec.template.spec.containers]
+    # Never go back to a revision kubeheal already rolled away from: after a rollback the
+    # "previous" revision is the bad one.
+    bad = dep.metadata.annotations.get(ROLLED_BACK_FROM_ANNOTATION, "")
+    previous = [
+        rs
+        for rs in sets
+        if 0 < rs.revision < current
+        and rs.spec.template.spec.containers
+        and str(rs.revision) != bad
+    ]
     if not previous:
-        return _Skip(f"{incident.target} has no previous revision to roll back to")
+        why = f" (revision {bad} was rolled back from)" if bad else ""
+        return _Skip(f"{incident.target} has no previous revision to roll back to{why}")
     target_rs = previous[-1]
     age_limit = step.params.max_revision_age
     born = target_rs.metadata.creation_timestamp
