@@ -214,11 +214,7 @@ def _node_healthy(h: Harness, name: str) -> bool:
     if conditions.get("MemoryPressure") != "False" or conditions.get("Ready") != "True":
         return False
     # every workload the node hosted runs somewhere again
-    deps = store.list_objects(store.rtype("apps", "v1", "deployments"))
-    return all(
-        _deployment_healthy(h, d["metadata"]["namespace"], d["metadata"]["name"], None)
-        for d in deps
-    )
+    return _all_ready(h)
 
 
 def _image_of(h: Harness, namespace: str, name: str) -> str:

@@ -45,6 +45,7 @@ __all__ = [
     "error_class",
     "error_from_response",
     "error_from_status",
+    "retry_after",
 ]
 
 
@@ -128,16 +129,22 @@ def error_from_status(code: int, body: bytes) -> KubeError:
     return _BY_CODE.get(code, KubeApiError)(code=code, reason=reason, message=message)
 
 
+def retry_after(response: httpx2.Response | None) -> float | None:
+    """The Retry-After of a response in seconds, when it gives one as a number."""
+    value = response.headers.get("Retry-After") if response is not None else None
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
 def error_from_response(response: httpx2.Response, body: bytes) -> KubeError:
     """Translate a failed HTTP response (with its already-read body) into a KubeError."""
     err = error_from_status(response.status_code, body)
     if isinstance(err, KubeUnavailable):
-        retry = response.headers.get("Retry-After")
-        if retry is not None:
-            try:
-                err.retry_after = float(retry)
-            except ValueError:
-                err.retry_after = None
+        err.retry_after = retry_after(response)
     return err
 
 

@@ -31,6 +31,7 @@ from kubeheal.clients.kube import (
     KubeUnavailable,
     error_class,
     error_from_response,
+    retry_after,
 )
 
 __all__ = ["Kind", "KubeDisruptionBlocked", "KubeWriter", "PatchKind"]
@@ -89,10 +90,9 @@ def _translate(e: Exception, what: str) -> KubeError:
         if code == 429 and "disruption budget" in message.lower():
             return KubeDisruptionBlocked(code=code, reason=reason, message=message)
         if code == 429 or code >= 500:
-            retry = response.headers.get("Retry-After") if response is not None else None
             return KubeUnavailable(
                 f"API server answered {code} {reason}: {message}",
-                retry_after=float(retry) if retry and retry.isdigit() else None,
+                retry_after=retry_after(response),
             )
         return error_class(code)(code=code, reason=reason, message=message)
     if isinstance(e, httpx2.TimeoutException):
