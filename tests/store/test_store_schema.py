@@ -19,7 +19,14 @@ TABLES = {
     "plans",
     "actions",
     "verifications",
+    "alert_inbox",
+    "notification_outbox",
+    "escalations",
 }
+
+
+_VERSIONS = [m.version for m in MIGRATIONS]
+_NEXT = len(MIGRATIONS) + 1
 
 
 def _raw(path: Path) -> sqlite3.Connection:
@@ -37,13 +44,13 @@ def _history(path: Path) -> list[tuple[int, str, str]]:
 
 def test_fresh_database_gets_every_table_and_one_history_row(db_path: Path) -> None:
     with Ledger.open(db_path) as ledger:
-        assert ledger.schema_version == len(MIGRATIONS) == 1
+        assert ledger.schema_version == len(MIGRATIONS) == 3
     with _raw(db_path) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     conn.close()
     assert tables >= TABLES
     history = _history(db_path)
-    assert [(v, n) for v, n, _ in history] == [(1, MIGRATIONS[0].name)]
+    assert [(v, n) for v, n, _ in history] == [(m.version, m.name) for m in MIGRATIONS]
 
 
 def test_reopening_is_a_no_op(db_path: Path) -> None:
@@ -54,7 +61,7 @@ def test_reopening_is_a_no_op(db_path: Path) -> None:
     conn.close()
     for _ in range(3):
         with Ledger.open(db_path) as ledger:
-            assert ledger.schema_version == 1
+            assert ledger.schema_version == len(MIGRATIONS)
     assert _history(db_path) == first  # same rows, same applied_at: nothing re-applied
     with _raw(db_path) as conn:
         assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == (
@@ -65,7 +72,7 @@ def test_reopening_is_a_no_op(db_path: Path) -> None:
 
 def test_memory_ledger_is_migrated() -> None:
     with Ledger.open(":memory:") as ledger:
-        assert ledger.schema_version == 1
+        assert ledger.schema_version == len(MIGRATIONS)
         assert ledger.location == ":memory:"
 
 
@@ -75,11 +82,11 @@ def test_newer_schema_is_refused_with_a_clear_error(db_path: Path) -> None:
         conn.execute("INSERT INTO schema_migrations (version, name) VALUES (7, 'from the future')")
     conn.close()
     with pytest.raises(
-        SchemaError, match=r"schema version 7, newer than this kubeheal knows \(1\)"
+        SchemaError, match=r"schema version 7, newer than this kubeheal knows \(3\)"
     ):
         Ledger.open(db_path)
     # Refusing changed nothing.
-    assert [v for v, _, _ in _history(db_path)] == [1, 7]
+    assert [v for v, _, _ in _history(db_path)] == [*_VERSIONS, 7]
 
 
 def test_different_history_is_refused(db_path: Path) -> None:
@@ -96,20 +103,20 @@ def test_a_later_migration_is_applied_to_an_existing_database(db_path: Path) -> 
     extended = (
         *MIGRATIONS,
         Migration(
-            version=2,
+            version=_NEXT,
             name="add notes",
             statements=("CREATE TABLE notes (id {serial_pk}, body TEXT NOT NULL)",),
         ),
     )
     ledger = Ledger.from_backend(SQLiteBackend.open(db_path), migrations=extended)
-    assert ledger.schema_version == 2
+    assert ledger.schema_version == _NEXT
     ledger.close()
-    assert [v for v, _, _ in _history(db_path)] == [1, 2]
+    assert [v for v, _, _ in _history(db_path)] == [*_VERSIONS, _NEXT]
     with _raw(db_path) as conn:
         conn.execute("INSERT INTO notes (body) VALUES ('x')")
         assert conn.execute("SELECT id FROM notes").fetchall() == [(1,)]
     conn.close()
-    # The code without migration 2 now meets a newer database.
+    # The code without the new migration now meets a newer database.
     with pytest.raises(SchemaError, match="newer"):
         Ledger.open(db_path)
 
@@ -119,7 +126,7 @@ def test_a_failing_migration_leaves_the_database_untouched(db_path: Path) -> Non
     broken = (
         *MIGRATIONS,
         Migration(
-            version=2,
+            version=_NEXT,
             name="broken",
             statements=(
                 "CREATE TABLE half_done (a INTEGER)",
@@ -127,9 +134,9 @@ def test_a_failing_migration_leaves_the_database_untouched(db_path: Path) -> Non
             ),
         ),
     )
-    with pytest.raises(SchemaError, match=r"migration 2 \(broken\) failed"):
+    with pytest.raises(SchemaError, match=rf"migration {_NEXT} \(broken\) failed"):
         Ledger.from_backend(SQLiteBackend.open(db_path), migrations=broken)
-    assert [v for v, _, _ in _history(db_path)] == [1]
+    assert [v for v, _, _ in _history(db_path)] == _VERSIONS
     with _raw(db_path) as conn:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
@@ -137,7 +144,7 @@ def test_a_failing_migration_leaves_the_database_untouched(db_path: Path) -> Non
 
 
 def test_migration_versions_must_have_no_gaps(db_path: Path) -> None:
-    gap = (*MIGRATIONS, Migration(version=3, name="skips two", statements=()))
+    gap = (*MIGRATIONS, Migration(version=_NEXT + 1, name="skips one", statements=()))
     with pytest.raises(ValueError, match="without gaps"):
         Ledger.from_backend(SQLiteBackend.open(db_path), migrations=gap)
 

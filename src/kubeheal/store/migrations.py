@@ -154,7 +154,68 @@ _INITIAL = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_INITIAL,)
+_ALERT_INBOX = Migration(
+    version=2,
+    name="alert inbox",
+    statements=(
+        # Alertmanager notifications accepted by the webhook, kept until the operator has
+        # turned them into signals: an acknowledged alert survives a restart.
+        f"""
+        CREATE TABLE alert_inbox (
+            seq {SERIAL_PK},
+            fingerprint TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('firing', 'resolved')),
+            starts_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            alert TEXT NOT NULL,
+            processed_at TEXT
+        )
+        """,
+        # De-duplication: one row per (fingerprint, status, startsAt).
+        "CREATE UNIQUE INDEX alert_inbox_dedup ON alert_inbox (fingerprint, status, starts_at)",
+        "CREATE INDEX alert_inbox_pending ON alert_inbox (processed_at, seq)",
+    ),
+)
+
+_OUTBOX = Migration(
+    version=3,
+    name="notification outbox",
+    statements=(
+        # A notification is recorded here before it is sent, then marked sent: at most one
+        # delivery per key, retried with back-off until it succeeds or expires.
+        f"""
+        CREATE TABLE notification_outbox (
+            seq {SERIAL_PK},
+            key TEXT NOT NULL UNIQUE,
+            incident_id TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+            sent_at TEXT,
+            last_error TEXT
+        )
+        """,
+        "CREATE INDEX notification_outbox_due ON notification_outbox (state, next_attempt_at)",
+        "CREATE INDEX notification_outbox_incident ON notification_outbox (incident_id, seq)",
+        f"""
+        CREATE TABLE escalations (
+            incident_id TEXT PRIMARY KEY,
+            policy TEXT NOT NULL,
+            level INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            acknowledged_at TEXT,
+            acknowledged_by TEXT,
+            resolved_at TEXT
+        )
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _ALERT_INBOX, _OUTBOX)
 """The schema's whole history, oldest first. Append; never edit a released migration."""
 
 _CREATE_HISTORY = """
