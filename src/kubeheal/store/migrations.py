@@ -201,7 +201,7 @@ _OUTBOX = Migration(
         """,
         "CREATE INDEX notification_outbox_due ON notification_outbox (state, next_attempt_at)",
         "CREATE INDEX notification_outbox_incident ON notification_outbox (incident_id, seq)",
-        f"""
+        """
         CREATE TABLE escalations (
             incident_id TEXT PRIMARY KEY,
             policy TEXT NOT NULL,
