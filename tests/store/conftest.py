@@ -1,4 +1,8 @@
-"""Fixtures of the ledger tests: a fresh ledger per test, in memory and in a file."""
+"""Fixtures of the ledger tests: a fresh ledger per test, in memory, in a file and in PostgreSQL.
+
+The PostgreSQL server (Debian's binaries, `kubeheal.twin.pgserver`) is started once per test
+session on 127.0.0.1; every test that asks for it gets a database of its own.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kubeheal.store import Ledger, TargetRef
+from kubeheal.twin.pgserver import LocalPostgres, find_binaries
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -33,9 +38,29 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "ledger.db"
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """One local PostgreSQL server for the whole session."""
+    if find_binaries() is None:
+        pytest.skip("PostgreSQL binaries not installed (scripts/setup installs 'postgresql')")
+    with LocalPostgres() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres: LocalPostgres) -> Iterator[str]:
+    """The URL of an empty database of this test's own, dropped afterwards."""
+    url = postgres.create_database()
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture(params=["memory", "file", "postgres"])
 def ledger(request: pytest.FixtureRequest, db_path: Path) -> Iterator[Ledger]:
-    """A freshly migrated ledger, once in ``:memory:`` and once in a WAL file."""
-    path = ":memory:" if request.param == "memory" else db_path
+    """A freshly migrated ledger: in ``:memory:``, in a WAL file, and in PostgreSQL."""
+    if request.param == "postgres":
+        path: str | Path = request.getfixturevalue("pg_url")
+    else:
+        path = ":memory:" if request.param == "memory" else db_path
     with Ledger.open(path) as fresh:
         yield fresh

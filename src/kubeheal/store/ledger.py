@@ -223,10 +223,16 @@ class Ledger:
     ) -> Ledger:
         """Open the SQLite ledger at ``path`` (created if absent) or ``":memory:"``.
 
+        A ``postgresql://user:password@host:port/dbname`` URL opens a PostgreSQL ledger
+        instead (``busy_timeout`` is then its lock timeout; checkpoints do not apply).
         Applies pending migrations. Raises `StorageError` if the file is unusable and
         `SchemaError` if its schema is newer than this code. With ``manual_checkpoints`` the
         owner must call `checkpoint` regularly (from a background thread).
         """
+        if isinstance(path, str) and path.lower().startswith(("postgresql://", "postgres://")):
+            from kubeheal.store.postgres import PostgresBackend  # psycopg only when used
+
+            return cls.from_backend(PostgresBackend.open(path, lock_timeout=busy_timeout))
         return cls.from_backend(
             SQLiteBackend.open(
                 path, busy_timeout=busy_timeout, manual_checkpoints=manual_checkpoints

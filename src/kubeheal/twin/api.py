@@ -64,7 +64,7 @@ from kubeheal.twin.sim.faults import FaultError, FaultSpec
 from kubeheal.twin.sim.kubelet import read_logs
 from kubeheal.twin.store import Watcher
 
-__all__ = ["KUBERNETES_VERSION", "ApiOptions", "create_app"]
+__all__ = ["KUBERNETES_VERSION", "ApiOptions", "AuditRecord", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +95,26 @@ _RESET_STATUS_ON_CREATE = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One resource request as RBAC sees it (verb, group, resource, subresource, namespace)."""
+
+    verb: str  # get list watch create update patch delete deletecollection
+    group: str
+    resource: str
+    subresource: str
+    namespace: str
+    name: str
+    user_agent: str
+
+
+@dataclass(frozen=True, slots=True)
 class ApiOptions:
     """Tunables of the API server."""
 
     bookmark_interval: float = 60.0  # seconds between BOOKMARK events (real servers: ~1 min)
     watch_timeout: float = 1800.0  # longest watch without timeoutSeconds
     log_follow_poll: float = 0.25  # how often `logs -f` looks for new lines
+    audit: Callable[[AuditRecord], None] | None = None  # sees every resource request; off: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +368,10 @@ class _Api:
         target = self._target(group, version, rest)
         method = request.method
         q = request.query_params
-        if target.watch_path or _truthy(q.get("watch")):
+        watch = target.watch_path or _truthy(q.get("watch"))
+        if self.options.audit is not None:
+            self.options.audit(_audit_record(request, target, watch=watch))
+        if watch:
             if method != "GET":
                 raise MethodNotAllowed("watch is only served for GET")
             return self._watch(request, target)
@@ -1291,6 +1308,27 @@ class _Api:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _audit_record(request: Request, target: _Target, *, watch: bool) -> AuditRecord:
+    method = request.method
+    if watch:
+        verb = "watch"
+    elif target.name is None:
+        verb = {"GET": "list", "POST": "create", "DELETE": "deletecollection"}.get(method, method)
+    else:
+        verb = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch"}.get(
+            method, "delete" if method == "DELETE" else method
+        )
+    return AuditRecord(
+        verb=verb,
+        group=target.rtype.group,
+        resource=target.rtype.plural,
+        subresource=target.subresource or "",
+        namespace=target.namespace or "",
+        name=target.name or "",
+        user_agent=request.headers.get("user-agent", ""),
+    )
 
 
 def _set_scheduled_condition(now: str) -> Callable[[Obj], None]:

@@ -169,6 +169,11 @@ _BUILTIN: tuple[ResourceType, ...] = (
              short_names=("netpol",)),
     _grouped("batch", "v1", "Job", "jobs", categories=("all",), subresources=("status",),
              has_status=True),
+    # Prometheus Operator kinds (stored, not acted on): what deployment manifests ship.
+    _grouped("monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors",
+             short_names=("smon",)),
+    _grouped("monitoring.coreos.com", "v1", "PrometheusRule", "prometheusrules",
+             short_names=("promrule",)),
 )  # fmt: skip
 
 
