@@ -18,17 +18,39 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 
 __all__ = [
+    "AnomalyQuerySettings",
+    "AnomalySettings",
+    "ChannelSettings",
     "DetectionSettings",
     "Duration",
+    "EscalationLevelSettings",
+    "EscalationPolicySettings",
+    "FinopsBounds",
+    "FinopsSettings",
+    "ForecastQuerySettings",
     "GuardSettings",
     "IncidentSettings",
+    "NotificationRouteSettings",
+    "NotificationSettings",
     "PlaybookSettings",
     "RemediationSettings",
+    "ServerSettings",
     "Settings",
     "SettingsError",
+    "SloSettings",
+    "WebhookSettings",
     "load_settings",
     "parse_duration",
 ]
@@ -97,7 +119,11 @@ Duration = Annotated[
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    # hide_input_in_errors: a validation error never echoes what was typed, so a mistake next
+    # to a token or password does not print the secret.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True, hide_input_in_errors=True
+    )
 
 
 class DetectionSettings(_Section):
@@ -232,6 +258,586 @@ class PlaybookSettings(_Section):
     disabled: tuple[str, ...] = Field((), description="Names of playbooks to turn off.")
 
 
+class ServerSettings(_Section):
+    """kubeheal's HTTP server: listen address and authentication.
+
+    Authentication covers every path except /healthz, /livez and /readyz (and /metrics unless
+    ``metrics_auth``): a bearer token (``Authorization: Bearer <token>``) when a token is
+    configured, basic auth when a password is configured, either when both are. Secrets come
+    from a file (re-read when it changes, e.g. a mounted Kubernetes Secret) or the environment
+    (``KUBEHEAL_SERVER__TOKEN``); they are never logged. With ``auth: required`` and no secret
+    configured every protected request is refused.
+    """
+
+    listen: str = Field(
+        "127.0.0.1:8080",
+        description="host:port of the HTTP server (webhook, API, /metrics, health); the "
+        "--listen option of `kubeheal run` overrides it.",
+    )
+    auth: Literal["required", "none"] = Field(
+        "required",
+        description="'required': every request but health (and /metrics unless metrics_auth) "
+        "needs valid credentials; 'none' turns authentication off (logged as a warning).",
+    )
+    token: SecretStr | None = Field(None, description="Bearer token (prefer token_file).")
+    token_file: Path | None = Field(None, description="File holding the bearer token.")
+    username: str = Field("kubeheal", min_length=1, description="User name of basic auth.")
+    password: SecretStr | None = Field(
+        None, description="Password of basic auth (prefer password_file)."
+    )
+    password_file: Path | None = Field(None, description="File holding the basic-auth password.")
+    metrics_auth: bool = Field(False, description="Require credentials on /metrics too.")
+
+    @model_validator(mode="after")
+    def _one_source_per_secret(self) -> ServerSettings:
+        if self.token is not None and self.token_file is not None:
+            raise ValueError("set token or token_file, not both")
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set password or password_file, not both")
+        return self
+
+
+class WebhookSettings(_Section):
+    """The Alertmanager webhook receiver and its durable inbox."""
+
+    enabled: bool = Field(True, description="Serve POST /api/v1/alerts/alertmanager.")
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Larger request bodies are refused with 413."
+    )
+    max_pending: int = Field(
+        20_000,
+        ge=1,
+        description="Unprocessed alerts the inbox may hold; beyond it the webhook answers 503 "
+        "with Retry-After so that Alertmanager retries later.",
+    )
+    retry_after: Duration = Field(
+        timedelta(seconds=10), description="Retry-After of a 503 answer (whole seconds)."
+    )
+    retention: Duration = Field(
+        timedelta(hours=24),
+        description="Processed alerts are kept this long (alerts still firing are kept).",
+    )
+    batch_size: int = Field(500, ge=1, description="Inbox rows turned into signals per pass.")
+
+
+ChannelType = Literal["slack", "pagerduty", "email", "teams", "webhook"]
+"""The kinds of notification channel kubeheal can send to."""
+
+_SECRET_FIELDS = ("url", "routing_key", "signing_secret", "smtp_password")
+
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+"""The PagerDuty Events API v2 endpoint, used when a pagerduty channel names no ``url``."""
+
+
+class ChannelSettings(_Section):
+    """One destination of notifications. Secrets are given inline (or from the environment,
+    ``KUBEHEAL_NOTIFICATIONS__CHANNELS__<NAME>__<FIELD>``) or read from a file
+    (``<field>_file``, e.g. a mounted Kubernetes Secret, re-read at every delivery so a
+    rotated secret is picked up), not both. They are never logged, never stored in the ledger
+    and never part of an error message."""
+
+    type: ChannelType = Field(description="slack, pagerduty, email, teams or webhook.")
+    url: SecretStr | None = Field(
+        None,
+        description="Slack incoming webhook URL, Teams workflow/incoming webhook URL or generic "
+        "webhook endpoint (secret: Slack and Teams URLs carry their token); for pagerduty the "
+        f"Events API v2 endpoint (default {PAGERDUTY_EVENTS_URL}).",
+    )
+    url_file: Path | None = Field(None, description="File holding `url`.")
+    routing_key: SecretStr | None = Field(
+        None, description="PagerDuty: the integration (routing) key of the service."
+    )
+    routing_key_file: Path | None = Field(None, description="File holding `routing_key`.")
+    signing_secret: SecretStr | None = Field(
+        None,
+        description="Generic webhook: the HMAC-SHA256 key signing every request "
+        "(X-Kubeheal-Signature); unsigned when absent.",
+    )
+    signing_secret_file: Path | None = Field(None, description="File holding `signing_secret`.")
+    smtp_host: str = Field("", description="E-mail: the SMTP server.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="E-mail: the SMTP port.")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        "starttls",
+        description="E-mail: starttls (upgrade a plain connection, required), tls (implicit "
+        "TLS, usually port 465) or none (only for a relay on localhost).",
+    )
+    smtp_username: str = Field("", description="E-mail: SMTP AUTH user name (no AUTH if empty).")
+    smtp_password: SecretStr | None = Field(None, description="E-mail: SMTP AUTH password.")
+    smtp_password_file: Path | None = Field(None, description="File holding `smtp_password`.")
+    email_from: str = Field("", description="E-mail: the From address.")
+    email_to: tuple[str, ...] = Field((), description="E-mail: the recipients.")
+    ca_file: Path | None = Field(
+        None, description="PEM bundle of CAs trusted for this endpoint (private CAs)."
+    )
+    timeout: Duration = Field(
+        timedelta(seconds=10), description="Connect/read timeout of one delivery attempt."
+    )
+
+    def secret(self, name: str) -> SecretStr | None:
+        """The secret ``name`` (url, routing_key, signing_secret, smtp_password): inline, or
+        read now from its file. Raises `SettingsError` (without the secret) if the file
+        cannot be read or is empty."""
+        if name not in _SECRET_FIELDS:
+            raise ValueError(f"{name} is not a secret of a channel")
+        value: SecretStr | None = getattr(self, name)
+        path: Path | None = getattr(self, f"{name}_file")
+        if value is not None or path is None:
+            return value
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise SettingsError(f"{name}_file: cannot read {path}: {e.strerror or e}") from None
+        if not text:
+            raise SettingsError(f"{name}_file: {path} is empty")
+        return SecretStr(text)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ChannelSettings:
+        for name in _SECRET_FIELDS:
+            if getattr(self, name) is not None and getattr(self, f"{name}_file") is not None:
+                raise ValueError(f"set {name} or {name}_file, not both")
+        missing: list[str] = []
+        if self.type == "email":
+            missing += [
+                name
+                for name, value in (
+                    ("smtp_host", self.smtp_host),
+                    ("email_from", self.email_from),
+                    ("email_to", self.email_to),
+                )
+                if not value
+            ]
+            if self._given("smtp_password") and not self.smtp_username:
+                missing.append("smtp_username (smtp_password is set)")
+        if missing:
+            raise ValueError(f"a {self.type} channel needs {', '.join(missing)}")
+        return self
+
+    def _given(self, name: str) -> bool:
+        return getattr(self, name) is not None or getattr(self, f"{name}_file") is not None
+
+    def missing_secrets(self) -> tuple[str, ...]:
+        """The secrets this channel needs and was given no value or file for. Not a
+        validation error: a config file may leave them to the environment (which is merged
+        after the file is checked); kubeheal warns at start and refuses to send."""
+        needed = {"slack": ("url",), "teams": ("url",), "webhook": ("url",),
+                  "pagerduty": ("routing_key",)}.get(self.type, ())  # fmt: skip
+        return tuple(name for name in needed if not self._given(name))
+
+
+class EscalationLevelSettings(_Section):
+    """One rung of an escalation policy."""
+
+    after: Duration = Field(
+        description="Wait from the start of the escalation before this level is notified."
+    )
+    channels: tuple[str, ...] = Field(description="Names of the channels told at this level.")
+    name: str = Field("", description="A label for messages (e.g. chat, on-call, management).")
+
+
+class EscalationPolicySettings(_Section):
+    """Levels climbed one after the other until someone acknowledges or the incident ends."""
+
+    levels: tuple[EscalationLevelSettings, ...] = Field(
+        (), description="The levels, in the order of their waits."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EscalationPolicySettings:
+        waits = [level.after for level in self.levels]
+        if waits != sorted(waits):
+            raise ValueError("levels must be listed in the order of their `after` waits")
+        return self
+
+
+class NotificationRouteSettings(_Section):
+    """Which policy handles an incident, by its category and severity (empty: any)."""
+
+    categories: tuple[str, ...] = Field(
+        (), description="Incident categories matched (critical, performance, capacity, ...)."
+    )
+    severities: tuple[str, ...] = Field(
+        (), description="Severities matched (critical, warning, info)."
+    )
+    policy: str = Field(description="Name of the escalation policy to use.")
+
+
+class NotificationSettings(_Section):
+    """Escalation policies, routes and channels, and how notifications are delivered."""
+
+    channels: dict[str, ChannelSettings] = Field(
+        default_factory=dict, description="Channels by name."
+    )
+    policies: dict[str, EscalationPolicySettings] = Field(
+        default_factory=dict, description="Escalation policies by name."
+    )
+    routes: tuple[NotificationRouteSettings, ...] = Field(
+        (), description="Routes tried in order; the first that matches picks the policy."
+    )
+    default_policy: str = Field(
+        "default",
+        description="Policy of incidents no route matches (none: such incidents are not "
+        "escalated to anyone).",
+    )
+    unresolved_after: Duration = Field(
+        timedelta(minutes=30),
+        description="An incident still unresolved this long after it opened is escalated even "
+        "though kubeheal is still working on it (0: only when kubeheal gives up).",
+    )
+    resolve_quiet_after: Duration = Field(
+        timedelta(minutes=2),
+        description="An escalated incident whose problem has not been observed for this long "
+        "counts as resolved, and that is announced.",
+    )
+    lookback: Duration = Field(
+        timedelta(hours=24),
+        description="At start, incidents escalated this recently without an escalation are "
+        "picked up (kubeheal stopped between escalating and recording it).",
+    )
+    min_update_interval: Duration = Field(
+        timedelta(minutes=5),
+        description="Rate limit: at most one progress update per incident per interval "
+        "(what happens in between is summed up in the next one).",
+    )
+    max_updates_per_incident: int = Field(
+        10,
+        ge=0,
+        description="Progress updates per incident at most (levels, acknowledgement "
+        "and resolution are always sent).",
+    )
+    retry_initial: Duration = Field(
+        timedelta(seconds=5), description="First retry delay of a failed delivery."
+    )
+    retry_max: Duration = Field(
+        timedelta(minutes=10), description="Largest retry delay (exponential back-off, jitter)."
+    )
+    give_up_after: Duration = Field(
+        timedelta(hours=24),
+        description="A notification still undelivered this long after it was recorded is "
+        "marked failed (and logged as an error).",
+    )
+    claim_timeout: Duration = Field(
+        timedelta(minutes=2),
+        description="A delivery started but never marked done (kubeheal stopped mid-send) is "
+        "retried after this long.",
+    )
+    poll_interval: Duration = Field(
+        timedelta(seconds=1), description="How often the delivery loop looks for due work."
+    )
+    cluster: str = Field("", description="Cluster name shown in every message.")
+    dashboard_url: str = Field(
+        "",
+        description="Dashboard link template; {namespace}, {name}, {kind} and {incident_id} "
+        "are filled in (URL-encoded).",
+    )
+    runbook_url: str = Field(
+        "",
+        description="Runbook link template used when no alert of the incident carries a "
+        "runbook_url annotation; same placeholders as dashboard_url.",
+    )
+    timeline_entries: int = Field(
+        15, ge=1, le=100, description="Timeline entries shown in a message (the latest)."
+    )
+
+    @model_validator(mode="after")
+    def _references(self) -> NotificationSettings:
+        problems: list[str] = []
+        for name, policy in self.policies.items():
+            for i, level in enumerate(policy.levels):
+                unknown = sorted(set(level.channels) - set(self.channels))
+                if unknown:
+                    problems.append(
+                        f"policies.{name}.levels.{i}: unknown channel(s) {', '.join(unknown)}"
+                    )
+        for i, route in enumerate(self.routes):
+            if route.policy not in self.policies:
+                problems.append(f"routes.{i}: unknown policy {route.policy!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+
+
+class FinopsBounds(_Section):
+    """Smallest and largest requests/limits right-sizing may recommend (quantities)."""
+
+    min_cpu: str | None = Field("10m", description="Lowest CPU request recommended.")
+    max_cpu: str | None = Field(None, description="Highest CPU request recommended.")
+    min_memory: str | None = Field("32Mi", description="Lowest memory request/limit recommended.")
+    max_memory: str | None = Field(
+        None, description="Highest memory limit recommended (below a peak it means OOM kills)."
+    )
+
+    @model_validator(mode="after")
+    def _quantities(self) -> FinopsBounds:
+        for name in ("min_cpu", "max_cpu", "min_memory", "max_memory"):
+            value = getattr(self, name)
+            if value is not None and not _QUANTITY.match(value):
+                raise ValueError(f"{name}: {value!r} is not a quantity like 250m, 1, 512Mi, 2Gi")
+        return self
+
+
+class FinopsSettings(_Section):
+    """Right-sizing, waste and monitoring-cost reports (`kubeheal rightsize`)."""
+
+    history: Duration = Field(
+        timedelta(days=14), description="Usage history the recommendations rest on."
+    )
+    step: Duration | None = Field(
+        None,
+        description="Resolution of the history (per-step peaks and averages); "
+        "default: about 2,000 points over the history, at least 1m.",
+    )
+    min_history: Duration = Field(
+        timedelta(days=1),
+        description="Containers with less usage history than this get no recommendation.",
+    )
+    max_series_per_query: int = Field(
+        500,
+        ge=1,
+        description="Containers per Prometheus query; larger scopes are split into batches "
+        "(by namespace, then by the last character of pod names).",
+    )
+    cpu_percentile: float = Field(
+        95.0, gt=0, le=100, description="Percentile of per-step CPU averages for the request."
+    )
+    memory_request_percentile: float = Field(
+        99.0,
+        gt=0,
+        le=100,
+        description="Percentile of the steady-state working set for the memory request.",
+    )
+    memory_request_buffer: float = Field(
+        0.10, ge=0, description="Added to the memory request (0.10 = 10%)."
+    )
+    memory_limit_buffer: float = Field(
+        0.15, ge=0, description="Added to the memory peaks that set the limit (0.15 = 15%)."
+    )
+    oom_factor: float = Field(
+        1.25, ge=1, description="The limit is at least the last OOM-killed limit times this."
+    )
+    startup_window: Duration = Field(
+        timedelta(minutes=5),
+        description="Time after a container start whose usage counts as start-up, not steady.",
+    )
+    unseen_startup_headroom: float = Field(
+        1.5,
+        ge=1,
+        description="When no start was seen and no limit is set: limit = peak times this.",
+    )
+    leak_horizon: Duration = Field(
+        timedelta(days=7),
+        description="A leaking container's limit covers its working set after this uptime.",
+    )
+    hpa_aware: bool = Field(
+        True,
+        description="Never shrink a request an HPA scales on below peak usage / target, so "
+        "the HPA scales no more than before.",
+    )
+    memory_request_equals_limit: bool = Field(
+        False, description="Recommend memory request = limit (Guaranteed-style memory)."
+    )
+    bounds: FinopsBounds = Field(
+        default_factory=FinopsBounds, description="Bounds for every namespace."
+    )
+    namespace_bounds: dict[str, FinopsBounds] = Field(
+        {}, description="Bounds per namespace, replacing `bounds` there."
+    )
+    price_per_core_hour: float = Field(
+        0.0316, ge=0, description="Price of one CPU core requested for an hour."
+    )
+    price_per_gib_hour: float = Field(
+        0.0042, ge=0, description="Price of one GiB of memory requested for an hour."
+    )
+    price_per_storage_gib_month: float = Field(
+        0.08, ge=0, description="Price of one GiB of persistent volume for a month."
+    )
+    overprovisioned_share: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="A workload is over-provisioned when right-sizing saves at least this "
+        "share of its requested cost.",
+    )
+    idle_namespace_cores: float = Field(
+        0.01,
+        ge=0,
+        description="A namespace whose total CPU use never exceeds this (cores) is idle.",
+    )
+    hpa_min_replicas_floor: int = Field(
+        2, ge=1, description="Never suggest lowering an HPA's minReplicas below this."
+    )
+    excluded_namespaces: tuple[str, ...] = Field((), description="Namespaces the reports skip.")
+
+
+class AnomalyQuerySettings(_Section):
+    """One PromQL expression watched for anomalies (one detector per returned series)."""
+
+    name: str = Field(..., min_length=1, description="Short name, used in signals and metrics.")
+    expr: str = Field(..., min_length=1, description="PromQL; each series is one detector.")
+
+
+class ForecastQuerySettings(_Section):
+    """One resource watched for exhaustion: usage against its limit, series matched by labels."""
+
+    resource: Literal["memory", "cpu", "disk", "replicas"] = Field(
+        ..., description="What runs out (memory ends in an OOM kill)."
+    )
+    expr: str = Field(..., min_length=1, description="PromQL of the usage.")
+    limit_expr: str = Field(
+        ..., min_length=1, description="PromQL of the limit, with the same labels as `expr`."
+    )
+
+
+def _default_anomaly_queries() -> tuple[AnomalyQuerySettings, ...]:
+    return (
+        AnomalyQuerySettings(
+            name="request_rate",
+            expr="sum by (namespace, pod) (rate(http_requests_total[2m]))",
+        ),
+        AnomalyQuerySettings(
+            name="error_ratio",
+            expr='sum by (namespace, pod) (rate(http_requests_total{status=~"5.."}[2m]))'
+            " / sum by (namespace, pod) (rate(http_requests_total[2m]))",
+        ),
+        AnomalyQuerySettings(
+            name="latency_p95",
+            expr="histogram_quantile(0.95, sum by (namespace, pod, le) "
+            "(rate(http_request_duration_seconds_bucket[2m])))",
+        ),
+        AnomalyQuerySettings(
+            name="cpu",
+            expr='sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{container!=""}'
+            "[2m]))",
+        ),
+    )
+
+
+def _default_forecast_queries() -> tuple[ForecastQuerySettings, ...]:
+    return (
+        ForecastQuerySettings(
+            resource="memory",
+            expr="max by (namespace, pod, container) "
+            '(container_memory_working_set_bytes{container!=""})',
+            limit_expr="max by (namespace, pod, container) "
+            '(kube_pod_container_resource_limits{resource="memory"})',
+        ),
+        ForecastQuerySettings(
+            resource="cpu",
+            expr="sum by (namespace, pod, container) (rate(container_cpu_usage_seconds_total"
+            '{container!=""}[2m]))',
+            limit_expr="max by (namespace, pod, container) "
+            '(kube_pod_container_resource_limits{resource="cpu"})',
+        ),
+        ForecastQuerySettings(
+            resource="disk",
+            expr="max by (namespace, persistentvolumeclaim) (kubelet_volume_stats_used_bytes)",
+            limit_expr="max by (namespace, persistentvolumeclaim) "
+            "(kubelet_volume_stats_capacity_bytes)",
+        ),
+        ForecastQuerySettings(
+            resource="replicas",
+            expr="max by (namespace, horizontalpodautoscaler) "
+            "(kube_horizontalpodautoscaler_status_desired_replicas)",
+            limit_expr="max by (namespace, horizontalpodautoscaler) "
+            "(kube_horizontalpodautoscaler_spec_max_replicas)",
+        ),
+    )
+
+
+class AnomalySettings(_Section):
+    """Online anomaly detection and exhaustion forecasts over Prometheus series."""
+
+    enabled: bool = Field(False, description="Watch the queries below (needs Prometheus).")
+    prometheus_url: str = Field(
+        "http://prometheus-operated.monitoring:9090",
+        description="Base URL of the Prometheus whose series are watched.",
+    )
+    interval: Duration = Field(timedelta(minutes=1), description="Time between two polls.")
+    step: Duration = Field(timedelta(seconds=30), description="Resolution of the series read.")
+    history: Duration = Field(
+        timedelta(hours=6),
+        description="Series history read when a detector starts (later polls read only what "
+        "is new).",
+    )
+    anomaly_queries: tuple[AnomalyQuerySettings, ...] = Field(
+        default_factory=_default_anomaly_queries,
+        description="Series scored for anomalies (default: golden signals and CPU per pod).",
+    )
+    forecast_queries: tuple[ForecastQuerySettings, ...] = Field(
+        default_factory=_default_forecast_queries,
+        description="Resources forecast against their limits (memory, CPU, volumes, HPAs).",
+    )
+    forecast_window: Duration = Field(
+        timedelta(minutes=30), description="Recent history the trend is fitted on."
+    )
+    forecast_horizon: Duration = Field(
+        timedelta(hours=1), description="Only exhaustion predicted within this time is signalled."
+    )
+    forecast_confidence: float = Field(
+        0.9, gt=0, lt=1, description="Two-sided level of the forecast's interval."
+    )
+    min_forecast_points: int = Field(
+        10, ge=3, description="Points in the window needed before forecasting."
+    )
+    confirm_window: Duration = Field(
+        timedelta(minutes=30),
+        description="An anomaly alarm counts as confirmed when another source opens an "
+        "incident on the same target within this time; otherwise as a false alarm.",
+    )
+    max_series: int = Field(
+        5000, ge=1, description="Most series watched at once (the rest is skipped and counted)."
+    )
+
+
+class SloSettings(_Section):
+    """Service level objectives: the specs the operator evaluates, and the budget policy."""
+
+    specs: tuple[Path, ...] = Field(
+        (),
+        description="SLO spec files (Sloth prometheus/v1 or OpenSLO v1) or directories of "
+        "them that the operator evaluates; empty: no SLOs.",
+    )
+    default_period: Duration = Field(
+        timedelta(days=30),
+        description="SLO period of Sloth specs (which carry none); OpenSLO specs have their own.",
+    )
+    min_events: int = Field(
+        20,
+        ge=0,
+        description="Events the short window of a burn-rate condition needs before it may "
+        "fire (events SLIs), so a handful of requests cannot page; 0: no guard.",
+    )
+    evaluation_interval: Duration = Field(
+        timedelta(seconds=30),
+        description="How often the operator asks Prometheus for every SLO's burn rates and "
+        "budget (burning SLOs are re-signalled every few seconds in between).",
+    )
+    budget_policy: bool = Field(
+        True,
+        description="Freeze disruptive actions on workloads whose error budget is below "
+        "freeze_below (and chaos experiments, through budget_allows).",
+    )
+    freeze_below: float = Field(
+        0.1,
+        le=1,
+        description="Remaining share of the error budget below which disruptive actions are "
+        "frozen (0.1: less than 10% left; 0: only once the budget is spent).",
+    )
+    disruptive_actions: tuple[str, ...] = Field(
+        ("restart_pod", "drain_node", "raise_memory_limit"),
+        description="Actions the budget policy freezes (restart_pod only when the pod is "
+        "ready: restarting a broken pod costs no budget).",
+    )
+    budget_max_age: Duration = Field(
+        timedelta(minutes=10),
+        description="Budget figures older than this are ignored by the policy (stale data "
+        "neither blocks nor allows).",
+    )
+
+
 class Settings(_Section):
     """Every setting of kubeheal, nested per concern."""
 
@@ -240,6 +846,12 @@ class Settings(_Section):
     guards: GuardSettings = Field(default_factory=GuardSettings)
     remediation: RemediationSettings = Field(default_factory=RemediationSettings)
     playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    finops: FinopsSettings = Field(default_factory=FinopsSettings)
+    anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
+    slo: SloSettings = Field(default_factory=SloSettings)
 
 
 def _is_sequence_field(model: type[BaseModel], name: str) -> bool:
@@ -257,22 +869,49 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
         if not key.startswith(ENV_PREFIX):
             continue
         path = key[len(ENV_PREFIX) :].lower().split("__")
-        if len(path) != 2 or path[0] not in Settings.model_fields:
+        if len(path) < 2 or path[0] not in Settings.model_fields:
             raise SettingsError(
                 f"{key}: unknown setting; use {ENV_PREFIX}<SECTION>__<FIELD>, "
                 f"sections: {', '.join(sorted(Settings.model_fields))}"
             )
-        section, name = path
+        section, name = path[0], path[-1]
         section_model = Settings.model_fields[section].annotation
         assert isinstance(section_model, type) and issubclass(section_model, BaseModel)
         raw = env[key]
-        value: Any
-        if _is_sequence_field(section_model, name):
-            value = [item.strip() for item in raw.split(",") if item.strip()]
+        if len(path) == 2:
+            sequence = _is_sequence_field(section_model, name)
         else:
-            value = raw
-        tree.setdefault(section, {})[name] = value
+            # Deeper paths go through named entries, e.g.
+            # KUBEHEAL_NOTIFICATIONS__CHANNELS__PAGER__ROUTING_KEY.
+            found = _nested_is_sequence(section_model, path[1:])
+            if found is None:
+                raise SettingsError(f"{key}: unknown setting {'.'.join(path)}")
+            sequence = found
+        value: Any = [i.strip() for i in raw.split(",") if i.strip()] if sequence else raw
+        node = tree.setdefault(section, {})
+        for part in path[1:-1]:
+            node = node.setdefault(part, {})
+        node[name] = value
     return tree
+
+
+def _nested_is_sequence(model: type[BaseModel], names: list[str]) -> bool | None:
+    """Whether the field reached by ``names`` (model fields and mapping keys) takes a list;
+    ``None`` when the path leads to no field."""
+    annotation: Any = model
+    for name in names:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(name)
+            if field is None:
+                return None
+            annotation = field.annotation
+        elif getattr(annotation, "__origin__", None) is dict:
+            annotation = annotation.__args__[1]
+        else:
+            return None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return None
+    return getattr(annotation, "__origin__", None) in (tuple, list)
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:

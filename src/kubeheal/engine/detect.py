@@ -29,6 +29,7 @@ from kubeheal.model.core import Signal, SignalKind, SignalSource, Target, Target
 __all__ = [
     "IMAGE_PULL_REASONS",
     "alert_signal",
+    "alert_target",
     "detect",
     "detect_deployment",
     "detect_hpa",
@@ -509,12 +510,68 @@ def detect(view: ClusterView, *, now: datetime, settings: DetectionSettings) -> 
     return sorted(unique.values(), key=_sort_key)
 
 
-_ALERT_TARGET_LABELS = (
+_ALERT_WORKLOAD_LABELS = (
     ("deployment", TargetKind.DEPLOYMENT),
     ("statefulset", TargetKind.STATEFULSET),
     ("daemonset", TargetKind.DAEMONSET),
-    ("node", TargetKind.NODE),
 )
+
+
+def _instance_host(instance: str) -> str:
+    """The host part of a Prometheus ``instance`` label (``host:port``, ``[v6]:port``, URL)."""
+    text = instance.strip()
+    if "://" in text:
+        text = text.split("://", 1)[1]
+    text = text.split("/", 1)[0]
+    if text.startswith("["):
+        return text[1 : text.find("]")] if "]" in text else text[1:]
+    if text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    return text
+
+
+def _node_named(view: ClusterView | None, host: str) -> str | None:
+    """The node ``host`` names (exactly, or by its first DNS label), if the view has it."""
+    if view is None or not host:
+        return None
+    for candidate in (host, host.split(".", 1)[0]):
+        if view.node(candidate) is not None:
+            return candidate
+    return None
+
+
+def alert_target(labels: Mapping[str, str], view: ClusterView | None = None) -> Target | None:
+    """The workload or node an alert is about, from its labels; None when it names none.
+
+    In order: a ``deployment``/``statefulset``/``daemonset`` label (with ``namespace``); a
+    ``pod`` label (with ``namespace``) resolved through the view's owner chain to its workload
+    (the pod itself when the view does not know it); a ``node`` label; the host part of
+    ``instance`` when it names a node of the view; a ``job`` label (``name`` or
+    ``namespace/name``, as the Prometheus Operator writes it) naming a Deployment of the
+    alert's namespace in the view. Workload labels come before ``node``: kube-state-metrics
+    adds a node to pod-level series, and the pod's workload is what needs fixing.
+    """
+    namespace = labels.get("namespace", "")
+    for label, kind in _ALERT_WORKLOAD_LABELS:
+        if labels.get(label) and namespace:
+            return Target(kind=kind, namespace=namespace, name=labels[label])
+    if labels.get("pod") and namespace:
+        pod = view.pod(namespace, labels["pod"]) if view is not None else None
+        if view is not None and pod is not None:
+            return view.owner_of(pod)
+        return Target(kind=TargetKind.POD, namespace=namespace, name=labels["pod"])
+    if labels.get("node"):
+        return Target(kind=TargetKind.NODE, name=labels["node"])
+    node = _node_named(view, _instance_host(labels.get("instance", "")))
+    if node is not None:
+        return Target(kind=TargetKind.NODE, name=node)
+    job = labels.get("job", "")
+    if job and view is not None:
+        job_ns, _, job_name = job.rpartition("/")
+        job_ns = job_ns or namespace
+        if job_ns and view.deployment(job_ns, job_name) is not None:
+            return Target(kind=TargetKind.DEPLOYMENT, namespace=job_ns, name=job_name)
+    return None
 
 
 def alert_signal(
@@ -526,24 +583,10 @@ def alert_signal(
 ) -> Signal | None:
     """A firing Alertmanager alert as an ``Alert`` signal about the workload or node it names.
 
-    The target comes from the ``deployment``/``statefulset``/``daemonset``/``node`` label, or
-    from the ``pod`` label resolved through the view's owner chain. Returns None when the alert
+    The target comes from the labels (see ``alert_target``). Returns None when the alert
     names no target kubeheal can act on.
     """
-    namespace = labels.get("namespace", "")
-    target: Target | None = None
-    for label, kind in _ALERT_TARGET_LABELS:
-        if labels.get(label):
-            ns = "" if kind is TargetKind.NODE else namespace
-            target = Target(kind=kind, namespace=ns, name=labels[label])
-            break
-    if target is None and labels.get("pod") and namespace:
-        pod = view.pod(namespace, labels["pod"]) if view is not None else None
-        target = (
-            view.owner_of(pod)
-            if view is not None and pod is not None
-            else Target(kind=TargetKind.POD, namespace=namespace, name=labels["pod"])
-        )
+    target = alert_target(labels, view)
     if target is None:
         return None
     return Signal(

@@ -5,7 +5,10 @@ Two families, each a list of functions ``(GuardContext) -> Allow | Block``:
 - incident guards, checked before any playbook is chosen: excluded namespaces, kill switch,
   flapping, attempts per incident, namespace and global budgets (circuit breaker);
 - action guards, checked on the concrete action: per-target cooldown, blast radius,
-  PodDisruptionBudgets, node cordon share and concurrency, GitOps ownership.
+  PodDisruptionBudgets, node cordon share and concurrency, GitOps ownership, and the error
+  budget policy (disruptive actions wait while an affected workload's SLO budget is low; the
+  budgets arrive as data in ``History.error_budgets``; ``budget_allows`` is the same check
+  for callers outside planning, such as chaos experiments).
 
 A ``Block`` with ``escalate=True`` means "stop trying, hand over to humans"; without it,
 "not now" (the runtime decides again later). Dry-run is not a guard: plans are marked.
@@ -37,7 +40,7 @@ from kubeheal.engine.params import (
 )
 from kubeheal.model.cluster import ClusterView
 from kubeheal.model.core import Incident, Target, TargetKind
-from kubeheal.model.history import History
+from kubeheal.model.history import ErrorBudget, History
 
 __all__ = [
     "ACTION_GUARDS",
@@ -48,9 +51,12 @@ __all__ = [
     "GuardContext",
     "Verdict",
     "blast_radius",
+    "budget_allows",
+    "budget_blocker",
     "budget_global",
     "budget_namespace",
     "cooldown",
+    "error_budget",
     "excluded_namespace",
     "first_block",
     "flapping",
@@ -341,6 +347,84 @@ def gitops(ctx: GuardContext) -> Verdict:
     )
 
 
+def budget_blocker(
+    budgets: Sequence[ErrorBudget],
+    targets: Sequence[Target],
+    *,
+    min_remaining: float,
+    now: datetime,
+    max_age: timedelta,
+) -> ErrorBudget | None:
+    """The lowest fresh error budget of ``targets`` below ``min_remaining``, or None."""
+    wanted = set(targets)
+    low = [
+        b
+        for b in budgets
+        if b.target in wanted and now - b.observed_at <= max_age and b.remaining < min_remaining
+    ]
+    return min(low, key=lambda b: (b.remaining, b.slo)) if low else None
+
+
+def budget_allows(
+    budgets: Sequence[ErrorBudget],
+    targets: Sequence[Target],
+    *,
+    min_remaining: float,
+    now: datetime,
+    max_age: timedelta,
+) -> bool:
+    """Whether the SLO error budgets of ``targets`` allow a disruptive change now: no fresh
+    budget (measured within ``max_age`` of ``now``) is below ``min_remaining``."""
+    blocker = budget_blocker(
+        budgets, targets, min_remaining=min_remaining, now=now, max_age=max_age
+    )
+    return blocker is None
+
+
+def _disrupted(ctx: GuardContext, params: ActionParams) -> list[Target]:
+    """The workloads a disruptive action would disrupt ([] when it disrupts none)."""
+    action = type(params).__struct_config__.tag
+    if action not in ctx.settings.slo.disruptive_actions:
+        return []
+    if isinstance(params, RestartPod) and not params.pod_ready:
+        return []
+    if isinstance(params, DrainNode):
+        found: set[Target] = set()
+        for ref in params.pods:
+            namespace, _, name = ref.partition("/")
+            pod = ctx.view.pod(namespace, name)
+            if pod is not None:
+                found.add(ctx.view.owner_of(pod))
+        return sorted(found)
+    return [ctx.incident.target]
+
+
+def error_budget(ctx: GuardContext) -> Verdict:
+    """Budget policy: a disruptive action waits while the SLO error budget of a workload it
+    disrupts is below ``slo.freeze_below`` (not escalated: it may run once the budget
+    recovers or the figures go stale)."""
+    params = ctx.params
+    policy = ctx.settings.slo
+    if params is None or not policy.budget_policy or not ctx.history.error_budgets:
+        return Allow(guard="error_budget")
+    targets = _disrupted(ctx, params)
+    blocker = budget_blocker(
+        ctx.history.error_budgets,
+        targets,
+        min_remaining=policy.freeze_below,
+        now=ctx.now,
+        max_age=policy.budget_max_age,
+    )
+    if blocker is None:
+        return Allow(guard="error_budget")
+    return Block(
+        guard="error_budget",
+        reason=f"{blocker.target}: {blocker.remaining:.1%} of the error budget of SLO "
+        f"{blocker.slo} is left, below {policy.freeze_below:.0%}; disruptive actions are "
+        "frozen until it recovers",
+    )
+
+
 INCIDENT_GUARDS: tuple[Guard, ...] = (
     excluded_namespace,
     kill_switch,
@@ -355,6 +439,7 @@ ACTION_GUARDS: tuple[Guard, ...] = (
     blast_radius,
     pdb_respected,
     node_drain_limits,
+    error_budget,
 )
 
 

@@ -150,8 +150,13 @@ def _signal_pods(incident: Incident, view: ClusterView) -> list[Pod]:
 
 
 def _oom_container(incident: Incident) -> tuple[str, str] | None:
-    """(pod, container) of the newest OOMKilled signal."""
-    ooms = [s for s in incident.signals if s.kind is SignalKind.OOM_KILLED]
+    """(pod, container) of the newest OOMKilled signal (or memory exhaustion forecast)."""
+    ooms = [
+        s
+        for s in incident.signals
+        if s.kind is SignalKind.OOM_KILLED
+        or (s.kind is SignalKind.FORECAST and s.details.get("resource") == "memory")
+    ]
     if not ooms:
         return None
     newest = max(ooms, key=lambda s: (s.observed_at, s.subject))
@@ -244,7 +249,7 @@ def _raise_memory(
 ) -> RaiseMemoryLimit | _Skip:
     found = _oom_container(incident)
     if found is None:
-        return _Skip("no OOMKilled container in the incident")
+        return _Skip("no OOMKilled (or memory forecast) container in the incident")
     pod_name, container_name = found
     target = incident.target
     pod = view.pod(target.namespace, pod_name) if pod_name else None

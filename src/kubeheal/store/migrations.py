@@ -181,15 +181,19 @@ _OUTBOX = Migration(
     version=3,
     name="notification outbox",
     statements=(
-        # A notification is recorded here before it is sent, then marked sent: at most one
-        # delivery per key, retried with back-off until it succeeds or expires.
+        # A notification is recorded here before it is sent, then marked sent. The key (incident,
+        # what, channel) is unique, so recording it twice (a restart, a retry) inserts nothing.
+        # A delivery is claimed by moving next_attempt_at past the send's timeout first: two
+        # senders never send one item at once, and an item whose sender died mid-send is sent
+        # again once, after the claim expires. The payload never contains a secret (keys, URLs
+        # and signatures are added by the sender).
         f"""
         CREATE TABLE notification_outbox (
             seq {SERIAL_PK},
             key TEXT NOT NULL UNIQUE,
             incident_id TEXT NOT NULL,
             channel TEXT NOT NULL,
-            kind TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('level', 'update', 'ack', 'resolve')),
             payload TEXT NOT NULL,
             created_at TEXT NOT NULL,
             next_attempt_at TEXT NOT NULL,
@@ -200,18 +204,34 @@ _OUTBOX = Migration(
         )
         """,
         "CREATE INDEX notification_outbox_due ON notification_outbox (state, next_attempt_at)",
-        "CREATE INDEX notification_outbox_incident ON notification_outbox (incident_id, seq)",
+        """
+        CREATE INDEX notification_outbox_incident
+            ON notification_outbox (incident_id, channel, seq)
+        """,
+        # One escalation per incident: the policy it climbs, how far it got, who acknowledged
+        # it and when it ended; *_announced record that the acknowledgement and the end were
+        # turned into notifications (so a restart announces what was not yet announced).
         """
         CREATE TABLE escalations (
             incident_id TEXT PRIMARY KEY,
             policy TEXT NOT NULL,
-            level INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            category TEXT NOT NULL,
+            severity TEXT NOT NULL,
             started_at TEXT NOT NULL,
+            level INTEGER NOT NULL DEFAULT 0,
             acknowledged_at TEXT,
             acknowledged_by TEXT,
-            resolved_at TEXT
+            ack_note TEXT,
+            ack_announced INTEGER NOT NULL DEFAULT 0 CHECK (ack_announced IN (0, 1)),
+            resolved_at TEXT,
+            resolve_reason TEXT,
+            resolve_announced INTEGER NOT NULL DEFAULT 0 CHECK (resolve_announced IN (0, 1)),
+            updates INTEGER NOT NULL DEFAULT 0,
+            last_update_at TEXT
         )
         """,
+        "CREATE INDEX escalations_open ON escalations (resolve_announced, started_at)",
     ),
 )
 

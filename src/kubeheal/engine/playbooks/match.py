@@ -27,7 +27,7 @@ def _signal_triggers(triggers: Triggers, signal: Signal) -> bool:
         for key, value in triggers.alert.labels.items():
             if signal.labels.get(key) != value:
                 return False
-    return True
+    return all(str(signal.details.get(key)) == value for key, value in triggers.details.items())
 
 
 def triggered_by(playbook: Playbook, incident: Incident, view: ClusterView) -> bool:

@@ -122,6 +122,11 @@ class Triggers(_Strict):
         (), description="Kinds of target the playbook applies to; empty = any."
     )
     alert: AlertMatcher | None = Field(None, description="Alert name/label matchers.")
+    details: dict[str, str] = Field(
+        {},
+        description="Signal details that must match exactly (e.g. `resource: memory` for "
+        "Forecast signals); signals of Alert kind are matched by `alert` instead.",
+    )
 
 
 class Conditions(_Strict):

@@ -1,0 +1,616 @@
+"""Streaming anomaly detector for one time series: an ensemble of cheap causal statistics.
+
+Pure: no I/O, no clock. Feed points in time order with :meth:`AnomalyDetector.update` (one point
+or a chunk at a time; the result does not depend on how the stream is cut into chunks); each
+point gets a score in [0, 1] that uses only that point and the points before it.
+
+How a point is scored
+---------------------
+Six deviations are measured at every point (a deviation is "not yet available" while its
+history is too short):
+
+``spike``
+    ``|x - median(previous 24 points)|``
+``level``
+    ``|mean(last 6 points) - median(the 96 points before them)|`` (level shifts, bursts)
+``daily`` / ``weekly``
+    ``|x - seasonal expectation|``; the expectation is the median of the values at the same time
+    of day on up to 5 previous days (``daily``) or on the previous week (``weekly``), matched by
+    timestamp so gaps are harmless. A period is used only when the sampling allows: at least 4
+    samples per period and the period within ``max_history_points``.
+``daily_trend`` / ``weekly_trend``
+    ``|mean of the last 6 seasonal residuals|`` (a pattern that stays off, e.g. a missing peak)
+
+Each deviation is compared with the largest value the same deviation took over the previous
+~8,000 points (``reference_blocks * block_size``; kept as block maxima, so the memory per series
+is small). The ratio ``deviation / reference`` says how unusual the point is for this series
+*in its own units*: 1 means "as large as the largest deviation seen recently". No distribution
+is assumed, and noise, heavy tails, repeating edges of square waves and seasonal patterns are
+absorbed because they keep the reference high. A deviation contributes only once it has been
+calibrated on enough history (200 points; two full periods for the seasonal ones).
+
+The score is ``1 - 2 ** (-(ratio - 1) / (alarm_ratio - 1))`` for the largest ratio (0 below 1),
+so a ratio of ``alarm_ratio`` (1.05: 5 % beyond the largest recent deviation) scores 0.5, which
+is the alarm level. After an alarm, the next ``suppress_points`` points are de-duplicated: their
+score is capped below 0.5 and they raise no alarm (one anomaly, one alarm).
+
+Every point carries an explanation: which deviation dominated, the observed and expected values
+and the band of values that would not have raised an alarm.
+
+Parameters were chosen once for all series on the NAB data (see docs/benchmarks.md); they are
+the defaults of :class:`DetectorConfig`.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
+
+from kubeheal.anomaly.errors import AnomalyInputError, DetectorStateError
+
+__all__ = [
+    "FEATURES",
+    "AnomalyDetector",
+    "DetectorConfig",
+    "Explanation",
+    "ScoreBatch",
+]
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+
+FEATURES: Final = ("spike", "level", "daily", "daily_trend", "weekly", "weekly_trend")
+_SPIKE, _LEVEL, _DAILY, _DAILY_TREND, _WEEKLY, _WEEKLY_TREND = range(6)
+_NF: Final = len(FEATURES)
+_DAY: Final = 86400.0
+_WEEK: Final = 7 * _DAY
+_STEP_SAMPLE: Final = 33  # the sampling step is the median of the first 32 intervals
+_STATE_VERSION: Final = 1
+_NO_ALARM: Final = -(10**18)
+_SUPPRESSED_CAP: Final = 0.49
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorConfig:
+    """The one parameter set of the detector (the defaults are the benchmarked ones)."""
+
+    local_window: int = 24
+    """Points of the local median the ``spike`` deviation is measured from."""
+    level_span: int = 6
+    """Points averaged by the ``level`` and ``*_trend`` deviations."""
+    level_window: int = 96
+    """Points of the baseline median the ``level`` deviation is measured from."""
+    daily_lags: int = 5
+    """Previous days whose values give the daily expectation (median)."""
+    weekly_lags: int = 1
+    """Previous weeks whose values give the weekly expectation (median)."""
+    season_calibration_periods: float = 2.0
+    """Periods of seasonal residuals needed before a seasonal deviation may raise alarms."""
+    min_history: int = 200
+    """Points of history needed before the local deviations may raise alarms."""
+    block_size: int = 100
+    """Points per block of the reference maxima."""
+    reference_blocks: int = 80
+    """Blocks of history the reference maximum spans (80 x 100 = 8,000 points)."""
+    alarm_ratio: float = 1.05
+    """Deviation relative to the reference that scores 0.5 (the alarm level)."""
+    suppress_points: int = 30
+    """Points after an alarm that raise no new alarm."""
+    max_history_points: int = 10080
+    """Most points of raw history kept (a week at one sample per minute)."""
+
+    def __post_init__(self) -> None:
+        ints = (
+            self.local_window,
+            self.level_span,
+            self.level_window,
+            self.block_size,
+            self.reference_blocks,
+            self.min_history,
+            self.max_history_points,
+        )
+        if min(ints) < 1 or self.daily_lags < 0 or self.weekly_lags < 0:
+            raise ValueError("detector windows must be positive")
+        if self.suppress_points < 0 or self.season_calibration_periods < 0:
+            raise ValueError("suppress_points and season_calibration_periods must be >= 0")
+        if not self.alarm_ratio > 1.0:
+            raise ValueError("alarm_ratio must be > 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a point scored what it did.
+
+    ``feature`` is the deviation that dominated ("" while nothing is calibrated yet);
+    ``observed`` is what that deviation looked at (the value, or the mean of the last few points
+    for ``level``/``*_trend``), ``expected`` what it expected, and ``lower``..``upper`` the band
+    that would not have raised an alarm. ``ratio`` is the deviation over its reference.
+    """
+
+    timestamp: float
+    value: float
+    score: float
+    anomaly: bool
+    feature: str
+    observed: float
+    expected: float
+    lower: float
+    upper: float
+    ratio: float
+
+    def describe(self) -> str:
+        """One line for humans."""
+        if not self.feature:
+            return f"value {self.value:.6g}: not enough history yet"
+        verdict = "ANOMALY" if self.anomaly else "normal"
+        return (
+            f"{verdict} (score {self.score:.2f}): {self.feature} observed {self.observed:.6g}, "
+            f"expected {self.expected:.6g} (band {self.lower:.6g}..{self.upper:.6g})"
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ScoreBatch:
+    """Scores and explanations of one :meth:`AnomalyDetector.update` call, one entry per point.
+
+    ``scores`` are after de-duplication, ``raw_scores`` before; ``anomalies`` marks the alarms.
+    ``expected``/``lower``/``upper`` are the band of the primary point expectation (the daily
+    one once calibrated, otherwise the local median), for plotting; :meth:`explain` gives the
+    dominant deviation of one point.
+    """
+
+    timestamps: FloatArray
+    values: FloatArray
+    scores: FloatArray
+    raw_scores: FloatArray
+    anomalies: BoolArray
+    ratios: FloatArray
+    reasons: IntArray
+    expected: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    _observed: FloatArray = field(repr=False)
+    _predicted: FloatArray = field(repr=False)
+    _reference: FloatArray = field(repr=False)
+    _alarm_ratio: float = field(repr=False)
+
+    def __len__(self) -> int:
+        return int(self.scores.size)
+
+    def explain(self, i: int) -> Explanation:
+        """The explanation of point ``i`` of this batch."""
+        k = int(self.reasons[i])
+        if k < 0:
+            feature, observed, expected, half = "", float(self.values[i]), math.nan, math.nan
+        else:
+            feature = FEATURES[k]
+            observed = float(self._observed[k, i])
+            expected = float(self._predicted[k, i])
+            half = self._alarm_ratio * float(self._reference[k, i])
+        return Explanation(
+            timestamp=float(self.timestamps[i]),
+            value=float(self.values[i]),
+            score=float(self.scores[i]),
+            anomaly=bool(self.anomalies[i]),
+            feature=feature,
+            observed=observed,
+            expected=expected,
+            lower=expected - half,
+            upper=expected + half,
+            ratio=float(self.ratios[i]),
+        )
+
+
+def _median_windows(x: FloatArray, width: int, count: int, end: int) -> FloatArray:
+    """Medians of the ``count`` windows ``x[j-width:j]`` for ``j`` in ``end-count+1..end``."""
+    start = end - count + 1 - width
+    view = sliding_window_view(x[start : end + 1], width)[:count]
+    return np.asarray(np.median(view, axis=1), dtype=np.float64)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise DetectorStateError(message)
+
+
+def _array(d: dict[str, Any], expect: tuple[int, ...] | None) -> npt.NDArray[Any]:
+    raw = base64.b64decode(d["data"], validate=True)
+    out = np.frombuffer(raw, dtype=np.dtype(d["dtype"])).reshape(d["shape"]).copy()
+    _check(expect is None or out.shape == expect, f"state array of shape {out.shape}")
+    return out
+
+
+class AnomalyDetector:
+    """A streaming, causal, deterministic anomaly detector for one series (see module doc)."""
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        self.config = config or DetectorConfig()
+        c = self.config
+        self._n = 0
+        self._last_t = -math.inf
+        self._hist_t = np.empty(0, dtype=np.float64)
+        self._hist_x = np.empty(0, dtype=np.float64)
+        self._step = math.nan
+        self._counts = np.zeros(_NF, dtype=np.int64)
+        self._ring = np.full((_NF, c.reference_blocks), -np.inf)
+        self._partial = np.full(_NF, -np.inf)
+        self._res_tail = np.full((2, max(c.level_span - 1, 0)), np.nan)
+        self._last_alarm = _NO_ALARM
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def points_seen(self) -> int:
+        """How many points this detector has scored."""
+        return self._n
+
+    @property
+    def sampling_step(self) -> float | None:
+        """Seconds between samples (median of the first intervals), once known."""
+        return None if math.isnan(self._step) else self._step
+
+    @property
+    def seasonal_periods(self) -> tuple[str, ...]:
+        """The seasonal periods this series' sampling allows ("daily", "weekly")."""
+        return tuple(name for name, p, _ in self._periods() if p > 0)
+
+    def update(self, timestamps: npt.ArrayLike, values: npt.ArrayLike) -> ScoreBatch:
+        """Score new points, in time order.
+
+        Timestamps are seconds; they must not go backwards (an :class:`AnomalyInputError` names
+        the first point that does, and nothing is scored). A repeated timestamp is scored as the
+        next sample. Values must be finite: drop or fill missing samples before calling.
+        """
+        t = np.ascontiguousarray(timestamps, dtype=np.float64).reshape(-1)
+        x = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+        self._validate(t, x)
+        if t.size == 0:
+            empty = np.empty(0)
+            return ScoreBatch(
+                empty, empty, empty, empty, np.empty(0, dtype=bool), empty,
+                np.empty(0, dtype=np.int64), empty, empty, empty,
+                np.empty((_NF, 0)), np.empty((_NF, 0)), np.empty((_NF, 0)),
+                self.config.alarm_ratio,
+            )  # fmt: skip
+        return self._score(t, x)
+
+    def score_one(self, timestamp: float, value: float) -> Explanation:
+        """Score one point and explain it."""
+        return self.update([timestamp], [value]).explain(0)
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume this detector, as JSON-safe plain data."""
+
+        def arr(a: npt.NDArray[Any]) -> dict[str, Any]:
+            data = np.ascontiguousarray(a)
+            return {
+                "dtype": data.dtype.str,
+                "shape": list(data.shape),
+                "data": base64.b64encode(data.tobytes()).decode("ascii"),
+            }
+
+        return {
+            "version": _STATE_VERSION,
+            "config": asdict(self.config),
+            "n": self._n,
+            "last_t": self._last_t if math.isfinite(self._last_t) else None,
+            "step": None if math.isnan(self._step) else self._step,
+            "last_alarm": self._last_alarm,
+            "hist_t": arr(self._hist_t),
+            "hist_x": arr(self._hist_x),
+            "counts": arr(self._counts),
+            "ring": arr(self._ring),
+            "partial": arr(self._partial),
+            "res_tail": arr(self._res_tail),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> AnomalyDetector:
+        """Restore a detector saved with :meth:`state`."""
+        try:
+            return cls._restore(state)
+        except DetectorStateError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise DetectorStateError(f"invalid detector state: {e}") from e
+
+    @classmethod
+    def _restore(cls, state: dict[str, Any]) -> AnomalyDetector:
+        _check(state["version"] == _STATE_VERSION, "unsupported detector state version")
+        det = cls(DetectorConfig(**state["config"]))
+        c = det.config
+        det._n = int(state["n"])
+        det._last_t = -math.inf if state["last_t"] is None else float(state["last_t"])
+        det._step = math.nan if state["step"] is None else float(state["step"])
+        det._last_alarm = int(state["last_alarm"])
+        det._hist_t = _array(state["hist_t"], None).astype(np.float64)
+        det._hist_x = _array(state["hist_x"], None).astype(np.float64)
+        det._counts = _array(state["counts"], (_NF,)).astype(np.int64)
+        det._ring = _array(state["ring"], (_NF, c.reference_blocks)).astype(np.float64)
+        det._partial = _array(state["partial"], (_NF,)).astype(np.float64)
+        tail = (2, max(c.level_span - 1, 0))
+        det._res_tail = _array(state["res_tail"], tail).astype(np.float64)
+        _check(
+            det._hist_t.shape == det._hist_x.shape and det._hist_t.ndim == 1,
+            "history arrays of different shapes",
+        )
+        return det
+
+    def to_bytes(self) -> bytes:
+        """:meth:`state` as compact bytes (msgpack)."""
+        return msgspec.msgpack.encode(self.state())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> AnomalyDetector:
+        """Restore a detector saved with :meth:`to_bytes`."""
+        try:
+            state = msgspec.msgpack.decode(data)
+        except msgspec.DecodeError as e:
+            raise DetectorStateError(f"invalid detector state bytes: {e}") from e
+        if not isinstance(state, dict):
+            raise DetectorStateError("invalid detector state bytes: not a mapping")
+        return cls.from_state(state)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _validate(self, t: FloatArray, x: FloatArray) -> None:
+        if t.shape != x.shape:
+            raise AnomalyInputError(f"{t.size} timestamps but {x.size} values")
+        if t.size == 0:
+            return
+        bad_t = ~np.isfinite(t)
+        if bad_t.any():
+            i = int(np.flatnonzero(bad_t)[0])
+            raise AnomalyInputError(f"point {i}: timestamp is not a finite number", index=i)
+        bad_x = ~np.isfinite(x)
+        if bad_x.any():
+            i = int(np.flatnonzero(bad_x)[0])
+            raise AnomalyInputError(
+                f"point {i} (t={t[i]:.3f}): value is {x[i]} (not a finite number)", index=i
+            )
+        if t[0] < self._last_t:
+            raise AnomalyInputError(
+                f"point 0 (t={t[0]:.3f}): out-of-order timestamp, before the last point seen"
+                f" (t={self._last_t:.3f})",
+                index=0,
+            )
+        back = np.flatnonzero(np.diff(t) < 0)
+        if back.size:
+            i = int(back[0]) + 1
+            raise AnomalyInputError(
+                f"point {i} (t={t[i]:.3f}): out-of-order timestamp, before point {i - 1}"
+                f" (t={t[i - 1]:.3f})",
+                index=i,
+            )
+
+    def _periods(self) -> list[tuple[str, float, int]]:
+        """(name, period seconds or 0 when not allowed, lags) for daily and weekly."""
+        c = self.config
+        out: list[tuple[str, float, int]] = []
+        for name, period, lags in (("daily", _DAY, c.daily_lags), ("weekly", _WEEK, c.weekly_lags)):
+            ok = (
+                lags > 0
+                and not math.isnan(self._step)
+                and self._step > 0
+                and period / self._step >= 4
+                and period / self._step <= c.max_history_points
+            )
+            out.append((name, period if ok else 0.0, lags))
+        return out
+
+    def _score(self, t: FloatArray, x: FloatArray) -> ScoreBatch:
+        c = self.config
+        n = t.size
+        h = self._hist_t.size
+        g0 = self._n
+        all_t = np.concatenate([self._hist_t, t])
+        all_x = np.concatenate([self._hist_x, x])
+        gidx = g0 + np.arange(n)  # global index of each new point
+        step_was_known = not math.isnan(self._step)
+        if not step_was_known and g0 + n >= _STEP_SAMPLE:
+            first = all_t[h - g0 : h - g0 + _STEP_SAMPLE]
+            self._step = float(np.median(np.diff(first)))
+
+        f = np.full((_NF, n), np.nan)
+        obs = np.full((_NF, n), np.nan)
+        pred = np.full((_NF, n), np.nan)
+        pos = h + np.arange(n)  # positions of new points in all_*
+
+        # spike: deviation from the median of the previous local_window points
+        w = c.local_window
+        ok = np.flatnonzero(gidx >= w)
+        if ok.size:
+            med = _median_windows(all_x, w, ok.size, int(pos[-1]))
+            pred[_SPIKE, ok] = med
+            obs[_SPIKE, ok] = x[ok]
+            f[_SPIKE, ok] = np.abs(x[ok] - med)
+
+        # level: mean of the last k points against the median of the W points before them
+        k, big_w = c.level_span, c.level_window
+        ok = np.flatnonzero(gidx >= k + big_w)
+        if ok.size:
+            last = int(pos[-1])
+            base = _median_windows(all_x, big_w, ok.size, last - k)
+            means = sliding_window_view(all_x[last - ok.size - k + 2 : last + 1], k)
+            mean_k = np.asarray(means.mean(axis=1), dtype=np.float64)
+            pred[_LEVEL, ok] = base
+            obs[_LEVEL, ok] = mean_k
+            f[_LEVEL, ok] = np.abs(mean_k - base)
+
+        # seasonal expectations
+        for slot, (_, period, lags) in enumerate(self._periods()):
+            fi, ti = (_DAILY, _DAILY_TREND) if slot == 0 else (_WEEKLY, _WEEKLY_TREND)
+            sp = np.full(n, np.nan)
+            if period > 0:
+                sp = self._seasonal(all_t, all_x, pos, gidx, period, lags)
+            resid = np.where(np.isnan(sp), 0.0, x - sp)
+            tail = self._res_tail[slot]
+            seq = np.concatenate([tail, resid])
+            if k > 1:
+                win = sliding_window_view(seq, k)
+                with np.errstate(invalid="ignore"):
+                    smooth = np.nanmean(win, axis=1) if np.isnan(tail).any() else win.mean(axis=1)
+            else:
+                smooth = resid.copy()
+            have = ~np.isnan(sp)
+            pred[fi, have] = sp[have]
+            obs[fi, have] = x[have]
+            f[fi, have] = np.abs(resid[have])
+            pred[ti, have] = sp[have]
+            obs[ti, have] = sp[have] + smooth[have]
+            f[ti, have] = np.abs(smooth[have])
+            if k > 1:
+                self._res_tail[slot] = seq[-(k - 1) :]
+
+        # reference maxima and calibration
+        valid = ~np.isnan(f)
+        counts = self._counts[:, None] + np.cumsum(valid, axis=1)
+        warm = np.full(_NF, float(c.min_history))
+        step = self._step
+        for fi, period in ((_DAILY, _DAY), (_WEEKLY, _WEEK)):
+            if not math.isnan(step) and step > 0:
+                warm[fi] = warm[fi + 1] = max(
+                    float(c.min_history), math.ceil(c.season_calibration_periods * period / step)
+                )
+        f_ref = np.where(valid, f, -np.inf)
+        ref = self._reference(f_ref, g0)
+        floor = 1e-12 + 1e-9 * np.abs(x)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(valid, f / np.maximum(ref, floor[None, :]), 0.0)
+        usable = valid & (counts >= warm[:, None])
+        ratio = np.where(usable, ratio, 0.0)
+        best = np.max(ratio, axis=0)
+        reasons = np.where(usable.any(axis=0), np.argmax(ratio, axis=0), -1).astype(np.int64)
+        self._counts = counts[:, -1].copy()
+
+        with np.errstate(over="ignore"):
+            raw = np.where(best > 1.0, 1.0 - np.exp2(-(best - 1.0) / (c.alarm_ratio - 1.0)), 0.0)
+        scores = raw.copy()
+        alarms = np.zeros(n, dtype=bool)
+        last = self._last_alarm
+        for i in np.flatnonzero(raw >= 0.5):
+            if int(gidx[i]) - last > c.suppress_points:
+                alarms[i] = True
+                last = int(gidx[i])
+            else:
+                scores[i] = min(raw[i], _SUPPRESSED_CAP)
+        self._last_alarm = last
+
+        # the band of the primary point expectation: daily once calibrated, else local
+        primary = np.where(usable[_DAILY], _DAILY, _SPIKE)
+        cols = np.arange(n)
+        half = c.alarm_ratio * np.where(np.isfinite(ref), ref, np.nan)
+        expected = pred[primary, cols]
+        lower = expected - half[primary, cols]
+        upper = expected + half[primary, cols]
+
+        self._n = g0 + n
+        self._last_t = float(t[-1])
+        self._retain(all_t, all_x)
+        return ScoreBatch(
+            timestamps=t,
+            values=x,
+            scores=scores,
+            raw_scores=raw,
+            anomalies=alarms,
+            ratios=best,
+            reasons=reasons,
+            expected=expected,
+            lower=lower,
+            upper=upper,
+            _observed=obs,
+            _predicted=pred,
+            _reference=np.where(np.isfinite(ref), ref, np.nan),
+            _alarm_ratio=c.alarm_ratio,
+        )
+
+    def _seasonal(
+        self,
+        all_t: FloatArray,
+        all_x: FloatArray,
+        pos: IntArray,
+        gidx: IntArray,
+        period: float,
+        lags: int,
+    ) -> FloatArray:
+        """Median of the values one..``lags`` periods before each new point (NaN if none)."""
+        step = self._step
+        cap = self.config.max_history_points
+        n = pos.size
+        cand = np.full((lags, n), np.nan)
+        tp = all_t[pos]
+        for m in range(1, lags + 1):
+            target = tp - m * period
+            j = np.searchsorted(all_t, target + step / 2, side="right") - 1
+            jj = np.maximum(j, 0)
+            ok = (j >= 0) & (np.abs(all_t[jj] - target) <= step) & (pos - jj <= cap)
+            cand[m - 1] = np.where(ok, all_x[jj], np.nan)
+        known = gidx >= _STEP_SAMPLE
+        cand[:, ~known] = np.nan
+        if lags == 1:
+            first: FloatArray = cand[0]
+            return first
+        have = ~np.isnan(cand)
+        out = np.full(n, np.nan)
+        cols = have.any(axis=0)
+        if cols.any():
+            sub = cand[:, cols]
+            # median ignoring NaN: sort puts NaN last; take the middle of the valid ones
+            srt = np.sort(sub, axis=0)
+            cnt = have[:, cols].sum(axis=0)
+            lo = (cnt - 1) // 2
+            hi = cnt // 2
+            idx = np.arange(sub.shape[1])
+            out[cols] = 0.5 * (srt[lo, idx] + srt[hi, idx])
+        return out
+
+    def _reference(self, f: FloatArray, g0: int) -> FloatArray:
+        """Per point: max of each deviation over the previous blocks and this block so far."""
+        c = self.config
+        bsz, nb = c.block_size, c.reference_blocks
+        m, n = f.shape
+        off = g0 % bsz
+        total = off + n
+        nblk = -(-total // bsz)
+        buf = np.full((m, nblk * bsz), -np.inf)
+        buf[:, off : off + n] = f
+        blocks = buf.reshape(m, nblk, bsz)
+        pm = np.maximum.accumulate(blocks, axis=2)
+        excl = np.empty_like(pm)
+        excl[:, :, 0] = -np.inf
+        excl[:, :, 1:] = pm[:, :, :-1]
+        excl[:, 0, :] = np.maximum(excl[:, 0, :], self._partial[:, None])
+        block_max = pm[:, :, -1].copy()
+        block_max[:, 0] = np.maximum(block_max[:, 0], self._partial)
+        allb = np.concatenate([self._ring, block_max], axis=1)
+        window = sliding_window_view(allb, nb, axis=1)[:, :nblk, :].max(axis=2)
+        ref = np.maximum(window[:, :, None], excl).reshape(m, -1)[:, off : off + n]
+        complete = nblk if total % bsz == 0 else nblk - 1
+        self._ring = allb[:, complete : complete + nb].copy()
+        self._partial = block_max[:, -1].copy() if total % bsz else np.full(m, -np.inf)
+        out: FloatArray = np.asarray(ref, dtype=np.float64)
+        return out
+
+    def _retain(self, all_t: FloatArray, all_x: FloatArray) -> None:
+        c = self.config
+        keep_points = c.level_window + c.level_span + 1
+        if math.isnan(self._step):
+            start = 0  # fewer than _STEP_SAMPLE points so far: keep them all
+        else:
+            span = max(
+                (lags * period for _, period, lags in self._periods() if period > 0), default=0.0
+            )
+            span += 2 * self._step
+            by_time = int(np.searchsorted(all_t, all_t[-1] - span, side="left"))
+            start = min(by_time, max(0, all_t.size - keep_points))
+            start = max(start, all_t.size - max(c.max_history_points, keep_points))
+        self._hist_t = all_t[start:].copy()
+        self._hist_x = all_x[start:].copy()

@@ -1,0 +1,231 @@
+"""The streaming detector on synthetic series with known answers, and its guarantees."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from kubeheal.anomaly import (
+    FEATURES,
+    AnomalyDetector,
+    AnomalyInputError,
+    DetectorConfig,
+    DetectorStateError,
+)
+
+STEP = 300.0  # 5-minute samples
+DAY_POINTS = int(86400 / STEP)
+
+
+def series(n: int, *, seed: int = 0, noise: float = 1.0, level: float = 50.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return level + noise * rng.standard_normal(n)
+
+
+def times(n: int, start: float = 1_700_000_000.0) -> np.ndarray:
+    return start + STEP * np.arange(n)
+
+
+def alarms(values: np.ndarray, ts: np.ndarray | None = None) -> np.ndarray:
+    ts = times(values.size) if ts is None else ts
+    return np.flatnonzero(AnomalyDetector().update(ts, values).anomalies)
+
+
+def test_spike_is_found_at_once_and_only_there() -> None:
+    x = series(3000)
+    x[2500] += 25.0
+    found = alarms(x)
+    assert 2500 in found
+    assert found.size <= 3  # noise alone raises (almost) nothing
+
+
+def test_step_change_is_found_soon_after_the_step() -> None:
+    x = series(3000)
+    x[2000:] += 12.0
+    found = alarms(x)
+    after = found[found >= 2000]
+    assert after.size and after[0] <= 2010
+    assert found[found < 2000].size <= 2
+
+
+def test_drift_is_found_while_it_builds_up() -> None:
+    x = series(4000, noise=0.5)
+    x[3000:] += 0.05 * np.arange(1000)  # +50 over 1000 points
+    found = alarms(x)
+    assert found[found >= 3000].size >= 1
+    assert found[found >= 3000][0] < 3300
+    assert found[found < 3000].size <= 2
+
+
+def test_daily_seasonality_is_learnt_and_a_missing_peak_is_found() -> None:
+    n = 12 * DAY_POINTS
+    phase = np.arange(n) % DAY_POINTS
+    peak = (phase > 100) & (phase < 180)
+    x = 20.0 + 60.0 * peak + series(n, noise=1.0, level=0.0)
+    day = 10 * DAY_POINTS
+    x[day + 101 : day + 180] = 20.0 + series(79, seed=3, level=0.0)  # the peak does not come
+    det = AnomalyDetector()
+    batch = det.update(times(n), x)
+    found = np.flatnonzero(batch.anomalies)
+    assert "daily" in det.seasonal_periods
+    assert found[(found > day + 100) & (found < day + 180)].size >= 1
+    # the regular peaks (steep edges every day) raise nothing once the pattern is known
+    assert found[(found > 4 * DAY_POINTS) & (found < day)].size == 0
+    first = int(found[found > day + 100][0])
+    assert FEATURES[batch.reasons[first]] in ("daily", "daily_trend", "weekly", "weekly_trend")
+
+
+def test_scores_are_in_unit_interval_and_alarms_score_half_or_more() -> None:
+    x = series(2000)
+    x[1500] += 40
+    batch = AnomalyDetector().update(times(2000), x)
+    assert np.all((batch.scores >= 0) & (batch.scores <= 1))
+    assert np.all(batch.scores[batch.anomalies] >= 0.5)
+    assert np.all(batch.scores[~batch.anomalies] < 0.5)
+
+
+def test_consecutive_detections_are_deduplicated() -> None:
+    x = series(3000)
+    x[2500:2506] += 40.0  # one anomaly of six points
+    batch = AnomalyDetector().update(times(3000), x)
+    assert int(batch.anomalies[2490:2530].sum()) == 1
+    assert batch.raw_scores[2500:2506].max() >= 0.5
+
+
+def test_explanation_gives_expected_band_and_observed_value() -> None:
+    x = series(3000)
+    x[2500] = 120.0
+    batch = AnomalyDetector().update(times(3000), x)
+    ex = batch.explain(2500)
+    assert ex.anomaly and ex.feature == "spike"
+    assert ex.observed == 120.0
+    assert abs(ex.expected - 50.0) < 2.0
+    assert ex.lower < 50.0 < ex.upper < 120.0
+    assert "ANOMALY" in ex.describe()
+    early = batch.explain(5)
+    assert early.feature == "" and not early.anomaly and math.isnan(early.expected)
+
+
+def test_causal_appending_future_points_never_changes_past_scores() -> None:
+    x = series(2500, seed=5)
+    x[2100] += 30
+    ts = times(2500)
+    full = AnomalyDetector().update(ts, x).scores
+    for cut in (300, 1234, 2101):
+        part = AnomalyDetector().update(ts[:cut], x[:cut]).scores
+        np.testing.assert_array_equal(part, full[:cut])
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100, 999])
+def test_chunking_does_not_change_the_scores(chunk: int) -> None:
+    n = 3 * DAY_POINTS + 500
+    x = series(n, seed=2) + 10 * np.sin(np.arange(n) * 2 * np.pi / DAY_POINTS)
+    x[n - 300] += 30
+    ts = times(n)
+    whole = AnomalyDetector().update(ts, x)
+    det = AnomalyDetector()
+    parts = [det.update(ts[i : i + chunk], x[i : i + chunk]) for i in range(0, n, chunk)]
+    np.testing.assert_allclose(
+        np.concatenate([p.scores for p in parts]), whole.scores, rtol=1e-12, atol=0
+    )
+    np.testing.assert_array_equal(np.concatenate([p.anomalies for p in parts]), whole.anomalies)
+
+
+def test_deterministic() -> None:
+    x = series(2000, seed=9)
+    a = AnomalyDetector().update(times(2000), x).scores
+    b = AnomalyDetector().update(times(2000), x).scores
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("how", ["dict", "json", "bytes"])
+def test_state_save_and_restore_is_equivalent(how: str) -> None:
+    n = 2 * DAY_POINTS + 800
+    x = series(n, seed=4) + 5 * np.sin(np.arange(n) * 2 * np.pi / DAY_POINTS)
+    x[n - 100] += 25
+    ts = times(n)
+    cut = n - 400
+    reference = AnomalyDetector().update(ts, x).scores[cut:]
+    det = AnomalyDetector()
+    det.update(ts[:cut], x[:cut])
+    if how == "dict":
+        restored = AnomalyDetector.from_state(det.state())
+    elif how == "json":
+        restored = AnomalyDetector.from_state(json.loads(json.dumps(det.state())))
+    else:
+        restored = AnomalyDetector.from_bytes(det.to_bytes())
+    assert restored.points_seen == cut
+    np.testing.assert_allclose(restored.update(ts[cut:], x[cut:]).scores, reference, rtol=1e-12)
+
+
+def test_bad_state_is_refused() -> None:
+    state = AnomalyDetector().state()
+    with pytest.raises(DetectorStateError):
+        AnomalyDetector.from_state({**state, "version": 99})
+    with pytest.raises(DetectorStateError):
+        AnomalyDetector.from_state({**state, "ring": {**state["ring"], "shape": [2, 2]}})
+    with pytest.raises(DetectorStateError):
+        AnomalyDetector.from_bytes(b"\x00not msgpack")
+    with pytest.raises(DetectorStateError):
+        AnomalyDetector.from_state({"version": 1})
+
+
+def test_bad_input_names_the_point_and_scores_nothing() -> None:
+    det = AnomalyDetector()
+    with pytest.raises(AnomalyInputError, match="point 2") as e:
+        det.update([1.0, 2.0, 3.0], [1.0, 2.0, math.nan])
+    assert e.value.index == 2
+    with pytest.raises(AnomalyInputError, match=r"point 2.*out-of-order"):
+        det.update([1.0, 5.0, 4.0], [1.0, 2.0, 3.0])
+    with pytest.raises(AnomalyInputError, match="timestamp is not a finite"):
+        det.update([math.inf], [1.0])
+    with pytest.raises(AnomalyInputError, match="2 timestamps but 3 values"):
+        det.update([1.0, 2.0], [1.0, 2.0, 3.0])
+    assert det.points_seen == 0  # nothing was consumed by the failed calls
+    det.update([10.0], [1.0])
+    with pytest.raises(AnomalyInputError, match="before the last point seen"):
+        det.update([9.0], [1.0])
+    assert len(det.update([], [])) == 0
+
+
+def test_repeated_timestamps_are_successive_samples() -> None:
+    ts = np.repeat(times(1000), 2)[:1500]
+    batch = AnomalyDetector().update(ts, series(1500))
+    assert len(batch) == 1500 and np.all(np.isfinite(batch.scores))
+
+
+def test_constant_series_scores_zero_and_a_change_is_found() -> None:
+    x = np.full(2000, 7.0)
+    batch = AnomalyDetector().update(times(2000), x)
+    assert not batch.scores.any()
+    x[1500] = 8.0
+    assert 1500 in alarms(x)
+
+
+def test_gaps_are_harmless() -> None:
+    ts = times(3000)
+    ts[1000:] += 6 * 3600  # a six-hour gap
+    x = series(3000)
+    x[2000] += 30
+    found = alarms(x, ts)
+    assert 2000 in found and found.size <= 3
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ValueError, match="alarm_ratio"):
+        DetectorConfig(alarm_ratio=1.0)
+    with pytest.raises(ValueError):
+        DetectorConfig(local_window=0)
+
+
+def test_weekly_seasonality_only_when_sampling_allows() -> None:
+    det = AnomalyDetector()
+    det.update(times(40), series(40))
+    assert det.seasonal_periods == ("daily", "weekly")
+    fine = AnomalyDetector()
+    fine.update(1e9 + 15.0 * np.arange(40), series(40))  # 15 s: a week is 40,320 points
+    assert fine.seasonal_periods == ("daily",)
+    assert fine.sampling_step == 15.0

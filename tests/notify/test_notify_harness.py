@@ -1,0 +1,115 @@
+"""End to end: the operator against its cluster twin, wired as `kubeheal run` wires it.
+
+A crash loop kubeheal cannot fix (a restart does not help) is escalated; the notification
+loop started with the operator's tasks tells the generic webhook and Slack with the logs and
+the exact kubectl; the incidents API lists it; once the fault is gone and the problem is no
+longer observed, the resolution is announced to both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from kubeheal.cli.harness import running_harness
+from kubeheal.config import Settings
+from kubeheal.runtime.operator import OperatorEvent
+from kubeheal.server.auth import Authenticator
+from kubeheal.twin.sim.faults import FaultSpec
+
+SPEED = 20.0
+
+
+async def _until(predicate: Callable[[], Any], *, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_kubeheal_run_wiring_escalates_notifies_and_announces_the_end(
+    receiver: Any,
+) -> None:
+    settings = Settings.model_validate(
+        {
+            "notifications": {
+                "channels": {
+                    "hook": {
+                        "type": "webhook",
+                        "url": receiver.url("webhook"),
+                        "signing_secret": "whsec-hmac-SECRET-value",
+                    },
+                    "chat": {"type": "slack", "url": receiver.url("slack", "T0/B0/token")},
+                },
+                "policies": {
+                    "default": {"levels": [{"after": "0s", "channels": ["hook", "chat"]}]}
+                },
+                "resolve_quiet_after": "90s",
+                "poll_interval": "100ms",
+                "cluster": "twin",
+            }
+        }
+    )
+    timeline: list[OperatorEvent] = []
+    async with running_harness(
+        scenario="sample-app",
+        speed=SPEED,
+        settings=settings,
+        sweep_interval=0.3,
+        on_event=timeline.append,
+        listen="127.0.0.1:0",
+        auth=Authenticator.off(),
+    ) as h:
+        faults = h.twin.faults
+        assert faults is not None
+        target = {"namespace": "demo", "labels": {"app": "sample-app"}}
+        crash = faults.inject(
+            FaultSpec.model_validate({"kind": "crash-on-start", "target": target})
+        )
+        faults.inject(FaultSpec.model_validate({"kind": "pod-kill", "target": target}))
+
+        await _until(lambda: receiver.of("webhook"), timeout=40, what="the escalation message")
+        level = receiver.of("webhook")[0].json
+        assert level["kind"] == "level"
+        assert level["incident"]["target"] == {
+            "kind": "Deployment",
+            "namespace": "demo",
+            "name": "sample-app",
+        }
+        assert "keeps crashing after a restart" in level["what_happened"]
+        assert "cannot start without configuration" in (level["logs"] or "")
+        assert any(
+            c.startswith("kubectl -n demo logs sample-app-") for c in level["next_step"]["commands"]
+        )
+        assert receiver.of("slack"), "Slack was not told"
+        # The observer passed to the harness still sees every event (composed, not replaced).
+        assert any(e.kind == "escalated" for e in timeline)
+
+        assert h.http_url is not None
+        async with httpx.AsyncClient(base_url=h.http_url) as api:
+            listed = (await api.get("/api/v1/incidents")).json()["incidents"]
+            assert [i["id"] for i in listed] == [level["incident"]["id"]]
+
+        # The fault is fixed by hand; once the problem is no longer observed, the end is
+        # announced where kubeheal had spoken.
+        faults.clear(crash)
+        await _until(
+            lambda: [c for c in receiver.of("webhook") if c.json["kind"] == "resolve"],
+            timeout=45,
+            what="the resolution message",
+        )
+        assert "Resolved" in receiver.of("slack")[-1].json["text"]
+        resolved = [c for c in receiver.of("webhook") if c.json["kind"] == "resolve"]
+        assert len(resolved) == 1
+        assert "has not been observed" in (resolved[0].json["note"] or "")
+    assert receiver.violations == []
+    keys = receiver.keys("webhook")
+    assert set(keys.values()) == {1}
