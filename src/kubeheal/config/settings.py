@@ -800,6 +800,10 @@ class SloSettings(_Section):
         description="SLO spec files (Sloth prometheus/v1 or OpenSLO v1) or directories of "
         "them that the operator evaluates; empty: no SLOs.",
     )
+    prometheus_url: str = Field(
+        "http://prometheus-operated.monitoring:9090",
+        description="Base URL of the Prometheus the SLOs are evaluated against.",
+    )
     default_period: Duration = Field(
         timedelta(days=30),
         description="SLO period of Sloth specs (which carry none); OpenSLO specs have their own.",

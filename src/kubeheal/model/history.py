@@ -12,7 +12,7 @@ import msgspec
 
 from kubeheal.model.core import IncidentId, Target
 
-__all__ = ["ActionOutcome", "ActionRecord", "History", "IncidentOpening"]
+__all__ = ["ActionOutcome", "ActionRecord", "ErrorBudget", "History", "IncidentOpening"]
 
 
 class ActionOutcome(enum.StrEnum):
@@ -51,10 +51,22 @@ class IncidentOpening(msgspec.Struct, frozen=True, kw_only=True):
     at: datetime
 
 
+class ErrorBudget(msgspec.Struct, frozen=True, kw_only=True):
+    """The error budget left of SLO ``slo`` about ``target``, as measured at ``observed_at``:
+    the share of the period's budget left (1 untouched, 0 spent, negative overspent)."""
+
+    target: Target
+    slo: str
+    remaining: float
+    observed_at: datetime
+
+
 class History(msgspec.Struct, frozen=True, kw_only=True):
-    """Recent actions, incident openings, open cordons and the ConfigMap kill switch."""
+    """Recent actions, incident openings, open cordons, the ConfigMap kill switch and the
+    latest SLO error budgets (from the SLO source)."""
 
     actions: tuple[ActionRecord, ...] = ()
     openings: tuple[IncidentOpening, ...] = ()
     cordoned_nodes: tuple[str, ...] = ()
     kill_switch: bool = False
+    error_budgets: tuple[ErrorBudget, ...] = ()

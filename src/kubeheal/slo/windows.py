@@ -1,0 +1,181 @@
+"""Burn-rate alert windows of the Google SRE Workbook, scaled to any SLO period.
+
+The Workbook's multi-window, multi-burn-rate alerts for a 30-day SLO:
+
+==========  ======  ===========  ============  =====================================
+severity    factor  long window  short window  budget spent when the long window fires
+==========  ======  ===========  ============  =====================================
+page        14.4    1h           5m            2 %
+page        6       6h           30m           5 %
+ticket      3       1d           2h            10 %
+ticket      1       3d           6h            10 %
+==========  ======  ===========  ============  =====================================
+
+For another period P the *windows* are scaled by P / 30d and the factors are kept, so every
+threshold stays an exact decimal and every alert still fires after the same share of the budget
+(14.4 x over 56m of a 28-day budget is 2 % of it, as 14.4 x over 1h is of a 30-day one). A period
+cannot be scaled to when a window would not be a whole number of seconds, or when the shortest
+window would fall below ``MIN_WINDOW_SECONDS`` (a rate needs several scrapes): those raise
+``WindowError``.
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+
+__all__ = [
+    "BASE_PERIOD_SECONDS",
+    "MIN_WINDOW_SECONDS",
+    "WORKBOOK_CONDITIONS",
+    "AlertWindows",
+    "BurnCondition",
+    "WindowError",
+    "alert_windows",
+    "decimal_text",
+    "format_duration",
+    "parse_duration",
+]
+
+BASE_PERIOD_SECONDS = 30 * 86_400
+"""The period the Workbook's table is written for (30 days)."""
+
+MIN_WINDOW_SECONDS = 60
+"""No alert window may be shorter than this once scaled (rate() needs several samples)."""
+
+_M = 60
+_H = 3_600
+_D = 86_400
+
+
+class WindowError(ValueError):
+    """The alert windows cannot be scaled to the requested SLO period."""
+
+
+@dataclass(frozen=True, slots=True)
+class BurnCondition:
+    """One multi-window condition: the error ratio exceeds ``factor`` x the budget over both
+    ``long`` and ``short`` (seconds)."""
+
+    severity: str
+    factor: Decimal
+    long: int
+    short: int
+
+
+WORKBOOK_CONDITIONS: tuple[BurnCondition, ...] = (
+    BurnCondition("page", Decimal("14.4"), 1 * _H, 5 * _M),
+    BurnCondition("page", Decimal(6), 6 * _H, 30 * _M),
+    BurnCondition("ticket", Decimal(3), 1 * _D, 2 * _H),
+    BurnCondition("ticket", Decimal(1), 3 * _D, 6 * _H),
+)
+"""The Workbook's conditions for a 30-day period."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertWindows:
+    """The conditions of one SLO period, and every window the rules must record."""
+
+    period: int
+    conditions: tuple[BurnCondition, ...]
+
+    @property
+    def page(self) -> tuple[BurnCondition, ...]:
+        """The page conditions, fastest first."""
+        return tuple(c for c in self.conditions if c.severity == "page")
+
+    @property
+    def ticket(self) -> tuple[BurnCondition, ...]:
+        """The ticket conditions, fastest first."""
+        return tuple(c for c in self.conditions if c.severity == "ticket")
+
+    @property
+    def windows(self) -> tuple[int, ...]:
+        """Every distinct alert window, shortest first."""
+        found = {c.long for c in self.conditions} | {c.short for c in self.conditions}
+        return tuple(sorted(found))
+
+    @property
+    def short_windows(self) -> tuple[int, ...]:
+        """The short windows (where the minimum-traffic guard applies), shortest first."""
+        return tuple(sorted({c.short for c in self.conditions}))
+
+    @property
+    def step(self) -> int:
+        """The greatest common divisor of all windows (the scaled 5m)."""
+        return math.gcd(*self.windows)
+
+
+def alert_windows(period_seconds: int) -> AlertWindows:
+    """The Workbook's conditions scaled to ``period_seconds``; ``WindowError`` if impossible."""
+    if period_seconds <= 0:
+        raise WindowError(f"the SLO period must be positive, got {period_seconds}s")
+    scaled: list[BurnCondition] = []
+    for cond in WORKBOOK_CONDITIONS:
+        windows: list[int] = []
+        for base in (cond.long, cond.short):
+            numerator = base * period_seconds
+            if numerator % BASE_PERIOD_SECONDS:
+                raise WindowError(
+                    f"period {format_duration(period_seconds)}: the {format_duration(base)} "
+                    f"window of the 30d table would scale to a fraction of a second; use a "
+                    "period of whole days or whole hours"
+                )
+            window = numerator // BASE_PERIOD_SECONDS
+            if window < MIN_WINDOW_SECONDS:
+                shortest = MIN_WINDOW_SECONDS * BASE_PERIOD_SECONDS // (5 * _M)
+                raise WindowError(
+                    f"period {format_duration(period_seconds)}: the {format_duration(base)} "
+                    f"window of the 30d table would scale to {format_duration(window)}, below "
+                    f"the {format_duration(MIN_WINDOW_SECONDS)} minimum (the period must be "
+                    f"at least {format_duration(shortest)})"
+                )
+            windows.append(window)
+        scaled.append(BurnCondition(cond.severity, cond.factor, windows[0], windows[1]))
+    return AlertWindows(period=period_seconds, conditions=tuple(scaled))
+
+
+_UNITS = (("d", _D), ("h", _H), ("m", _M), ("s", 1))
+_UNIT_SECONDS = {"w": 7 * _D, "d": _D, "h": _H, "m": _M, "s": 1}
+_DURATION = re.compile(r"(\d+)(w|d|h|m|s)")
+
+
+@lru_cache(maxsize=4096)
+def format_duration(seconds: int) -> str:
+    """A Prometheus duration for whole ``seconds``: ``300`` -> ``5m``, ``280`` -> ``4m40s``."""
+    if seconds == 0:
+        return "0s"
+    parts: list[str] = []
+    rest = seconds
+    for unit, size in _UNITS:
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def parse_duration(text: str) -> int:
+    """Whole seconds of ``30d``, ``4w``, ``1h30m`` or ``90s``; ``ValueError`` otherwise."""
+    value = text.strip()
+    pos = 0
+    total = 0
+    for match in _DURATION.finditer(value):
+        if match.start() != pos:
+            break
+        total += int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos == 0 or pos != len(value):
+        raise ValueError(f"invalid duration {text!r}: use units like 30d, 4w, 12h, 1h30m")
+    return total
+
+
+def decimal_text(value: Decimal) -> str:
+    """``value`` as an exact plain decimal (``0.0144``, ``30``), never an exponent or ``-0``."""
+    if value == 0:
+        return "0"
+    return format(value.normalize(), "f")
