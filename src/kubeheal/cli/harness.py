@@ -4,6 +4,11 @@ Starts the twin (API server in a background thread, simulated time optionally ac
 then the operator in the caller's event loop, talking to the twin over HTTP exactly as to a
 real API server. The operator's clock is the twin's clock, so durations measured by the
 ledger are in simulated (cluster) time.
+
+The operator's HTTP side (webhook, API, /metrics, health) is wired too: the alert inbox and
+its consumer always, and with ``listen="127.0.0.1:0"`` the app is served by uvicorn
+(``Harness.http_url``), e.g. for a real Alertmanager to post to. The inbox stamps
+``received_at`` with the same clock as the operator.
 """
 
 from __future__ import annotations
@@ -18,9 +23,14 @@ from pathlib import Path
 from kubeheal.clients.kube import KubeConnection
 from kubeheal.config import Settings
 from kubeheal.engine.playbooks import PlaybookSet, load_builtin_playbooks
+from kubeheal.runtime.alerts import AlertConsumer
 from kubeheal.runtime.metrics import OperatorMetrics
 from kubeheal.runtime.operator import Operator, OperatorEvent, OperatorOptions
+from kubeheal.server.auth import Authenticator
+from kubeheal.server.incidents_api import notification_routers
+from kubeheal.server.serving import OperatorHttp, operator_http, serving, split_listen
 from kubeheal.store import Ledger
+from kubeheal.store.inbox import AlertInbox
 from kubeheal.twin.clock import WallClock
 from kubeheal.twin.cluster import Twin, build_twin
 from kubeheal.twin.server import serve_in_thread, write_kubeconfig
@@ -37,6 +47,19 @@ class Harness:
     kubeconfig: Path
     operator: Operator
     ledger: Ledger
+    http: OperatorHttp
+    http_url: str | None = None
+    """Base URL of the operator's HTTP server when started with ``listen``."""
+
+    @property
+    def inbox(self) -> AlertInbox:
+        """The webhook's durable alert inbox."""
+        return self.http.inbox
+
+    @property
+    def alerts(self) -> AlertConsumer | None:
+        """The alert consumer (None when ``webhook.enabled`` is off)."""
+        return self.http.consumer
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.twin.clock.now(), tz=UTC)
@@ -54,8 +77,14 @@ async def running_harness(
     on_event: Callable[[OperatorEvent], None] | None = None,
     seed: int = 0,
     tick: float = 0.1,
+    listen: str | None = None,
+    auth: Authenticator | None = None,
 ) -> AsyncIterator[Harness]:
-    """Start the twin with `scenario` and the operator against it; stop both on exit."""
+    """Start the twin with `scenario` and the operator against it; stop both on exit.
+
+    ``listen`` (``host:port``, port 0 for a free one) also serves the operator's HTTP app;
+    ``auth`` defaults to the one ``settings.server`` describes.
+    """
     clock = WallClock(speed=speed)
     twin = build_twin(scenario=scenario, clock=clock, seed=seed)
     with contextlib.ExitStack() as stack:
@@ -68,20 +97,42 @@ async def running_harness(
         def twin_now() -> datetime:
             return datetime.fromtimestamp(clock.now(), tz=UTC)
 
+        settings = settings or Settings()
         operator = Operator(
             connection=KubeConnection.from_kubeconfig(kubeconfig),
             ledger=ledger,
-            settings=settings or Settings(),
+            settings=settings,
             playbooks=playbooks or load_builtin_playbooks(),
             metrics=OperatorMetrics(),
             clock=twin_now,
             options=OperatorOptions(sweep_interval=sweep_interval),
             on_event=on_event,
         )
-        await operator.start()
-        try:
-            yield Harness(
-                twin=twin, url=url, kubeconfig=kubeconfig, operator=operator, ledger=ledger
-            )
-        finally:
-            await operator.stop()
+        http = operator_http(
+            operator=operator,
+            ledger=ledger,
+            settings=settings,
+            auth=auth,
+            received_clock=twin_now,
+            routers=notification_routers(operator),
+        )
+        async with contextlib.AsyncExitStack() as servers:
+            http_url = None
+            if listen is not None:
+                host, port = split_listen(listen)
+                http_url = await servers.enter_async_context(
+                    serving(http.app, host=host, port=port)
+                )
+            try:
+                await operator.start()
+                yield Harness(
+                    twin=twin,
+                    url=url,
+                    kubeconfig=kubeconfig,
+                    operator=operator,
+                    ledger=ledger,
+                    http=http,
+                    http_url=http_url,
+                )
+            finally:
+                await operator.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -14,12 +15,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 
 from kubeheal.clients.kube import KubeConnection, KubeError
-from kubeheal.config import Settings, SettingsError, load_settings
+from kubeheal.config import ServerSettings, Settings, SettingsError, load_settings
 from kubeheal.engine.playbooks import (
     PlaybookError,
     PlaybookSet,
@@ -28,10 +28,20 @@ from kubeheal.engine.playbooks import (
     load_playbooks,
     validate_directory,
 )
+from kubeheal.runtime.leader import (
+    DEFAULT_LEASE_NAME,
+    campaign,
+    default_identity,
+    default_namespace,
+)
 from kubeheal.runtime.metrics import OperatorMetrics
 from kubeheal.runtime.operator import Operator, OperatorOptions
-from kubeheal.server import create_app
+from kubeheal.server.auth import Authenticator
+from kubeheal.server.incidents_api import notification_routers
+from kubeheal.server.serving import operator_http, serving, split_listen
+from kubeheal.server.webhook import ALERTMANAGER_PATH
 from kubeheal.store import Ledger, LedgerError
+from kubeheal.store.postgres import is_postgres_url
 from kubeheal.store.report import build_report
 
 __all__ = ["load_playbook_set", "register", "setup_logging"]
@@ -131,12 +141,37 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="kubeconfig file; in-cluster service account when omitted."),
         ] = None,
         config: Annotated[Path | None, typer.Option(help="kubeheal settings YAML.")] = None,
-        ledger: Annotated[Path, typer.Option(help="SQLite ledger file.")] = Path(
-            "kubeheal-ledger.db"
-        ),
-        listen: Annotated[str, typer.Option(help="host:port for /metrics and health.")] = (
-            "127.0.0.1:8080"
-        ),
+        ledger: Annotated[
+            str, typer.Option(help="Ledger: a SQLite file, or a postgresql:// URL (for HA).")
+        ] = "kubeheal-ledger.db",
+        leader_elect: Annotated[
+            bool,
+            typer.Option(
+                help="Run as one of several replicas: only the holder of the Lease acts "
+                "(needs a shared ledger: PostgreSQL)."
+            ),
+        ] = False,
+        lease: Annotated[
+            str,
+            typer.Option(
+                help="namespace/name of the leader-election Lease; default: "
+                "$POD_NAMESPACE (or the service account's)/kubeheal-leader."
+            ),
+        ] = "",
+        listen: Annotated[
+            str | None,
+            typer.Option(
+                help="host:port of the HTTP server (webhook, API, /metrics, health); "
+                "default: server.listen (127.0.0.1:8080)."
+            ),
+        ] = None,
+        token_file: Annotated[
+            Path | None,
+            typer.Option(
+                help="File holding the bearer token the webhook and API require "
+                "(server.token_file)."
+            ),
+        ] = None,
         dry_run: Annotated[bool, typer.Option(help="Plan and record, change nothing.")] = False,
         log_json: Annotated[bool, typer.Option(help="Log one JSON object per line.")] = False,
         log_level: Annotated[str, typer.Option()] = "INFO",
@@ -144,6 +179,21 @@ def register(app: typer.Typer) -> None:
         """Run the operator against a cluster (the twin or a real one)."""
         setup_logging(level=log_level, json_output=log_json)
         settings = _settings(config, dry_run)
+        if token_file is not None:
+            try:
+                server = ServerSettings.model_validate(
+                    {**settings.server.model_dump(), "token_file": token_file, "token": None}
+                )
+                settings = settings.model_copy(update={"server": server})
+            except ValueError as e:
+                typer.echo(f"error: --token-file: {e}", err=True)
+                raise typer.Exit(2) from e
+        try:
+            host, port = split_listen(listen or settings.server.listen)
+            auth = Authenticator.from_settings(settings.server)
+        except ValueError as e:  # includes AuthConfigError
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from e
         try:
             playbooks = load_playbook_set(settings)
         except PlaybookError as e:
@@ -159,8 +209,11 @@ def register(app: typer.Typer) -> None:
         except (KubeError, LedgerError) as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from e
-        host, _, port = listen.rpartition(":")
-        asyncio.run(_serve(connection, book, settings, playbooks, host or "127.0.0.1", int(port)))
+        election = None
+        if leader_elect:
+            namespace, _, name = lease.partition("/")
+            election = (namespace or default_namespace(os.environ), name or DEFAULT_LEASE_NAME)
+        asyncio.run(_serve(connection, book, settings, playbooks, auth, host, port, election))
 
     @app.command()
     def validate(
@@ -276,8 +329,43 @@ async def _serve(
     ledger: Ledger,
     settings: Settings,
     playbooks: PlaybookSet,
+    auth: Authenticator,
     host: str,
     port: int,
+    election: tuple[str, str] | None = None,
+) -> None:
+    stop = asyncio.Event()
+    async with contextlib.AsyncExitStack() as stack:
+        leader = None
+        if election is not None:
+            elector = await stack.enter_async_context(
+                campaign(
+                    connection,
+                    namespace=election[0],
+                    name=election[1],
+                    identity=default_identity(os.environ),
+                    on_stopped_leading=stop.set,
+                )
+            )
+            leader = elector.leading
+        # Leaving the stack after the operator stopped releases the Lease.
+        await _run_operator(
+            connection, ledger, settings, playbooks, auth, host, port, stop=stop, leader=leader
+        )
+    ledger.close()
+
+
+async def _run_operator(
+    connection: KubeConnection,
+    ledger: Ledger,
+    settings: Settings,
+    playbooks: PlaybookSet,
+    auth: Authenticator,
+    host: str,
+    port: int,
+    *,
+    stop: asyncio.Event,
+    leader: asyncio.Event | None,
 ) -> None:
     metrics = OperatorMetrics()
     operator = Operator(
@@ -286,30 +374,25 @@ async def _serve(
         settings=settings,
         playbooks=playbooks,
         metrics=metrics,
-        options=OperatorOptions(),
+        options=OperatorOptions(ledger_in_thread=is_postgres_url(ledger.location)),
         reload_playbooks=PlaybookReloader(settings),
+        leader=leader,
     )
-
-    def ready() -> tuple[bool, dict[str, Any]]:
-        details: dict[str, Any] = {"api_server": operator.health()}
-        details["ledger"] = ledger.location
-        if operator.playbook_error:
-            details["playbooks"] = operator.playbook_error
-        return operator.healthy, details
-
-    app = create_app(registry=metrics.registry, ready=ready)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    stop = asyncio.Event()
+    http = operator_http(
+        operator=operator,
+        ledger=ledger,
+        settings=settings,
+        auth=auth,
+        routers=notification_routers(operator),
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    serve_task = loop.create_task(server.serve(), name="http")
-    start_task = loop.create_task(operator.start(), name="operator-start")
-    log.info("kubeheal running against %s; /metrics on %s:%d", connection.server, host, port)
-    await stop.wait()
-    log.info("shutting down")
-    start_task.cancel()
-    server.should_exit = True
-    await operator.stop()
-    await serve_task
-    ledger.close()
+    async with serving(http.app, host=host, port=port) as url:
+        start_task = loop.create_task(operator.start(), name="operator-start")
+        webhook = f"; Alertmanager webhook {url}{ALERTMANAGER_PATH}" if http.consumer else ""
+        log.info("kubeheal running against %s; HTTP on %s%s", connection.server, url, webhook)
+        await stop.wait()
+        log.info("shutting down")
+        start_task.cancel()
+        await operator.stop()

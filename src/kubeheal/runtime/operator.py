@@ -67,6 +67,7 @@ from kubeheal.model.core import (
     IncidentId,
     IncidentState,
     Signal,
+    SignalKind,
     Target,
     TargetKind,
     Transition,
@@ -183,8 +184,11 @@ class Operator:
         writer: KubeWriter | None = None,
         on_event: Callable[[OperatorEvent], None] | None = None,
         reload_playbooks: Callable[[], PlaybookSet | None] | None = None,
+        leader: asyncio.Event | None = None,
     ) -> None:
         self.connection = connection
+        self.leader = leader
+        """Set while this replica leads (`kubeheal.runtime.leader`); None: always act."""
         self.ledger = ledger
         self.settings = settings
         self.playbooks = playbooks
@@ -208,12 +212,21 @@ class Operator:
         self.kill_switch = False
         self.started = asyncio.Event()
         self.event_count = 0
+        self.alert_firing: Callable[[Target], bool | None] | None = None
+        """Whether an alert about a target still fires (None: unknown); set by the alert
+        consumer (`kubeheal.runtime.alerts`). Incidents with alert signals are verified with
+        it and their signals stay active while it says so."""
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Resume unfinished incidents from the ledger, start the reflectors and the loops."""
-        await self._db(self._resume_from_ledger)
+        """Resume unfinished incidents from the ledger, start the reflectors and the loops.
+
+        With a ``leader`` event, a standby keeps its caches warm and waits; it resumes from
+        the ledger and starts acting only once the event is set.
+        """
+        if self.leader is None:
+            await self._db(self._resume_from_ledger)
         for name, group, version, plural, item_type in _KINDS:
             reflector: Reflector[Any] = Reflector(
                 http=self._http,
@@ -232,10 +245,27 @@ class Operator:
         # The cache is long-lived: keep the cycle collector from rescanning it (a full
         # collection over a 150,000-pod heap would stall the event loop for a tenth of a second).
         gc.freeze()
+        if self.leader is not None:
+            self.started.set()
+            self.tasks.spawn("leadership", self._lead(self.leader))
+            return
         self.tasks.spawn("dispatcher", self._dispatch_loop())
         self.started.set()
         await self.sweep()
         self.tasks.spawn("sweeper", self._sweep_loop())
+
+    async def _lead(self, leader: asyncio.Event) -> None:
+        await leader.wait()
+        log.info("leading: resuming incidents from the ledger")
+        await self._db(self._resume_from_ledger)
+        self.tasks.spawn("dispatcher", self._dispatch_loop())
+        await self.sweep()
+        self.tasks.spawn("sweeper", self._sweep_loop())
+
+    @property
+    def acting(self) -> bool:
+        """False on a replica that does not (or no longer) lead: it must not plan or act."""
+        return self.leader is None or self.leader.is_set()
 
     def _compaction(self, name: str) -> Callable[[Any], Any] | None:
         """How the cache of `name` shares repeated values (see ``Compactor``)."""
@@ -420,7 +450,7 @@ class Operator:
     async def _work(self, target: Target) -> None:
         try:
             async with self._slots:
-                while target in self._dirty:
+                while target in self._dirty and self.acting:
                     self._dirty.discard(target)
                     self.metrics.queue_depth.set(len(self._dirty))
                     try:
@@ -431,7 +461,7 @@ class Operator:
                         log.exception("target %s: unexpected failure", target.key)
         finally:
             self._running.discard(target)
-            if target in self._dirty:
+            if target in self._dirty and self.acting:
                 self._wake.set()
 
     async def _sweep_loop(self) -> None:
@@ -547,7 +577,12 @@ class Operator:
             await self._resume_acting(target, state, now)
             return
         # OPEN: if the problem went away before anyone acted, close it as such.
-        quiet = state.last_seen is not None and now - state.last_seen >= self.options.quiet_period
+        quiet = (
+            state.last_seen is not None
+            and now - state.last_seen >= self.options.quiet_period
+            # An alert that still fires (or may: unknown) keeps its incident open.
+            and (not self._alert_incident(state) or self._alerts_firing(state, target) is False)
+        )
         if not fresh and quiet and incident.attempts == 0:
             await self._close(
                 target, state, IncidentState.RESOLVED, now,
@@ -726,6 +761,9 @@ class Operator:
                 f"{'dry-run ' if plan.dry_run else ''}{plan.action.value} ({plan.playbook})",
                 params=_json(plan.params),
             )  # fmt: skip
+            if not self.acting:  # leadership lost: the new leader resumes the pending action
+                log.warning("not leading any more: %s on %s left pending", plan.action, target.key)
+                return
             try:
                 outcome = await actions.execute(plan, writer=self.writer)
             except actions.TemporaryError as e:
@@ -811,6 +849,7 @@ class Operator:
             baseline=v.baseline,
             state=v.state,
             signals_active=self._signals_active(target, now),
+            alert_firing=self._alerts_firing(state, target),
         )
         v.state = result.state_after
         if result.outcome == "pending":
@@ -837,13 +876,27 @@ class Operator:
             self._emit("verify", target, f"not recovered: {result.detail}")
             await self._verification_failed(target, state, now, result.detail)
 
-    def _signals_active(self, target: Target, now: datetime) -> bool:
+    def _signals_active(self, target: Target, now: datetime) -> bool | None:
         # Sweeps are paced in wall seconds while `now` is the cluster's clock (which may run
         # faster than the wall, as the twin's does): compare wall with wall.
         state = self._targets.get(target)
-        if state is None or state.last_seen_wall is None:
+        if state is None:
             return False
-        return time.monotonic() - state.last_seen_wall < 2 * self.options.sweep_interval + 1
+        recent = (
+            state.last_seen_wall is not None
+            and time.monotonic() - state.last_seen_wall < 2 * self.options.sweep_interval + 1
+        )
+        if not self._alert_incident(state):
+            return recent
+        # Alert signals arrive once per episode: they are active while the alert fires
+        # (None: the alert consumer does not know yet, e.g. just after a restart).
+        firing = self._alerts_firing(state, target)
+        assert state.incident is not None
+        if all(s.kind is SignalKind.ALERT for s in state.incident.signals):
+            return firing
+        if recent or firing:
+            return True
+        return None if firing is None else False
 
     async def _verification_failed(
         self, target: Target, state: _TargetState, now: datetime, detail: str
@@ -968,6 +1021,27 @@ class Operator:
     def _mark_dirty(self, target: Target) -> None:
         self._dirty.add(target)
         self._wake.set()
+
+    def revisit(self, target: Target) -> None:
+        """Advance the target's incident soon (e.g. its alerts resolved), not at the next sweep."""
+        if target in self._targets:
+            self._mark_dirty(target)
+
+    def _alert_incident(self, state: _TargetState) -> bool:
+        """Whether the target's incident has alert signals and an alert source is wired."""
+        incident = state.incident
+        return (
+            self.alert_firing is not None
+            and incident is not None
+            and SignalKind.ALERT in incident.signal_kinds
+        )
+
+    def _alerts_firing(self, state: _TargetState, target: Target) -> bool | None:
+        """For an incident with alert signals, whether its target's alerts still fire
+        (None: unknown, or not an alert incident)."""
+        if self.alert_firing is None or not self._alert_incident(state):
+            return None
+        return self.alert_firing(target)
 
     def _update_open_gauge(self) -> None:
         self.metrics.open_incidents.set(

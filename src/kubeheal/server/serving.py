@@ -1,0 +1,153 @@
+"""Serving the operator over HTTP: the app wired to a running operator, and uvicorn.
+
+``operator_http`` builds the whole HTTP side of `kubeheal run` (and of the test harness):
+readiness from the operator and the ledger, /metrics from the operator's registry, the
+Alertmanager webhook writing to the ledger's inbox, and the alert consumer that drains the
+inbox into the operator (started as one of the operator's tasks, so it stops with it).
+``serving`` runs an app under uvicorn on an address bound before it starts (port 0 picks a
+free port) and yields its base URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from kubeheal.config import Settings
+from kubeheal.runtime.alerts import AlertConsumer, AlertMetrics
+from kubeheal.runtime.operator import Operator
+from kubeheal.runtime.tasks import Tasks
+from kubeheal.server.app import create_app
+from kubeheal.server.auth import Authenticator
+from kubeheal.server.webhook import webhook_router
+from kubeheal.store import Ledger
+from kubeheal.store.inbox import AlertInbox
+
+__all__ = ["OperatorHttp", "operator_http", "serving", "split_listen"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OperatorHttp:
+    """The HTTP app of one operator, with the webhook's inbox and the alert consumer."""
+
+    app: FastAPI
+    inbox: AlertInbox
+    consumer: AlertConsumer | None
+    """None when the webhook is disabled."""
+
+
+def operator_http(
+    *,
+    operator: Operator,
+    ledger: Ledger,
+    settings: Settings,
+    auth: Authenticator | None = None,
+    routers: Sequence[APIRouter] = (),
+    received_clock: Callable[[], datetime] | None = None,
+) -> OperatorHttp:
+    """Wire the app to ``operator`` and start the alert consumer among its tasks.
+
+    Call from the event loop, before or after ``operator.start()``. ``auth`` defaults to
+    ``Authenticator.from_settings(settings.server)``; ``received_clock`` stamps the inbox's
+    ``received_at`` (wall time by default).
+    """
+    inbox = AlertInbox(ledger)
+    registry = operator.metrics.registry
+    consumer: AlertConsumer | None = None
+    webhook: APIRouter | None = None
+    if settings.webhook.enabled:
+        consumer = AlertConsumer(
+            inbox=inbox,
+            sink=operator,
+            metrics=AlertMetrics(registry),
+            batch_size=settings.webhook.batch_size,
+            retention=settings.webhook.retention,
+        )
+        operator.alert_firing = consumer.firing
+        kwargs: dict[str, Any] = {} if received_clock is None else {"clock": received_clock}
+        webhook = webhook_router(
+            inbox=inbox,
+            settings=settings.webhook,
+            registry=registry,
+            on_accepted=consumer.offer,
+            **kwargs,
+        )
+        operator.tasks.spawn("alert-consumer", consumer.run())
+
+    def ready() -> tuple[bool, dict[str, Any]]:
+        details: dict[str, Any] = {"api_server": operator.health()}
+        details["ledger"] = ledger.location
+        if operator.playbook_error:
+            details["playbooks"] = operator.playbook_error
+        if consumer is not None:
+            details["alert_inbox"] = {
+                "pending": inbox.pending_count,
+                "recovered": consumer.recovered,
+            }
+        return operator.healthy, details
+
+    app = create_app(
+        registry=registry,
+        ready=ready,
+        webhook=webhook,
+        routers=routers,
+        auth=auth if auth is not None else Authenticator.from_settings(settings.server),
+    )
+    return OperatorHttp(app=app, inbox=inbox, consumer=consumer)
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port``) as (host, port); raises ``ValueError`` if malformed."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"listen address {listen!r}: use host:port, e.g. 127.0.0.1:8080")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn in the current event loop; yields ``http://host:port``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.setblocking(False)
+    bound = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False)
+    )
+    tasks = Tasks()
+    task = tasks.spawn(f"http/{bound}", server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # raises what stopped it
+                raise RuntimeError("the HTTP server stopped before it started")
+            await asyncio.sleep(0.01)
+        url_host = f"[{host}]" if family == socket.AF_INET6 else host
+        log.info("HTTP server listening on %s:%d", url_host, bound)
+        yield f"http://{url_host}:{bound}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await task
+        await tasks.stop(timeout=5.0)
+        sock.close()
