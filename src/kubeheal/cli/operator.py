@@ -36,6 +36,7 @@ from kubeheal.runtime.leader import (
 )
 from kubeheal.runtime.metrics import OperatorMetrics
 from kubeheal.runtime.operator import Operator, OperatorOptions
+from kubeheal.runtime.sources import attach_sources
 from kubeheal.server.auth import Authenticator
 from kubeheal.server.incidents_api import notification_routers
 from kubeheal.server.serving import operator_http, serving, split_listen
@@ -388,7 +389,11 @@ async def _run_operator(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with serving(http.app, host=host, port=port) as url:
+    async with (
+        contextlib.AsyncExitStack() as sources,
+        serving(http.app, host=host, port=port) as url,
+    ):
+        await attach_sources(operator, stack=sources)
         start_task = loop.create_task(operator.start(), name="operator-start")
         webhook = f"; Alertmanager webhook {url}{ALERTMANAGER_PATH}" if http.consumer else ""
         log.info("kubeheal running against %s; HTTP on %s%s", connection.server, url, webhook)

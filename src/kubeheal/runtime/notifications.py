@@ -594,14 +594,12 @@ def operator_probe(operator: Operator, *, quiet: timedelta) -> Probe:
             )
         except ValueError:
             return None
-        # The operator's per-target state; read-only (same package, no public accessor yet).
-        state = operator._targets.get(target)
-        if state is None or state.last_seen is None:
+        last_seen, current = operator.last_seen(target)
+        if last_seen is None:
             return None if now - started < quiet else False
-        current = state.incident
-        if current is not None and current.id != incident.id:
+        if current is not None and current != incident.id:
             return False
-        return now - state.last_seen < quiet
+        return now - last_seen < quiet
 
     return probe
 
@@ -632,17 +630,7 @@ def attach_notifications(
         registry=operator.metrics.registry,
         ledger_in_thread=operator.options.ledger_in_thread,
     )
-    previous = operator.on_event
-
-    def observe(event: OperatorEvent) -> None:
-        if previous is not None:
-            try:
-                previous(event)
-            except Exception:
-                log.exception("operator event observer failed")
-        service.on_event(event)
-
-    operator.on_event = observe
+    operator.add_observer(service.on_event)
     operator.tasks.spawn("notifications", service.run())
     log.info(
         "notifications: %d channel(s), %d polic(y/ies)",

@@ -72,7 +72,13 @@ from kubeheal.model.core import (
     TargetKind,
     Transition,
 )
-from kubeheal.model.history import ActionOutcome, ActionRecord, History, IncidentOpening
+from kubeheal.model.history import (
+    ActionOutcome,
+    ActionRecord,
+    ErrorBudget,
+    History,
+    IncidentOpening,
+)
 from kubeheal.runtime.metrics import OperatorMetrics
 from kubeheal.runtime.tasks import Tasks
 from kubeheal.store import Ledger, LedgerError
@@ -199,6 +205,8 @@ class Operator:
         self.options = options or OperatorOptions()
         self.writer = writer or KubeWriter(connection)
         self.on_event = on_event
+        self.error_budgets: Callable[[], tuple[ErrorBudget, ...]] | None = None
+        """Error-budget facts for the budget guard (set by the SLO source when configured)."""
         self.view = LiveClusterView()
         self.compactor = Compactor()
         self.tasks = Tasks()
@@ -661,12 +669,37 @@ class Operator:
                 if n.spec.unschedulable and "kubeheal.io/last-action" in n.metadata.annotations
             )
         )
+        budgets = self.error_budgets() if self.error_budgets is not None else ()
         return History(
             actions=tuple(records),
             openings=tuple(self._openings(now)),
             cordoned_nodes=cordoned,
             kill_switch=self.kill_switch,
+            error_budgets=budgets,
         )
+
+    def add_observer(self, observer: Callable[[OperatorEvent], None]) -> None:
+        """Also call ``observer`` with every event (after the observers already there); an
+        observer that raises is logged and does not stop the others."""
+        previous = self.on_event
+
+        def observe(event: OperatorEvent) -> None:
+            if previous is not None:
+                try:
+                    previous(event)
+                except Exception:
+                    log.exception("operator event observer failed")
+            observer(event)
+
+        self.on_event = observe
+
+    def last_seen(self, target: Target) -> tuple[datetime | None, str | None]:
+        """When a signal about ``target`` was last seen (cluster time), and the id of the
+        incident kubeheal currently holds for it, if any (read-only view for observers)."""
+        state = self._targets.get(target)
+        if state is None:
+            return None, None
+        return state.last_seen, state.incident.id if state.incident is not None else None
 
     async def _decide_and_act(self, target: Target, state: _TargetState, now: datetime) -> None:
         incident = state.incident
