@@ -204,6 +204,53 @@ class KubeWriter:
         except Exception as e:
             raise _translate(e, f"delete {kind.name.lower()} {namespace}/{name}") from e
 
+    async def list(
+        self, kind: Kind, namespace: str | None, *, labels: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Objects of ``kind`` (in ``namespace``, or in all namespaces when None) matching
+        ``labels``."""
+        where = ("*" if namespace is None else namespace) if kind.namespaced else None
+        try:
+            found = [
+                _to_dict(obj)
+                async for obj in self._client.list(
+                    kind.resource,
+                    namespace=where,
+                    labels=dict(labels) if labels else None,
+                )
+            ]
+        except Exception as e:
+            raise _translate(e, f"list {kind.name.lower()} {namespace}") from e
+        return found
+
+    async def create_custom(
+        self, *, group: str, version: str, plural: str, namespace: str, obj: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Create a namespaced custom resource (e.g. a ChaosEngine) as plain JSON."""
+        path = f"/apis/{group}/{version}/namespaces/{namespace}/{plural}"
+        try:
+            response = await self._http.post(path, json=obj)
+            body = await response.aread()
+        except httpx2.TransportError as e:
+            raise KubeUnavailable(f"create {plural}.{group} in {namespace}: {e!r}") from e
+        if response.status_code >= 400:
+            raise error_from_response(response, body)
+        created: dict[str, Any] = response.json()
+        return created
+
+    async def delete_custom(
+        self, *, group: str, version: str, plural: str, namespace: str, name: str
+    ) -> None:
+        """Delete a namespaced custom resource."""
+        path = f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}"
+        try:
+            response = await self._http.delete(path)
+            body = await response.aread()
+        except httpx2.TransportError as e:
+            raise KubeUnavailable(f"delete {plural}.{group} {namespace}/{name}: {e!r}") from e
+        if response.status_code >= 400:
+            raise error_from_response(response, body)
+
     async def evict(self, namespace: str, name: str, *, dry_run: bool = False) -> None:
         """Evict a pod through the Eviction API; KubeDisruptionBlocked when a PDB refuses."""
         eviction = core_v1.Pod.Eviction(metadata=ObjectMeta(name=name, namespace=namespace))

@@ -1,0 +1,195 @@
+"""Reports of chaos runs: JSON for machines (CI), HTML with a timeline for people.
+
+The HTML page is self-contained: a summary, per experiment a table of faults (times to
+detect, act and recover, MTTR, probe success, every expectation) and an inline SVG timeline
+with one row per probe (green: passing, red: failing), the faults' active spans, and
+kubeheal's signals, incidents, actions and resolutions as marks.
+
+Pure: no I/O, no clock (the caller writes the strings).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from kubeheal.chaos.journal import Journal, RunStatus
+
+__all__ = ["render_html", "report_dict", "report_json", "timeline_svg"]
+
+_COLOURS = {
+    "signal": "#9467bd",
+    "incident": "#ff7f0e",
+    "action": "#1f77b4",
+    "resolved": "#2ca02c",
+    "escalated": "#d62728",
+    "abort": "#d62728",
+    "rollback": "#7f7f7f",
+    "fault": "#8c564b",
+}
+
+
+def report_dict(
+    journals: Sequence[Journal], *, meta: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The report: every run, and whether all passed."""
+    runs = [j.to_dict() for j in journals]
+    failed = [f"{j['experiment']}: {x}" for j in runs for x in j["failed_expectations"]]
+    failed += [
+        f"{j['experiment']}: {j['status']}"
+        + (f" ({j['error'] or j['abort_reason']})" if j["error"] or j["abort_reason"] else "")
+        for j in runs
+        if j["status"] not in ("passed", "failed")
+    ]
+    scores = [j["resilience_score"] for j in runs if j["resilience_score"] is not None]
+    return {
+        "kind": "kubeheal-chaos-report",
+        "version": 1,
+        **dict(meta or {}),
+        "passed": all(j.status is RunStatus.PASSED for j in journals),
+        "failures": failed,
+        "resilience_score": round(sum(scores) / len(scores), 1) if scores else None,
+        "experiments": runs,
+    }
+
+
+def report_json(journals: Sequence[Journal], *, meta: Mapping[str, Any] | None = None) -> str:
+    return json.dumps(report_dict(journals, meta=meta), indent=2) + "\n"
+
+
+def _x(at: datetime, start: datetime, span: float, width: float) -> float:
+    return max(0.0, min(width, (at - start).total_seconds() / span * width))
+
+
+def timeline_svg(journal: Journal, *, width: int = 900) -> str:
+    """An SVG timeline of one run: probes, faults, kubeheal's events."""
+    start = journal.started_at
+    end = journal.ended_at
+    if start is None or end is None:
+        return "<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10'></svg>"
+    span = max(1.0, (end - start).total_seconds())
+    label_w, row_h = 170, 22
+    probes = list(journal.tolerances)
+    rows = [*probes, "faults", "kubeheal"]
+    height = row_h * len(rows) + 30
+    out: list[str] = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width + label_w + 10}' "
+        f"height='{height}' font-family='sans-serif' font-size='11' class='timeline'>"
+    ]
+    esc = html.escape
+    for i, row in enumerate(rows):
+        y = i * row_h + 4
+        out.append(f"<text x='2' y='{y + 14}'>{esc(row)}</text>")
+        out.append(
+            f"<rect x='{label_w}' y='{y}' width='{width}' height='{row_h - 6}' fill='#f4f4f4'/>"
+        )
+    for i, name in enumerate(probes):
+        series = sorted((c for c in journal.checks if c.probe == name), key=lambda c: c.at)
+        y = i * row_h + 4
+        for k, c in enumerate(series):
+            x0 = _x(c.at, start, span, width)
+            x1 = _x(series[k + 1].at, start, span, width) if k + 1 < len(series) else x0 + 2
+            colour = "#2ca02c" if c.ok else "#d62728"
+            out.append(
+                f"<rect x='{label_w + x0:.1f}' y='{y}' width='{max(1.0, x1 - x0):.1f}' "
+                f"height='{row_h - 6}' fill='{colour}'><title>{esc(c.at.isoformat())} "
+                f"{esc(c.detail)}</title></rect>"
+            )
+    fy = len(probes) * row_h + 4
+    for f in journal.faults:
+        if f.started_at is None:
+            continue
+        x0 = _x(f.started_at, start, span, width)
+        x1 = _x(f.ended_at or end, start, span, width)
+        out.append(
+            f"<rect x='{label_w + x0:.1f}' y='{fy + 3}' width='{max(2.0, x1 - x0):.1f}' "
+            f"height='{row_h - 12}' fill='{_COLOURS['fault']}' opacity='0.7'>"
+            f"<title>{esc(f.name)}: {esc('; '.join(f.rounds[:3]))}</title></rect>"
+        )
+    ky = fy + row_h
+    for e in sorted(journal.events, key=lambda e: e.at):
+        if e.kind in ("fault", "fault-cleared"):
+            continue
+        x = label_w + _x(e.at, start, span, width)
+        colour = _COLOURS.get(e.kind, "#333")
+        out.append(
+            f"<circle cx='{x:.1f}' cy='{ky + 8}' r='4' fill='{colour}'><title>"
+            f"{esc(e.at.isoformat())} {esc(e.kind)} {esc(e.subject)} {esc(e.detail)}"
+            "</title></circle>"
+        )
+    out.append(
+        f"<text x='{label_w}' y='{height - 4}'>0 s</text><text x='{label_w + width - 60}' "
+        f"y='{height - 4}'>{span:.0f} s (cluster)</text></svg>"
+    )
+    return "".join(out)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} s"
+
+
+def render_html(
+    journals: Sequence[Journal], *, meta: Mapping[str, Any] | None = None, title: str = ""
+) -> str:
+    """The HTML report."""
+    esc = html.escape
+    report = report_dict(journals, meta=meta)
+    verdict = "PASSED" if report["passed"] else "FAILED"
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{esc(title or 'kubeheal chaos report')}</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+        ".ok{color:#2ca02c}.bad{color:#d62728}</style></head><body>",
+        f"<h1>{esc(title or 'kubeheal chaos report')}: "
+        f"<span class='{'ok' if report['passed'] else 'bad'}'>{verdict}</span></h1>",
+    ]
+    for key in ("mode", "kubeheal", "speed", "command", "target_mttr_s"):
+        if key in report:
+            parts.append(f"<div>{esc(key)}: {esc(str(report[key]))}</div>")
+    if report["failures"]:
+        parts.append("<h2>Failures</h2><ul>")
+        parts += [f"<li class='bad'>{esc(f)}</li>" for f in report["failures"]]
+        parts.append("</ul>")
+    for journal, data in zip(journals, report["experiments"], strict=True):
+        cls = "ok" if journal.status is RunStatus.PASSED else "bad"
+        parts.append(
+            f"<h2>{esc(journal.experiment)}: <span class='{cls}'>{esc(journal.status.value)}"
+            f"</span></h2><p>{esc(journal.description)}</p>"
+            f"<p>cluster time {data['cluster_seconds']} s, wall {data['wall_seconds']} s; "
+            f"resilience score {data['resilience_score']}; MTTR {_fmt(journal.mttr_s)}</p>"
+        )
+        if journal.error or journal.abort_reason:
+            parts.append(f"<p class='bad'>{esc(journal.error or journal.abort_reason or '')}</p>")
+        parts.append(
+            "<table><tr><th>fault</th><th>detected</th><th>acted</th><th>recovered</th>"
+            "<th>MTTR</th><th>probe success</th><th>actions</th><th>expectations</th></tr>"
+        )
+        for r in journal.results:
+            exps = "<br>".join(
+                f"<span class='{'ok' if e.ok else 'bad'}'>{esc(e.name)}: {esc(e.measured)} "
+                f"(wanted {esc(e.wanted)})</span>"
+                for e in r.expectations
+            )
+            parts.append(
+                f"<tr><td>{esc(r.name)} ({esc(r.fault)})</td><td>{_fmt(r.detect_s)}</td>"
+                f"<td>{_fmt(r.act_s)}</td><td>{_fmt(r.recover_s)}</td><td>{_fmt(r.mttr_s)}</td>"
+                f"<td>{r.probe_success_pct:.0f}%</td><td>{esc(', '.join(sorted(set(r.actions))))}"
+                f"</td><td>{exps}</td></tr>"
+            )
+        parts.append("</table>")
+        parts.append(timeline_svg(journal))
+        if journal.rollbacks:
+            parts.append("<h3>Rollbacks</h3><ul>")
+            parts += [
+                f"<li class='{'ok' if r.ok else 'bad'}'>{esc(r.what)}"
+                + (f": {esc(r.error or '')}" if not r.ok else "")
+                + "</li>"
+                for r in journal.rollbacks
+            ]
+            parts.append("</ul>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
