@@ -9,8 +9,17 @@ import pytest
 from kubeheal.twin.promstack import PromStack, PromStackError, find_binaries
 
 
+@pytest.fixture
+def promstack(promstack_session: PromStack) -> PromStack:
+    """The session's Prometheus + Alertmanager with the samples of earlier tests deleted.
+
+    See `promstack_session` for what it runs and how tests configure it."""
+    promstack_session.reset_data()
+    return promstack_session
+
+
 @pytest.fixture(scope="session")
-def promstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromStack]:
+def promstack_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromStack]:
     """A real Prometheus 2.42 + Alertmanager 0.25 on 127.0.0.1, started once per session.
 
     Scrape and rule evaluation every 1 s; Alertmanager with `group_wait: 0s`. Each test

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,6 +38,7 @@ from kubeheal.runtime.leader import (
 )
 from kubeheal.runtime.metrics import OperatorMetrics
 from kubeheal.runtime.operator import Operator, OperatorOptions
+from kubeheal.runtime.reload import SettingsReloader
 from kubeheal.runtime.sources import attach_sources
 from kubeheal.server.auth import Authenticator
 from kubeheal.server.incidents_api import notification_routers
@@ -117,6 +120,16 @@ class PlaybookReloader:
         fresh = load_playbook_set(self.settings)  # raises PlaybookError: stamp stays old
         self._stamp = stamp
         return fresh
+
+
+def _load(config: Path | None, dry_run: bool) -> Settings:
+    """The settings file plus the environment and ``--dry-run``; raises `SettingsError`."""
+    settings = load_settings(config, os.environ)
+    if dry_run:
+        settings = settings.model_copy(
+            update={"guards": settings.guards.model_copy(update={"dry_run": True})}
+        )
+    return settings
 
 
 def _settings(config: Path | None, dry_run: bool) -> Settings:
@@ -214,7 +227,10 @@ def register(app: typer.Typer) -> None:
         if leader_elect:
             namespace, _, name = lease.partition("/")
             election = (namespace or default_namespace(os.environ), name or DEFAULT_LEASE_NAME)
-        asyncio.run(_serve(connection, book, settings, playbooks, auth, host, port, election))
+        reload_from = None if config is None else functools.partial(_load, config, dry_run)
+        serve = _serve(connection, book, settings, playbooks, auth, host, port, election,
+                       config=config, reload_settings=reload_from)  # fmt: skip
+        asyncio.run(serve)
 
     @app.command()
     def validate(
@@ -334,6 +350,9 @@ async def _serve(
     host: str,
     port: int,
     election: tuple[str, str] | None = None,
+    *,
+    config: Path | None = None,
+    reload_settings: Callable[[], Settings] | None = None,
 ) -> None:
     stop = asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
@@ -351,8 +370,9 @@ async def _serve(
             leader = elector.leading
         # Leaving the stack after the operator stopped releases the Lease.
         await _run_operator(
-            connection, ledger, settings, playbooks, auth, host, port, stop=stop, leader=leader
-        )
+            connection, ledger, settings, playbooks, auth, host, port, stop=stop, leader=leader,
+            reloader=(config, reload_settings) if config and reload_settings else None,
+        )  # fmt: skip
     ledger.close()
 
 
@@ -367,6 +387,7 @@ async def _run_operator(
     *,
     stop: asyncio.Event,
     leader: asyncio.Event | None,
+    reloader: tuple[Path, Callable[[], Settings]] | None = None,
 ) -> None:
     metrics = OperatorMetrics()
     operator = Operator(
@@ -389,6 +410,10 @@ async def _run_operator(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if reloader is not None:
+        settings_reloader = SettingsReloader(path=reloader[0], load=reloader[1], target=operator)
+        operator.tasks.spawn("settings-reload", settings_reloader.run())
+        loop.add_signal_handler(signal.SIGHUP, settings_reloader.request)
     async with (
         contextlib.AsyncExitStack() as sources,
         serving(http.app, host=host, port=port) as url,

@@ -318,6 +318,12 @@ class WebhookSettings(_Section):
         description="Processed alerts are kept this long (alerts still firing are kept).",
     )
     batch_size: int = Field(500, ge=1, description="Inbox rows turned into signals per pass.")
+    alertmanager_url: str = Field(
+        "",
+        description="Base URL of the Alertmanager that posts to the webhook (e.g. "
+        "http://alertmanager-operated.monitoring:9093); when set, /readyz probes it and reports "
+        "'degraded' while it is unreachable. Empty: not probed.",
+    )
 
 
 ChannelType = Literal["slack", "pagerduty", "email", "teams", "webhook"]
@@ -670,6 +676,38 @@ class FinopsSettings(_Section):
         2, ge=1, description="Never suggest lowering an HPA's minReplicas below this."
     )
     excluded_namespaces: tuple[str, ...] = Field((), description="Namespaces the reports skip.")
+    apply_enabled: bool = Field(
+        False,
+        description="Run the right-sizing source in the operator: Rightsize signals for the "
+        "`rightsize-gradual` playbook (which must be enabled too).",
+    )
+    prometheus_url: str = Field(
+        "http://prometheus-operated.monitoring:9090",
+        description="Base URL of the Prometheus the operator's right-sizing source reads.",
+    )
+    apply_interval: Duration = Field(
+        timedelta(hours=1),
+        description="Time between two right-sizing passes of the operator (each may start one "
+        "step per workload; keep it above the guards' cooldown and above flapping_window / "
+        "(flapping_threshold - 1)).",
+    )
+    apply_namespaces: tuple[str, ...] = Field(
+        (), description="Namespaces the operator right-sizes; empty: all."
+    )
+    apply_min_confidence: Literal["low", "medium", "high"] = Field(
+        "medium", description="Recommendations with less confidence are not applied."
+    )
+    apply_min_change: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="A value within this share of its recommendation is left as it is.",
+    )
+    apply_pause_after_escalation: Duration = Field(
+        timedelta(days=1),
+        description="After an incident of a workload is escalated, no right-sizing of it for "
+        "this long.",
+    )
 
 
 class AnomalyQuerySettings(_Section):
@@ -831,7 +869,7 @@ class SloSettings(_Section):
         "frozen (0.1: less than 10% left; 0: only once the budget is spent).",
     )
     disruptive_actions: tuple[str, ...] = Field(
-        ("restart_pod", "drain_node", "raise_memory_limit"),
+        ("restart_pod", "drain_node", "raise_memory_limit", "set_resources"),
         description="Actions the budget policy freezes (restart_pod only when the pod is "
         "ready: restarting a broken pod costs no budget).",
     )

@@ -42,7 +42,7 @@ from kubeheal.clients.notify_transport import (
     TemporaryDeliveryError,
     redact,
 )
-from kubeheal.config.settings import NotificationSettings
+from kubeheal.config.settings import NotificationSettings, Settings
 from kubeheal.model.core import Target, TargetKind
 from kubeheal.notify.context import IncidentContext, build_context
 from kubeheal.notify.delivery import Dispatcher, HttpPoster, MailSender
@@ -631,6 +631,12 @@ def attach_notifications(
         ledger_in_thread=operator.options.ledger_in_thread,
     )
     operator.add_observer(service.on_event)
+
+    def reloaded(new: Settings) -> None:
+        # Routes, policies, channels and timings apply from the next pass of the loops.
+        service.settings = service.dispatcher.settings = new.notifications
+
+    operator.settings_listeners.append(reloaded)
     operator.tasks.spawn("notifications", service.run())
     log.info(
         "notifications: %d channel(s), %d polic(y/ies)",

@@ -200,6 +200,12 @@ class Operator:
         self.playbooks = playbooks
         self.reload_playbooks = reload_playbooks
         self.playbook_error = ""
+        self.settings_error = ""
+        """Why the last settings reload was refused (empty: it was applied)."""
+        self.settings_listeners: list[Callable[[Settings], None]] = []
+        """Called with the new settings by `update_settings` (e.g. notifications)."""
+        self.draining = False
+        """Set by `stop`: no new incident work starts; steps in flight finish."""
         self.metrics = metrics or OperatorMetrics()
         self.now = clock
         self.options = options or OperatorOptions()
@@ -275,6 +281,16 @@ class Operator:
         """False on a replica that does not (or no longer) lead: it must not plan or act."""
         return self.leader is None or self.leader.is_set()
 
+    def update_settings(self, settings: Settings) -> None:
+        """Use ``settings`` from the next decision on (a reload; see
+        `kubeheal.runtime.reload` for the parts that may change while running)."""
+        self.settings = settings
+        for listener in self.settings_listeners:
+            try:
+                listener(settings)
+            except Exception:
+                log.exception("settings listener failed")
+
     def _compaction(self, name: str) -> Callable[[Any], Any] | None:
         """How the cache of `name` shares repeated values (see ``Compactor``)."""
         compactions: dict[str, Callable[[Any], Any]] = {
@@ -285,7 +301,17 @@ class Operator:
         }
         return compactions.get(name)
 
-    async def stop(self) -> None:
+    async def stop(self, *, drain: float = 10.0) -> None:
+        """Stop gracefully: start no new incident work, let the steps in flight finish (at
+        most ``drain`` seconds), then cancel every task. A step cancelled mid-action leaves
+        its action pending in the ledger, for the next leader to resume."""
+        self.draining = True
+        deadline = time.monotonic() + drain
+        # A replica that lost leadership hands its work back at once: the new leader resumes it.
+        while self._running and self.acting and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if self._running:
+            log.warning("stopping with %d target(s) still in flight", len(self._running))
         await self.tasks.stop()
         await self._http.aclose()
         await self.writer.aclose()
@@ -458,13 +484,20 @@ class Operator:
     async def _work(self, target: Target) -> None:
         try:
             async with self._slots:
-                while target in self._dirty and self.acting:
+                while target in self._dirty and self.acting and not self.draining:
                     self._dirty.discard(target)
                     self.metrics.queue_depth.set(len(self._dirty))
                     try:
                         await self._advance(target)
                     except KubeError as e:
                         log.warning("target %s: API error, will retry: %s", target.key, e)
+                    except LedgerError as e:
+                        # Nothing is written to the cluster before the ledger has recorded it:
+                        # the step stopped at the failed write and the next sweep retries it.
+                        log.error(  # noqa: TRY400 - the error says what failed; no traceback
+                            "target %s: the ledger cannot be written (%s: %s); no action taken, "
+                            "will retry", target.key, type(e).__name__, e,
+                        )  # fmt: skip
                     except Exception:
                         log.exception("target %s: unexpected failure", target.key)
         finally:

@@ -1,9 +1,10 @@
 """kubeheal's own HTTP app: health, /metrics, the Alertmanager webhook and the API routers.
 
 One ASGI app (FastAPI, served by uvicorn), so the HTTP API has an OpenAPI description
-(``/openapi.json``) that the test suite fuzzes. Health reflects the API server connection
-(every reflector synced and not failing) and the ledger; /metrics serves the operator's
-registry. Authentication (`kubeheal.server.auth`) is a middleware over every path except
+(``/openapi.json``) that the test suite fuzzes. Health comes from a ``HealthSource``
+(`kubeheal.runtime.health.OperatorHealth`: the API server's watches, the ledger, leadership,
+Prometheus and Alertmanager), or from a plain ``ready`` callable; /metrics serves the
+operator's registry. Authentication (`kubeheal.server.auth`) is a middleware over every path except
 /healthz, /livez, /readyz and (unless configured) /metrics: routers added through
 ``routers`` are protected without doing anything themselves and must not authenticate on
 their own.
@@ -12,7 +13,7 @@ their own.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -22,7 +23,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from kubeheal import __version__
 from kubeheal.server.auth import Authenticator, AuthMiddleware, auth_failures_counter
 
-__all__ = ["create_app"]
+__all__ = ["HealthSource", "create_app"]
+
+
+class HealthSource(Protocol):
+    """Readiness and liveness, each as (ok?, the whole JSON body)."""
+
+    async def readiness(self) -> tuple[bool, dict[str, Any]]: ...
+
+    def liveness(self) -> tuple[bool, dict[str, Any]]: ...
+
 
 _SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer"},
@@ -33,14 +43,17 @@ _SECURITY_SCHEMES = {
 def create_app(
     *,
     registry: CollectorRegistry,
-    ready: Callable[[], tuple[bool, dict[str, Any]]],
+    ready: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
+    health: HealthSource | None = None,
     webhook: APIRouter | None = None,
     routers: Sequence[APIRouter] = (),
     auth: Authenticator | None = None,
 ) -> FastAPI:
     """The operator's HTTP app.
 
-    ``ready()`` returns (ready?, details) for /readyz; ``webhook`` is the Alertmanager
+    ``health`` answers /readyz and /healthz (200 when ok, 503 otherwise); without it,
+    ``ready()`` returns (ready?, details) for /readyz and /healthz only says the process
+    serves (neither: always ready). ``webhook`` is the Alertmanager
     receiver (`kubeheal.server.webhook.webhook_router`); ``routers`` are further API routers.
     ``auth`` defaults to an authenticator without secrets, which refuses every protected
     request: pass ``Authenticator.from_settings(settings.server)`` (or ``Authenticator.off()``
@@ -60,20 +73,28 @@ def create_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz() -> JSONResponse:
-        """Liveness: the process serves HTTP."""
-        return JSONResponse({"status": "ok"})
+        """Liveness: the process serves HTTP and its operator's own tasks run (503 otherwise;
+        an unreachable dependency never fails liveness)."""
+        if health is None:
+            return JSONResponse({"status": "ok"})
+        ok, body = health.liveness()
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     async def livez() -> JSONResponse:
         """Liveness (alias of /healthz)."""
-        return JSONResponse({"status": "ok"})
+        return await healthz()
 
     async def readyz() -> JSONResponse:
-        """Readiness: every watch of the API server synced and healthy (503 otherwise)."""
-        ok, details = ready()
-        return JSONResponse(
-            {"status": "ready" if ok else "not ready", "checks": details},
-            status_code=200 if ok else 503,
-        )
+        """Readiness: the API server's watches synced and healthy and the ledger answering
+        (503 otherwise); ``status`` is ``degraded`` while Prometheus or Alertmanager is
+        unreachable (still ready); ``role`` is leader, standby or single; ``checks`` lists
+        every check."""
+        if health is not None:
+            ok, body = await health.readiness()
+        else:
+            ok, details = ready() if ready is not None else (True, {})
+            body = {"status": "ready" if ok else "not ready", "checks": details}
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     for path, endpoint in (
         ("/metrics", metrics),

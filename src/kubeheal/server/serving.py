@@ -1,9 +1,11 @@
 """Serving the operator over HTTP: the app wired to a running operator, and uvicorn.
 
 ``operator_http`` builds the whole HTTP side of `kubeheal run` (and of the test harness):
-readiness from the operator and the ledger, /metrics from the operator's registry, the
-Alertmanager webhook writing to the ledger's inbox, and the alert consumer that drains the
-inbox into the operator (started as one of the operator's tasks, so it stops with it).
+readiness and liveness from the operator, the ledger, leadership and the optional Prometheus
+and Alertmanager (`kubeheal.runtime.health`, probed by one of the operator's tasks), /metrics
+from the operator's registry, the Alertmanager webhook writing to the ledger's inbox, and the
+alert consumer that drains the inbox into the operator (started as one of the operator's
+tasks, so it stops with it).
 ``serving`` runs an app under uvicorn on an address bound before it starts (port 0 picks a
 free port) and yields its base URL.
 """
@@ -24,6 +26,7 @@ from fastapi import APIRouter, FastAPI
 
 from kubeheal.config import Settings
 from kubeheal.runtime.alerts import AlertConsumer, AlertMetrics
+from kubeheal.runtime.health import DependencyMonitor, OperatorHealth, dependencies_of
 from kubeheal.runtime.operator import Operator
 from kubeheal.runtime.tasks import Tasks
 from kubeheal.server.app import create_app
@@ -45,6 +48,8 @@ class OperatorHttp:
     inbox: AlertInbox
     consumer: AlertConsumer | None
     """None when the webhook is disabled."""
+    health: OperatorHealth | None = None
+    """What /readyz and /healthz report (`kubeheal.runtime.health`)."""
 
 
 def operator_http(
@@ -85,26 +90,27 @@ def operator_http(
         )
         operator.tasks.spawn("alert-consumer", consumer.run())
 
-    def ready() -> tuple[bool, dict[str, Any]]:
-        details: dict[str, Any] = {"api_server": operator.health()}
-        details["ledger"] = ledger.location
-        if operator.playbook_error:
-            details["playbooks"] = operator.playbook_error
-        if consumer is not None:
-            details["alert_inbox"] = {
-                "pending": inbox.pending_count,
-                "recovered": consumer.recovered,
-            }
-        return operator.healthy, details
+    def inbox_check() -> dict[str, Any]:
+        if consumer is None:
+            return {}
+        return {"alert_inbox": {"pending": inbox.pending_count, "recovered": consumer.recovered}}
 
+    dependencies = dependencies_of(settings)
+    monitor: DependencyMonitor | None = None
+    if dependencies:
+        monitor = DependencyMonitor(dependencies)
+        operator.tasks.spawn("dependency-probes", monitor.run())
+    health = OperatorHealth(
+        operator=operator, ledger=ledger, dependencies=monitor, extra=inbox_check
+    )
     app = create_app(
         registry=registry,
-        ready=ready,
+        health=health,
         webhook=webhook,
         routers=routers,
         auth=auth if auth is not None else Authenticator.from_settings(settings.server),
     )
-    return OperatorHttp(app=app, inbox=inbox, consumer=consumer)
+    return OperatorHttp(app=app, inbox=inbox, consumer=consumer, health=health)
 
 
 def split_listen(listen: str) -> tuple[str, int]:

@@ -278,6 +278,12 @@ class Ledger:
         with self._lock:
             self._backend.close()
 
+    def ping(self) -> None:
+        """A cheap read (``SELECT 1``) proving the database answers; raises `StorageError`
+        when it does not (health checks)."""
+        with self._tx(write=False) as s:
+            s.query("SELECT 1 AS ok")
+
     def __enter__(self) -> Ledger:
         return self
 

@@ -397,6 +397,7 @@ class PromStack:
                     f"--web.listen-address={HOST}:{self.prometheus_port}",
                     f"--web.external-url={self.prometheus_url}/",
                     "--web.enable-lifecycle",
+                    "--web.enable-admin-api",
                     "--web.enable-remote-write-receiver",
                     f"--rules.alert.resend-delay={self.alert_resend_delay}",
                     f"--log.level={self.log_level}",
@@ -429,6 +430,26 @@ class PromStack:
         return self._http
 
     # --- configuration --------------------------------------------------------------------
+
+    def reset_data(self) -> None:
+        """Delete every stored series (admin API), so a test sees only its own samples.
+
+        Series scraped for earlier configurations (other twins with the same labels) would
+        otherwise stay queryable for their whole range."""
+        client = self._client()
+        try:
+            deleted = client.post(
+                f"{self.prometheus_url}/api/v1/admin/tsdb/delete_series",
+                params={"match[]": '{__name__=~".+"}'},
+            )
+            cleaned = client.post(f"{self.prometheus_url}/api/v1/admin/tsdb/clean_tombstones")
+        except httpx.HTTPError as e:
+            raise PromStackError(f"could not reset Prometheus' data: {e}") from e
+        for answer in (deleted, cleaned):
+            if answer.status_code != 204:
+                raise PromStackError(
+                    f"could not reset Prometheus' data: {answer.status_code} {answer.text[:200]}"
+                )
 
     def configure(
         self,
