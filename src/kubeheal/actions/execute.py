@@ -34,6 +34,7 @@ from kubeheal.actions.workloads import (
     raise_memory_limit,
     rollback_deployment,
     scale_out,
+    set_resources,
 )
 from kubeheal.clients.kube import KubeError
 from kubeheal.engine.params import (
@@ -46,6 +47,7 @@ from kubeheal.engine.params import (
     RestartPod,
     RollbackDeployment,
     ScaleOut,
+    SetResources,
     UncordonNode,
 )
 from kubeheal.engine.plan import ActionPlan
@@ -66,6 +68,7 @@ EXECUTORS: dict[type[ActionParams], Executor] = {
     UncordonNode: uncordon_node,
     DrainNode: drain_node,
     CreatePdb: create_pdb,
+    SetResources: set_resources,
 }
 """One executor per ActionParams type."""
 

@@ -1,4 +1,5 @@
-"""Executors that change workloads: rollback, memory limits, replicas, HPA bounds, PDBs.
+"""Executors that change workloads: rollback, memory limits, requests/limits (right-sizing),
+replicas, HPA bounds, PDBs.
 
 Each reads the current object first and does nothing when the desired state is already
 there; writes carry the resourceVersion they were computed from, so a concurrent change
@@ -26,10 +27,12 @@ from kubeheal.engine.params import (
     CreatePdb,
     RaiseHpaMax,
     RaiseMemoryLimit,
+    ResourceChange,
     RollbackDeployment,
     ScaleOut,
+    SetResources,
 )
-from kubeheal.model.quantity import QuantityError, parse_memory
+from kubeheal.model.quantity import QuantityError, parse_cpu, parse_memory
 
 __all__ = [
     "ANNOTATION_ROLLED_BACK_FROM",
@@ -39,6 +42,7 @@ __all__ = [
     "raise_memory_limit",
     "rollback_deployment",
     "scale_out",
+    "set_resources",
 ]
 
 ANNOTATION_ROLLED_BACK_FROM = "kubeheal.io/rolled-back-from"
@@ -245,6 +249,138 @@ async def raise_memory_limit(ctx: Context, p: RaiseMemoryLimit) -> ActionOutcome
         if ctx.dry_run:
             return dry(change, **evidence)
         return done(change.replace("raise", "raised", 1), **evidence)
+
+    return await retry_conflicts(ctx, attempt, what=what)
+
+
+# -- requests and limits (right-sizing) ----------------------------------------------------
+
+
+def _amount(resource: str, value: Any, what: str) -> float | None:
+    """A quantity as a number (cores or bytes), None when unset."""
+    if value is None:
+        return None
+    try:
+        return parse_cpu(value) if resource == "cpu" else float(parse_memory(value))
+    except QuantityError as e:
+        raise PermanentError(f"{what}: unreadable {resource} quantity {value!r}: {e}") from e
+
+
+def _same(resource: str, a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    tolerance = 1e-9 if resource == "cpu" else 0.5
+    return abs(a - b) <= tolerance
+
+
+def _check_request_within_limit(
+    container: str, values: dict[tuple[str, str], float | None], what: str
+) -> None:
+    for resource in ("cpu", "memory"):
+        request, limit = values.get(("requests", resource)), values.get(("limits", resource))
+        if request is not None and limit is not None and request > limit:
+            raise PermanentError(
+                f"{what}: the {resource} request of {container} would exceed its limit"
+            )
+
+
+async def set_resources(ctx: Context, p: SetResources) -> ActionOutcome:
+    """Strategic-merge new requests/limits of containers in the workload template.
+
+    Each change says which value it was planned from: a value that is neither that one nor
+    the new one changed since planning (a human or another tool), and the action refuses
+    (``PermanentError``) rather than take a larger step than planned.
+    """
+    kind = _WORKLOAD_KINDS.get(p.workload_kind)
+    what = f"resources of {p.workload_kind} {p.namespace}/{p.workload}"
+    if kind is None:
+        raise PermanentError(f"{what}: cannot patch the template of a {p.workload_kind}")
+    if not p.changes:
+        raise PermanentError(f"{what}: no change to make")
+    for change in p.changes:
+        if change.field not in ("requests", "limits") or change.resource not in ("cpu", "memory"):
+            raise PermanentError(f"{what}: cannot set {change.field}.{change.resource}")
+        new = _amount(change.resource, change.new, what)
+        if new is None or new <= 0:
+            raise PermanentError(f"{what}: invalid new value {change.new!r}")
+    writer = ctx.writer
+
+    async def attempt() -> ActionOutcome:
+        obj = await writer.get(kind, p.namespace, p.workload)
+        containers = {str(c.get("name")): c for c in _containers(dig(obj, "spec", "template"))}
+        pending: list[ResourceChange] = []
+        live: dict[str, dict[tuple[str, str], float | None]] = {}
+        for change in p.changes:
+            container = containers.get(change.container)
+            if container is None:
+                raise PermanentError(f"{what}: no container {change.container} in the template")
+            values = live.setdefault(
+                change.container,
+                {
+                    (f, r): _amount(r, dig(container, "resources", f, r), what)
+                    for f in ("requests", "limits")
+                    for r in ("cpu", "memory")
+                },
+            )
+            now_value = values[(change.field, change.resource)]
+            new = _amount(change.resource, change.new, what)
+            if _same(change.resource, now_value, new):
+                continue
+            planned_from = _amount(change.resource, change.current, what)
+            if not _same(change.resource, now_value, planned_from):
+                raw = dig(container, "resources", change.field, change.resource)
+                raise PermanentError(
+                    f"{what}: {change.field}.{change.resource} of {change.container} is {raw}, "
+                    f"not {change.current} as planned; the next recommendation re-plans"
+                )
+            values[(change.field, change.resource)] = new
+            pending.append(change)
+        summary = [
+            f"{c.container} {c.field}.{c.resource}={c.current or '-'}->{c.new} (target {c.target})"
+            for c in p.changes
+        ]
+        evidence: dict[str, Any] = {
+            "changes": summary,
+            "max_step_change": p.max_step_change,
+            "final": p.final,
+        }
+        if not pending:
+            return noop("requests and limits are already set", ctx, **evidence)
+        for name, values in live.items():
+            _check_request_within_limit(name, values, what)
+        per_container: dict[str, dict[str, dict[str, str]]] = {}
+        for change in pending:
+            fields = per_container.setdefault(change.container, {})
+            fields.setdefault(change.field, {})[change.resource] = change.new
+        patch = {
+            "metadata": {"resourceVersion": _rv(obj)},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": name, "resources": resources}
+                            for name, resources in sorted(per_container.items())
+                        ]
+                    }
+                }
+            },
+        }
+        await writer.patch(
+            kind,
+            p.namespace,
+            p.workload,
+            patch,
+            patch_kind=PatchKind.STRATEGIC,
+            dry_run=ctx.dry_run,
+        )
+        moved = ", ".join(
+            f"{c.container} {c.field}.{c.resource} {c.current or '-'} -> {c.new}" for c in pending
+        )
+        step = "final step" if p.final else "step"
+        change_text = f"{p.workload_kind} {p.namespace}/{p.workload} ({step}): {moved}"
+        if ctx.dry_run:
+            return dry(f"right-size {change_text}", **evidence)
+        return done(f"right-sized {change_text}", **evidence)
 
     return await retry_conflicts(ctx, attempt, what=what)
 

@@ -4,7 +4,8 @@ Two families, each a list of functions ``(GuardContext) -> Allow | Block``:
 
 - incident guards, checked before any playbook is chosen: excluded namespaces, kill switch,
   flapping, attempts per incident, namespace and global budgets (circuit breaker);
-- action guards, checked on the concrete action: per-target cooldown, blast radius,
+- action guards, checked on the concrete action: per-target cooldown, blast radius (a ready
+  pod restarted, or a rolling change started while pods are unavailable),
   PodDisruptionBudgets, node cordon share and concurrency, GitOps ownership, and the error
   budget policy (disruptive actions wait while an affected workload's SLO budget is low; the
   budgets arrive as data in ``History.error_budgets``; ``budget_allows`` is the same check
@@ -37,6 +38,7 @@ from kubeheal.engine.params import (
     RestartPod,
     RollbackDeployment,
     ScaleOut,
+    SetResources,
 )
 from kubeheal.model.cluster import ClusterView
 from kubeheal.model.core import Incident, Target, TargetKind
@@ -219,10 +221,34 @@ def _allowed_unavailable(ctx: GuardContext, replicas: int) -> int:
     return allowed
 
 
+def _rollout_blocker(ctx: GuardContext) -> Verdict:
+    """A rolling template change (``set_resources``) starts only on a settled Deployment:
+    rollout complete and every replica available."""
+    dep = ctx.view.deployment_for(ctx.incident.target)
+    if dep is None:
+        return Allow(guard="blast_radius")
+    st, desired = dep.status, dep.replicas
+    if st.observed_generation < dep.metadata.generation or st.updated_replicas < desired:
+        return Block(
+            guard="blast_radius",
+            reason=f"{ctx.incident.target} is rolling out; a template change waits for the end",
+        )
+    if st.available_replicas < desired or st.replicas > st.updated_replicas:
+        return Block(
+            guard="blast_radius",
+            reason=f"{st.available_replicas} of {desired} pods of {ctx.incident.target} "
+            "available; a rolling change waits until all are",
+        )
+    return Allow(guard="blast_radius")
+
+
 def blast_radius(ctx: GuardContext) -> Verdict:
     """Restarting a ready pod must keep the workload's unavailable pods within the smaller of
-    ``max_disrupted_share`` (at least one pod) and the Deployment's maxUnavailable."""
+    ``max_disrupted_share`` (at least one pod) and the Deployment's maxUnavailable; a rolling
+    template change (``set_resources``) waits until every pod is available."""
     params = ctx.params
+    if isinstance(params, SetResources):
+        return _rollout_blocker(ctx)
     if not isinstance(params, RestartPod) or not params.pod_ready:
         return Allow(guard="blast_radius")
     pods = ctx.view.pods_of(ctx.incident.target)
@@ -315,6 +341,15 @@ def gitops_patch(params: ActionParams) -> str:
             body = {"spec": {"replicas": params.replicas}}
     elif isinstance(params, RaiseHpaMax):
         body = {"spec": {"maxReplicas": params.new_max}}
+    elif isinstance(params, SetResources):
+        per_container: dict[str, dict[str, dict[str, str]]] = {}
+        for change in params.changes:
+            fields = per_container.setdefault(change.container, {})
+            fields.setdefault(change.field, {})[change.resource] = change.new
+        resized: list[dict[str, object]] = [
+            {"name": n, "resources": r} for n, r in sorted(per_container.items())
+        ]
+        body = {"spec": {"template": {"spec": {"containers": resized}}}}
     else:
         return ""
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -322,7 +357,7 @@ def gitops_patch(params: ActionParams) -> str:
 
 def _persistent(params: ActionParams) -> bool:
     """Actions that rewrite a spec a GitOps tool owns (scaling through an HPA does not)."""
-    if isinstance(params, RaiseMemoryLimit | RollbackDeployment):
+    if isinstance(params, RaiseMemoryLimit | RollbackDeployment | SetResources):
         return True
     return isinstance(params, ScaleOut) and params.hpa is None
 

@@ -15,9 +15,11 @@ __all__ = [
     "DrainNode",
     "RaiseHpaMax",
     "RaiseMemoryLimit",
+    "ResourceChange",
     "RestartPod",
     "RollbackDeployment",
     "ScaleOut",
+    "SetResources",
     "UncordonNode",
 ]
 
@@ -57,6 +59,32 @@ class RaiseMemoryLimit(_Params, frozen=True, tag="raise_memory_limit"):
     new_limit: str
     new_request: str | None = None
     bounded_by: str = ""
+
+
+class ResourceChange(msgspec.Struct, frozen=True, kw_only=True):
+    """One request or limit of one container: from ``current`` (None: not set) to ``new``,
+    on the way to ``target`` (the recommendation)."""
+
+    container: str
+    field: str
+    """``requests`` or ``limits``."""
+    resource: str
+    """``cpu`` or ``memory``."""
+    current: str | None
+    new: str
+    target: str
+
+
+class SetResources(_Params, frozen=True, tag="set_resources"):
+    """Set container requests/limits in the workload template, one bounded step toward a
+    right-sizing recommendation (``final``: this step reaches it)."""
+
+    namespace: str
+    workload_kind: str
+    workload: str
+    changes: tuple[ResourceChange, ...]
+    max_step_change: float
+    final: bool = False
 
 
 class ScaleOut(_Params, frozen=True, tag="scale_out"):
@@ -126,4 +154,5 @@ ActionParams = (
     | UncordonNode
     | DrainNode
     | CreatePdb
+    | SetResources
 )

@@ -34,9 +34,11 @@ from kubeheal.engine.params import (
     DrainNode,
     RaiseHpaMax,
     RaiseMemoryLimit,
+    ResourceChange,
     RestartPod,
     RollbackDeployment,
     ScaleOut,
+    SetResources,
     UncordonNode,
 )
 from kubeheal.engine.playbooks.loader import PlaybookSet
@@ -54,9 +56,11 @@ from kubeheal.engine.playbooks.schema import (
     RestartPodStep,
     RollbackDeploymentStep,
     ScaleOutStep,
+    SetResourcesStep,
     Step,
     UncordonNodeStep,
 )
+from kubeheal.engine.rightsize import ResourceTargets, plan_step
 from kubeheal.model.cluster import ClusterView, Pod
 from kubeheal.model.core import Incident, IncidentId, SignalKind, Target, TargetKind, stable_id
 from kubeheal.model.history import History
@@ -411,6 +415,60 @@ def _create_pdb(step: CreatePdbStep, incident: Incident, view: ClusterView) -> C
     )
 
 
+def _rightsize_targets(incident: Incident) -> list[ResourceTargets]:
+    """The newest recommendation per container among the incident's Rightsize signals."""
+    newest: dict[str, tuple[datetime, ResourceTargets]] = {}
+    for signal in incident.signals:
+        if signal.kind is not SignalKind.RIGHTSIZE:
+            continue
+        targets = ResourceTargets.from_details(signal.details)
+        if targets is None:
+            continue
+        known = newest.get(targets.container)
+        if known is None or signal.observed_at >= known[0]:
+            newest[targets.container] = (signal.observed_at, targets)
+    return [newest[name][1] for name in sorted(newest)]
+
+
+def _set_resources(
+    step: SetResourcesStep, incident: Incident, view: ClusterView, settings: Settings
+) -> SetResources | _Skip:
+    target = incident.target
+    wanted = _rightsize_targets(incident)
+    if not wanted:
+        return _Skip("no right-sizing recommendation in the incident")
+    dep = view.deployment_for(target)
+    if dep is None:
+        return _Skip(f"{target} is not a Deployment kubeheal can see")
+    changes: list[ResourceChange] = []
+    final = True
+    missing: list[str] = []
+    for targets in wanted:
+        container = dep.spec.template.spec.container(targets.container)
+        if container is None:
+            missing.append(targets.container)
+            continue
+        planned = plan_step(
+            container,
+            targets,
+            max_step_change=step.params.max_step_change,
+            min_change=settings.finops.apply_min_change,
+        )
+        changes.extend(planned.changes)
+        final = final and planned.final
+    if not changes:
+        gone = f" (no container {', '.join(missing)})" if missing else ""
+        return _Skip(f"{target} is already at its recommendation{gone}")
+    return SetResources(
+        namespace=target.namespace,
+        workload_kind=target.kind.value,
+        workload=target.name,
+        changes=tuple(changes),
+        max_step_change=step.params.max_step_change,
+        final=final,
+    )
+
+
 def _params_for(
     step: Step,
     incident: Incident,
@@ -440,6 +498,8 @@ def _params_for(
         return _drain(step, incident, view, settings)
     if isinstance(step, CreatePdbStep):
         return _create_pdb(step, incident, view)
+    if isinstance(step, SetResourcesStep):
+        return _set_resources(step, incident, view, settings)
     return _Skip(f"step {step.action.value} has no parameters to compute")  # pragma: no cover
 
 

@@ -15,7 +15,9 @@ Checks (``CHECKS``): ``workload_ready`` (every desired replica available and the
 complete: observedGeneration >= generation, updated == desired == available, no old replica
 left), ``no_new_restarts_for`` (no container of the workload's current pods restarted since
 the baseline), ``node_ready``, ``node_drained`` (cordoned, no evictable pod left),
-``pdb_exists``, ``hpa_not_maxed``, ``alert_resolved`` and ``signals_cleared``.
+``pdb_exists``, ``hpa_not_maxed``, ``alert_resolved``, ``signals_cleared`` and
+``rollout_healthy`` (``workload_ready`` and ``no_new_restarts_for`` together: the rollout of a
+changed template completes and no container of the workload restarts, e.g. OOM-killed).
 
 What the snapshot cannot show comes from the runtime as parameters of ``evaluate``:
 ``alert_firing`` (is the alert that triggered the playbook still firing?) and
@@ -240,6 +242,18 @@ def _no_new_restarts(inp: CheckInput) -> Observation:
     return Observation(True, f"no container of {len(pods)} pod(s) restarted since the action")
 
 
+def _rollout_healthy(inp: CheckInput) -> Observation:
+    restarts = _no_new_restarts(inp)
+    if restarts.fatal:
+        return restarts
+    ready = _workload_ready(inp)
+    if not ready.ok:
+        return ready
+    if not restarts.ok:
+        return restarts
+    return Observation(True, f"{ready.detail}; {restarts.detail}")
+
+
 def _node_name(target: Target) -> str:
     return target.name
 
@@ -330,6 +344,7 @@ CHECKS: dict[str, Callable[[CheckInput], Observation]] = {
     "hpa_not_maxed": _hpa_not_maxed,
     "alert_resolved": _alert_resolved,
     "signals_cleared": _signals_cleared,
+    "rollout_healthy": _rollout_healthy,
 }
 """Every check a VerificationPlan can name, by name."""
 

@@ -95,6 +95,9 @@ class SignalKind(enum.StrEnum):
     ANOMALY = "Anomaly"
     FORECAST = "Forecast"
     SLO_BURN = "SLOBurn"
+    RIGHTSIZE = "Rightsize"
+    """A right-sizing recommendation differs from a container's requests/limits
+    (``details``: the recommended values; see ``kubeheal.engine.rightsize``)."""
 
 
 class SignalSource(enum.StrEnum):
@@ -106,6 +109,7 @@ class SignalSource(enum.StrEnum):
     ANOMALY = "anomaly"
     FORECAST = "forecast"
     SLO = "slo"
+    FINOPS = "finops"
 
 
 class Signal(msgspec.Struct, frozen=True, kw_only=True):

@@ -49,6 +49,7 @@ CATEGORY_OF_KIND: Mapping[str, str] = {
     "Forecast": "capacity",
     "PDBMissing": "hygiene",
     "NodeRecovered": "hygiene",
+    "Rightsize": "hygiene",
 }
 """Category of each signal kind (an alert's ``category`` label overrides it)."""
 

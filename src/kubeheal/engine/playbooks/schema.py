@@ -35,6 +35,7 @@ __all__ = [
     "RestartPodStep",
     "RollbackDeploymentStep",
     "ScaleOutStep",
+    "SetResourcesStep",
     "Step",
     "Triggers",
     "UncordonNodeStep",
@@ -55,6 +56,7 @@ class ActionName(enum.StrEnum):
     DRAIN_NODE = "drain_node"
     CREATE_PDB = "create_pdb"
     UNCORDON_NODE = "uncordon_node"
+    SET_RESOURCES = "set_resources"
     ESCALATE = "escalate"
 
 
@@ -80,6 +82,7 @@ class VerificationCheck(enum.StrEnum):
     NODE_READY = "node_ready"
     ALERT_RESOLVED = "alert_resolved"
     SIGNALS_CLEARED = "signals_cleared"
+    ROLLOUT_HEALTHY = "rollout_healthy"
 
 
 class _Strict(BaseModel):
@@ -245,6 +248,19 @@ class CreatePdbParams(_Strict):
         return self
 
 
+class SetResourcesParams(_Strict):
+    """Move container requests/limits one bounded step toward the right-sizing
+    recommendation of the incident's ``Rightsize`` signals (Deployments only)."""
+
+    max_step_change: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="Largest decrease of a value per step, as a share of the current value "
+        "(0.25: at most 25%); increases are applied at once.",
+    )
+
+
 class EscalateParams(_Strict):
     """Hand the incident to humans through the notifiers."""
 
@@ -302,6 +318,11 @@ class CreatePdbStep(_StepBase):
     params: CreatePdbParams = CreatePdbParams(max_unavailable=1)
 
 
+class SetResourcesStep(_StepBase):
+    action: Literal[ActionName.SET_RESOURCES]
+    params: SetResourcesParams = SetResourcesParams()
+
+
 class EscalateStep(_StepBase):
     action: Literal[ActionName.ESCALATE]
     params: EscalateParams = EscalateParams()
@@ -317,6 +338,7 @@ Step = Annotated[
     | UncordonNodeStep
     | DrainNodeStep
     | CreatePdbStep
+    | SetResourcesStep
     | EscalateStep,
     Field(discriminator="action"),
 ]
@@ -335,8 +357,9 @@ class Verification(_Strict):
 
     @model_validator(mode="after")
     def _stable_window(self) -> Verification:
-        if self.check is VerificationCheck.NO_NEW_RESTARTS_FOR and not self.stable_for:
-            raise ValueError("no_new_restarts_for needs a positive stable_for")
+        windowed = (VerificationCheck.NO_NEW_RESTARTS_FOR, VerificationCheck.ROLLOUT_HEALTHY)
+        if self.check in windowed and not self.stable_for:
+            raise ValueError(f"{self.check.value} needs a positive stable_for")
         if self.stable_for > self.timeout:
             raise ValueError("stable_for must not exceed timeout")
         return self
