@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from kubeheal.engine.playbooks.schema import ActionName
+
 __all__ = ["OperatorMetrics"]
 
 _DURATION_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 180, 300, 600, 1800, 3600)
@@ -49,6 +51,12 @@ class OperatorMetrics:
             ["guard"],
             registry=r,
         )
+        # Series the generated alerts watch with increase(), present at 0 from the start: a
+        # counter that appears with its first increment shows no increase at all.
+        for name in ActionName:
+            self.actions.labels(action=name.value, outcome="failed")
+        for guard in ("budget_global", "budget_namespace"):
+            self.guard_blocks.labels(guard=guard)
         self.queue_depth = Gauge(
             "kubeheal_queue_depth", "Targets waiting for their worker.", registry=r
         )
