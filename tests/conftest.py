@@ -1,12 +1,16 @@
-"""Session-wide fixtures shared by every test package (keep this file small)."""
+"""Session-wide fixtures shared by every test package, and the suite-wide RBAC proof."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from kubeheal.twin.api import AuditRecord, add_global_audit, remove_global_audit
 from kubeheal.twin.promstack import PromStack, PromStackError, find_binaries
+from kubeheal.twin.rbac import denied, load_rules
 
 
 @pytest.fixture
@@ -43,3 +47,50 @@ def promstack_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom
         yield stack
     finally:
         stack.stop()
+
+
+# -- RBAC proof over the whole run -----------------------------------------------------------
+# Every API call kubeheal's own client makes to any twin during the test session (User-Agent
+# "kubeheal/<version>"; chaos faults identify as "kubeheal-chaos" and have their own role) is
+# recorded and, at the end of the session, checked against the ClusterRole and Roles shipped in
+# deploy/kustomize/base/rbac.yaml. A call the roles do not allow fails the run. (That the roles
+# grant nothing unused is checked by tests/deploy/test_deploy_rbac.py on a run built for it.)
+
+_RBAC = Path(__file__).resolve().parents[1] / "deploy" / "kustomize" / "base" / "rbac.yaml"
+_SERVICE_ACCOUNT = ("kubeheal", "kubeheal-system")
+_KUBEHEAL_CALLS: set[AuditRecord] = set()
+_KUBEHEAL_CALLS_LOCK = threading.Lock()
+
+
+def _record_kubeheal_call(record: AuditRecord) -> None:
+    if record.user_agent.startswith("kubeheal/"):
+        with _KUBEHEAL_CALLS_LOCK:
+            _KUBEHEAL_CALLS.add(record)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    add_global_audit(_record_kubeheal_call)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    remove_global_audit(_record_kubeheal_call)
+    with _KUBEHEAL_CALLS_LOCK:
+        calls = list(_KUBEHEAL_CALLS)
+    refused = denied(calls, load_rules(_RBAC, service_account=_SERVICE_ACCOUNT))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [
+        f"RBAC proof: {len(calls)} distinct API calls by kubeheal during this run, "
+        f"{len(refused)} not allowed by {_RBAC.relative_to(_RBAC.parents[3])}"
+    ]
+    lines += [
+        f"  NOT ALLOWED: {c.verb} {c.group or 'core'}/{c.resource}"
+        f"{'/' + c.subresource if c.subresource else ''} ns={c.namespace or '-'} "
+        f"name={c.name or '-'}"
+        for c in refused
+    ]
+    if reporter is not None:
+        reporter.ensure_newline()
+        for line in lines:
+            reporter.write_line(line)
+    if refused and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from kubeheal.clients.kube import KubeConnection
 from kubeheal.config import Settings
@@ -35,9 +34,11 @@ from kubeheal.runtime.leader import LeaderElectionTimings, campaign
 from kubeheal.runtime.operator import Operator, OperatorEvent, OperatorOptions
 from kubeheal.store import Ledger
 from kubeheal.store import records as rec
+from kubeheal.twin import rbac
 from kubeheal.twin.api import ApiOptions, AuditRecord
 from kubeheal.twin.clock import WallClock
 from kubeheal.twin.cluster import Twin, build_twin
+from kubeheal.twin.rbac import Rule, grants
 from kubeheal.twin.server import serve_in_thread
 from kubeheal.twin.sim.faults import FaultSpec
 
@@ -61,54 +62,9 @@ RARELY_EXERCISED: dict[tuple[str, str, str], str] = {
 # -- RBAC as the API server evaluates it ----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Rule:
-    groups: frozenset[str]
-    resources: frozenset[str]
-    verbs: frozenset[str]
-    names: frozenset[str]
-    namespace: str | None  # None: cluster-wide (ClusterRole via ClusterRoleBinding)
-
-    def allows(self, call: AuditRecord) -> bool:
-        resource = f"{call.resource}/{call.subresource}" if call.subresource else call.resource
-        if self.namespace is not None and call.namespace != self.namespace:
-            return False
-        return (
-            (call.group in self.groups or "*" in self.groups)
-            and (resource in self.resources or "*" in self.resources)
-            and (call.verb in self.verbs or "*" in self.verbs)
-            and (not self.names or call.name in self.names)
-        )
-
-
 def load_rules(path: Path) -> list[Rule]:
     """The rules bound to kubeheal's service account in the shipped manifests."""
-    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
-    roles = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d for d in docs
-             if d["kind"] in ("ClusterRole", "Role")}  # fmt: skip
-    rules: list[Rule] = []
-    for binding in (d for d in docs if d["kind"] in ("ClusterRoleBinding", "RoleBinding")):
-        subjects = {(s["name"], s.get("namespace")) for s in binding["subjects"]}
-        if SERVICE_ACCOUNT not in subjects:
-            continue
-        ref = binding["roleRef"]
-        scope = binding["metadata"].get("namespace")  # None for a ClusterRoleBinding
-        role = roles[(ref["kind"], scope if ref["kind"] == "Role" else None, ref["name"])]
-        for r in role["rules"]:
-            rules.append(
-                Rule(
-                    groups=frozenset(r["apiGroups"]),
-                    resources=frozenset(r["resources"]),
-                    verbs=frozenset(r["verbs"]),
-                    names=frozenset(r.get("resourceNames") or ()),
-                    namespace=scope,
-                )
-            )
-    return rules
-
-
-def grants(rules: list[Rule]) -> set[tuple[str, str, str]]:
-    return {(g, res, v) for r in rules for g in r.groups for res in r.resources for v in r.verbs}
+    return rbac.load_rules(path, service_account=SERVICE_ACCOUNT)
 
 
 # -- the run --------------------------------------------------------------------------------

@@ -70,6 +70,8 @@ from kubeheal.twin.sim.faults import FaultSpec as TwinFaultSpec
 __all__ = ["ChaosRunOptions", "chaos_app", "run_gameday", "run_on_twin"]
 
 log = logging.getLogger(__name__)
+CHAOS_AGENT = "kubeheal-chaos"
+"""User-Agent product of chaos faults (granted by deploy/chaos-rbac.yaml, not kubeheal's role)."""
 
 chaos_app = typer.Typer(
     name="chaos",
@@ -254,7 +256,7 @@ async def run_on_twin(
             await sleep(2.0)
             if (now() - started).total_seconds() > 900:
                 raise ChaosError("the twin's workloads did not become ready")
-        writer = KubeWriter(KubeConnection.from_kubeconfig(kubeconfig))
+        writer = KubeWriter(KubeConnection.from_kubeconfig(kubeconfig).with_agent(CHAOS_AGENT))
         stack.push_async_callback(writer.aclose)
         http = await stack.enter_async_context(HttpChecker())
         factory, budgets = await stack.enter_async_context(_prometheus(options, now))
@@ -289,7 +291,7 @@ async def run_on_cluster(
         return datetime.now(tz=UTC)
 
     async with contextlib.AsyncExitStack() as stack:
-        writer = KubeWriter(connection)
+        writer = KubeWriter(connection.with_agent(CHAOS_AGENT))
         stack.push_async_callback(writer.aclose)
         http = await stack.enter_async_context(HttpChecker())
         factory, budgets = await stack.enter_async_context(_prometheus(options, now))

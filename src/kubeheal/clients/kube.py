@@ -20,6 +20,7 @@ Exception tree (nothing from the HTTP or Kubernetes libraries leaks past this mo
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from lightkube.config import client_adapter
 from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 from lightkube.config.models import Cluster, User
 from lightkube.core.exceptions import ConfigError
+
+from kubeheal import __version__
 
 __all__ = [
     "KubeApiError",
@@ -154,6 +157,13 @@ class KubeConnection:
 
     config: SingleConfig
     source: str
+    agent: str = "kubeheal"
+    """Product name in the User-Agent (``kubeheal/<version>``), so audit logs tell kubeheal's
+    components apart (e.g. ``kubeheal-chaos`` for chaos experiments)."""
+
+    def with_agent(self, agent: str) -> KubeConnection:
+        """The same connection, identifying itself as ``agent``."""
+        return dataclasses.replace(self, agent=agent)
 
     @classmethod
     def from_kubeconfig(cls, path: Path, *, context: str | None = None) -> KubeConnection:
@@ -202,4 +212,6 @@ class KubeConnection:
             raise KubeConfigError(f"cannot build a client for {self.server}: {e}") from e
         if transport is not None:
             kwargs["transport"] = transport
-        return httpx2.AsyncClient(**kwargs)
+        headers = dict(kwargs.pop("headers", None) or {})
+        headers["User-Agent"] = f"{self.agent}/{__version__}"
+        return httpx2.AsyncClient(headers=headers, **kwargs)

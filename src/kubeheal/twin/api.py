@@ -64,7 +64,28 @@ from kubeheal.twin.sim.faults import FaultError, FaultSpec
 from kubeheal.twin.sim.kubelet import read_logs
 from kubeheal.twin.store import Watcher
 
-__all__ = ["KUBERNETES_VERSION", "ApiOptions", "AuditRecord", "create_app"]
+__all__ = [
+    "KUBERNETES_VERSION",
+    "ApiOptions",
+    "AuditRecord",
+    "add_global_audit",
+    "create_app",
+    "remove_global_audit",
+]
+
+_GLOBAL_AUDIT: list[Callable[[AuditRecord], None]] = []
+
+
+def add_global_audit(callback: Callable[[AuditRecord], None]) -> None:
+    """Also hand every resource request of every twin API server in this process to
+    ``callback`` (the test suite's RBAC proof records kubeheal's calls this way)."""
+    _GLOBAL_AUDIT.append(callback)
+
+
+def remove_global_audit(callback: Callable[[AuditRecord], None]) -> None:
+    """Undo `add_global_audit`."""
+    _GLOBAL_AUDIT.remove(callback)
+
 
 log = logging.getLogger(__name__)
 
@@ -369,8 +390,12 @@ class _Api:
         method = request.method
         q = request.query_params
         watch = target.watch_path or _truthy(q.get("watch"))
-        if self.options.audit is not None:
-            self.options.audit(_audit_record(request, target, watch=watch))
+        if self.options.audit is not None or _GLOBAL_AUDIT:
+            record = _audit_record(request, target, watch=watch)
+            if self.options.audit is not None:
+                self.options.audit(record)
+            for callback in tuple(_GLOBAL_AUDIT):
+                callback(record)
         if watch:
             if method != "GET":
                 raise MethodNotAllowed("watch is only served for GET")
