@@ -69,7 +69,7 @@ async def _twin(scenario: str, audit: Any = None) -> AsyncIterator[TwinKit]:
         url = stack.enter_context(serve_in_thread(twin, options=ApiOptions(audit=audit)))
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kh-chaos-")))
         kubeconfig = write_kubeconfig(workdir / "kubeconfig", server=url)
-        writer = KubeWriter(KubeConnection.from_kubeconfig(kubeconfig))
+        writer = KubeWriter(KubeConnection.from_kubeconfig(kubeconfig).with_agent("kubeheal-chaos"))
         http = HttpChecker(timeout=2.0)
 
         def now() -> datetime:

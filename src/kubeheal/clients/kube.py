@@ -193,6 +193,15 @@ class KubeConnection:
         return cls(config=config, source=url)
 
     @property
+    def user_agent(self) -> str:
+        """What kubeheal's requests say in their User-Agent header."""
+        return f"{self.agent}/{__version__}"
+
+    def identify(self, client: httpx2.AsyncClient) -> None:
+        """Make ``client`` (e.g. the one inside a lightkube client) send `user_agent`."""
+        client.headers["User-Agent"] = self.user_agent
+
+    @property
     def server(self) -> str:
         return str(self.config.cluster.server)
 
@@ -212,6 +221,11 @@ class KubeConnection:
             raise KubeConfigError(f"cannot build a client for {self.server}: {e}") from e
         if transport is not None:
             kwargs["transport"] = transport
-        headers = dict(kwargs.pop("headers", None) or {})
-        headers["User-Agent"] = f"{self.agent}/{__version__}"
-        return httpx2.AsyncClient(headers=headers, **kwargs)
+        agent = self.user_agent
+
+        async def identify(request: httpx2.Request) -> None:
+            # A hook rather than default headers: requests built by hand (watches, patches)
+            # are sent without the client's defaults being merged in.
+            request.headers["User-Agent"] = agent
+
+        return httpx2.AsyncClient(event_hooks={"request": [identify]}, **kwargs)

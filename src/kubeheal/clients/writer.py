@@ -128,6 +128,9 @@ class KubeWriter:
             transport=transport,
             timeout=httpx2.Timeout(timeout, connect=5.0),
         )
+        inner = getattr(getattr(self._client, "_client", None), "_client", None)
+        if isinstance(inner, httpx2.AsyncClient):  # lightkube's own HTTP client
+            connection.identify(inner)
         self._http = connection.http_client(timeout=timeout, transport=transport)
 
     async def aclose(self) -> None:
