@@ -69,7 +69,11 @@ async def test_crash_loop_without_rollout_restarts_once_then_escalates_with_logs
         reason = r.transitions(inc)[-1].reason
         assert "keeps crashing after a restart" in reason
         assert "last logs of" in reason and "cannot start without configuration" in reason
-        escalation = r.events("demo", reason="KubehealEscalated", name="sample-app")
+        # The Event follows the ledger's transition: wait for it rather than race it.
+        escalation = await r.until(
+            lambda: r.events("demo", reason="KubehealEscalated", name="sample-app"),
+            what="the KubehealEscalated event",
+        )
         assert len(escalation) == 1
         # no rollback, no rollout: the same ReplicaSets as before
         assert {rs["metadata"]["name"] for rs in r.list("replicasets", "demo")} == rs_before
