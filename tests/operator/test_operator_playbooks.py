@@ -148,8 +148,14 @@ async def test_oom_limit_stops_at_the_cap_then_scales_out(kh: Any) -> None:
         assert inc is not None
         notes = " ".join(p.reason for p in r.plans(inc))
         assert "already at its bound" in notes
-        hpa = r.get("horizontalpodautoscalers", "demo", "sample-app")
-        assert hpa["spec"]["minReplicas"] > hpa_min_before
+        # The ledger records the action before its request is sent: wait for the HPA itself.
+        await r.until(
+            lambda: (
+                r.get("horizontalpodautoscalers", "demo", "sample-app")["spec"]["minReplicas"]
+                > hpa_min_before
+            ),
+            what="the HPA's minReplicas to rise",
+        )
 
 
 async def test_node_memory_pressure_drains_one_node_through_evictions(kh: Any) -> None:
