@@ -101,11 +101,21 @@ async def test_kubeheal_run_wiring_escalates_notifies_and_announces_the_end(
         # The fault is fixed by hand; once the problem is no longer observed, the end is
         # announced where kubeheal had spoken.
         faults.clear(crash)
-        await _until(
-            lambda: [c for c in receiver.of("webhook") if c.json["kind"] == "resolve"],
-            timeout=45,
-            what="the resolution message",
-        )
+        cleared_at = len(timeline)
+        try:
+            await _until(
+                lambda: [c for c in receiver.of("webhook") if c.json["kind"] == "resolve"],
+                timeout=90,
+                what="the resolution message",
+            )
+        except AssertionError as e:
+            story = "\n".join(
+                f"{ev.at:%H:%M:%S} {ev.kind} {ev.target.key} {ev.message[:100]}"
+                for ev in timeline[cleared_at:]
+            )
+            raise AssertionError(
+                f"{e}; operator events since the fault was cleared:\n{story}"
+            ) from None
         assert "Resolved" in receiver.of("slack")[-1].json["text"]
         resolved = [c for c in receiver.of("webhook") if c.json["kind"] == "resolve"]
         assert len(resolved) == 1

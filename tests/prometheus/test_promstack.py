@@ -162,7 +162,12 @@ async def test_bad_rule_file_is_refused_and_the_running_config_stays(
     assert promstack.prometheus_config_path.read_text() == config_before
     async with PrometheusClient(promstack.prometheus_url) as client:
         assert [g.name for g in await client.rules()] == ["promstack-test-recording"]
+        # The fixture deleted earlier samples: the recording comes back at the next evaluation.
+        deadline = time.monotonic() + 10
         samples = await client.query("promstack_test:pods:count")
+        while not samples and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            samples = await client.query("promstack_test:pods:count")
     assert samples and samples[0].value >= 1
     # the same configuration again needs no reload and is ready at once
     started = time.monotonic()
