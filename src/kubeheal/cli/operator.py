@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kubeheal.cli.logs import setup_logging
 from kubeheal.clients.kube import KubeConnection, KubeError
 from kubeheal.config import ServerSettings, Settings, SettingsError, load_settings
 from kubeheal.engine.playbooks import (
@@ -51,31 +51,6 @@ from kubeheal.store.report import build_report
 __all__ = ["load_playbook_set", "register", "setup_logging"]
 
 log = logging.getLogger(__name__)
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload)
-
-
-def setup_logging(*, level: str = "INFO", json_output: bool = False) -> None:
-    """Configure the root logger once, as text or one JSON object per line."""
-    handler = logging.StreamHandler(sys.stderr)
-    if json_output:
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
 
 
 def load_playbook_set(settings: Settings) -> PlaybookSet:
