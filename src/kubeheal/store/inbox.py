@@ -101,6 +101,21 @@ def _dump(alert: InboxAlert) -> str:
         raise InvalidRecordError(f"alert {alert.fingerprint} is not JSON-serialisable: {e}") from e
 
 
+def _prepare(
+    received_at: datetime, alerts: Sequence[InboxAlert]
+) -> list[tuple[str, str, str, str, str]]:
+    """The row values of one notification's alerts (validated)."""
+    received = _ts(received_at, "received_at")
+    rows: list[tuple[str, str, str, str, str]] = []
+    for a in alerts:
+        if a.status not in ("firing", "resolved"):
+            raise InvalidRecordError(f"alert status must be firing or resolved: {a.status}")
+        if not a.fingerprint:
+            raise InvalidRecordError("an alert needs a fingerprint")
+        rows.append((a.fingerprint, a.status, _ts(a.starts_at, "starts_at"), received, _dump(a)))
+    return rows
+
+
 def _labels(payload: object) -> dict[str, str]:
     raw = payload.get("labels") if isinstance(payload, Mapping) else None
     return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, Mapping) else {}
@@ -141,12 +156,26 @@ class AlertInbox:
     ``pending_count`` is kept in memory (read once from the database, then updated by `add`
     and `mark_processed`) so the webhook can refuse work without a query per request; with
     several processes writing to one database call `refresh_pending_count` now and then.
+
+    The figure is exact within the process: a transaction that changes the unprocessed rows
+    and the adjustment of the figure happen under one lock (``_change_lock``), and so do a
+    recount and its assignment, so a recount can never see a commit whose adjustment is
+    still to come (which counted those rows twice) or miss one.
+
+    Room for alerts about to be added can be reserved (`reserve`) against a bound; `add_many`
+    turns its reservation into the rows it stored at the moment they count as pending.
     """
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
+        self._change_lock = threading.Lock()
+        """Held from a transaction that changes (or counts) unprocessed rows until
+        ``_pending`` says so; taken before the ledger's lock."""
         self._count_lock = threading.Lock()
+        """Guards ``_pending`` and ``_reserved`` (held briefly: readers never wait for a
+        transaction)."""
         self._pending: int | None = None
+        self._reserved = 0
 
     @property
     def ledger(self) -> Ledger:
@@ -165,43 +194,27 @@ class AlertInbox:
         return self.add_many([(received_at, alerts)])[0]
 
     def add_many(
-        self, notifications: Sequence[tuple[datetime, Sequence[InboxAlert]]]
+        self,
+        notifications: Sequence[tuple[datetime, Sequence[InboxAlert]]],
+        *,
+        reserved: int = 0,
     ) -> list[AddResult]:
         """Store several notifications, each ``(received_at, alerts)``, in one transaction
         (group commit): all or none.
 
         Returns one `AddResult` per notification, in order. An alert repeated within the
-        batch counts as a duplicate after its first occurrence.
+        batch counts as a duplicate after its first occurrence. ``reserved`` (room taken by
+        `reserve` for these alerts) is released when the stored rows count as pending, or
+        when nothing was stored because of an error.
         """
-        prepared: list[list[tuple[str, str, str, str, str]]] = []
-        for received_at, alerts in notifications:
-            received = _ts(received_at, "received_at")
-            rows: list[tuple[str, str, str, str, str]] = []
-            for a in alerts:
-                if a.status not in ("firing", "resolved"):
-                    raise InvalidRecordError(f"alert status must be firing or resolved: {a.status}")
-                if not a.fingerprint:
-                    raise InvalidRecordError("an alert needs a fingerprint")
-                rows.append(
-                    (a.fingerprint, a.status, _ts(a.starts_at, "starts_at"), received, _dump(a))
-                )
-            prepared.append(rows)
-        flat = [row for rows in prepared for row in rows]
-        inserted: dict[tuple[str, str, str], int] = {}
-        with self._tx(write=True) as s:
-            for start in range(0, len(flat), _ROWS_PER_STATEMENT):
-                chunk = flat[start : start + _ROWS_PER_STATEMENT]
-                values = ", ".join("(?, ?, ?, ?, ?)" for _ in chunk)
-                returned = s.query(
-                    "INSERT INTO alert_inbox (fingerprint, status, starts_at, received_at, alert) "
-                    f"VALUES {values} ON CONFLICT (fingerprint, status, starts_at) DO NOTHING "
-                    "RETURNING seq, fingerprint, status, starts_at",
-                    [value for row in chunk for value in row],
-                )
-                for r in returned:
-                    inserted[(r["fingerprint"], r["status"], r["starts_at"])] = int(r["seq"])
+        try:
+            prepared = [_prepare(received_at, alerts) for received_at, alerts in notifications]
+            flat = [row for rows in prepared for row in rows]
+            inserted = self._insert(flat, reserved=reserved)
+        except BaseException:
+            self.release(reserved)  # nothing was stored
+            raise
         results: list[AddResult] = []
-        total = len(inserted)
         for (received_at, alerts), rows in zip(notifications, prepared, strict=True):
             stored: list[InboxRow] = []
             for alert, (fingerprint, status, starts_at, _, _) in zip(alerts, rows, strict=True):
@@ -214,10 +227,30 @@ class AlertInbox:
                     accepted=len(stored), duplicates=len(rows) - len(stored), rows=tuple(stored)
                 )
             )
-        with self._count_lock:
-            if self._pending is not None:
-                self._pending += total
         return results
+
+    def _insert(
+        self, flat: Sequence[tuple[str, str, str, str, str]], *, reserved: int
+    ) -> dict[tuple[str, str, str], int]:
+        """Insert rows in one transaction; the seq of each stored row by its key."""
+        inserted: dict[tuple[str, str, str], int] = {}
+        with self._change_lock:
+            with self._tx(write=True) as s:
+                for start in range(0, len(flat), _ROWS_PER_STATEMENT):
+                    chunk = flat[start : start + _ROWS_PER_STATEMENT]
+                    values = ", ".join("(?, ?, ?, ?, ?)" for _ in chunk)
+                    returned = s.query(
+                        "INSERT INTO alert_inbox "
+                        "(fingerprint, status, starts_at, received_at, alert) "
+                        f"VALUES {values} ON CONFLICT (fingerprint, status, starts_at) "
+                        "DO NOTHING RETURNING seq, fingerprint, status, starts_at",
+                        [value for row in chunk for value in row],
+                    )
+                    for r in returned:
+                        inserted[(r["fingerprint"], r["status"], r["starts_at"])] = int(r["seq"])
+            # Committed: the rows count as pending before anyone may count them again.
+            self._adjust(len(inserted), release=reserved)
+        return inserted
 
     def mark_processed(self, seqs: Sequence[int], *, at: datetime) -> int:
         """Mark rows processed (one transaction); returns how many were still unprocessed."""
@@ -225,19 +258,54 @@ class AlertInbox:
             return 0
         stamp = _ts(at, "processed_at")
         changed = 0
-        with self._tx(write=True) as s:
-            for start in range(0, len(seqs), 500):
-                chunk = list(seqs[start : start + 500])
-                marks = ", ".join("?" for _ in chunk)
-                changed += s.execute(
-                    f"UPDATE alert_inbox SET processed_at = ? "
-                    f"WHERE processed_at IS NULL AND seq IN ({marks})",
-                    (stamp, *chunk),
-                )
+        with self._change_lock:
+            with self._tx(write=True) as s:
+                for start in range(0, len(seqs), 500):
+                    chunk = list(seqs[start : start + 500])
+                    marks = ", ".join("?" for _ in chunk)
+                    changed += s.execute(
+                        f"UPDATE alert_inbox SET processed_at = ? "
+                        f"WHERE processed_at IS NULL AND seq IN ({marks})",
+                        (stamp, *chunk),
+                    )
+            self._adjust(-changed)
+        return changed
+
+    def _adjust(self, delta: int, *, release: int = 0) -> None:
+        # Called with `_change_lock` held, right after the commit that changed the rows.
         with self._count_lock:
             if self._pending is not None:
-                self._pending = max(0, self._pending - changed)
-        return changed
+                # max: another process may have marked rows since the last recount.
+                self._pending = max(0, self._pending + delta)
+            self._reserved -= release
+
+    # -- admission
+
+    def reserve(self, count: int, *, limit: int) -> bool:
+        """Take room for ``count`` alerts about to be added if the unprocessed rows, the room
+        already taken and ``count`` stay within ``limit``; pass the figure to `add_many`
+        (which releases it), or give it back with `release`. Never blocks on a transaction
+        once the count is known."""
+        if count < 0:
+            raise ValueError(f"cannot reserve a negative number of alerts: {count}")
+        if self._pending is None:
+            self.refresh_pending_count()
+        with self._count_lock:
+            if (self._pending or 0) + self._reserved + count > limit:
+                return False
+            self._reserved += count
+            return True
+
+    def release(self, count: int) -> None:
+        """Give back room taken by `reserve` that `add_many` will not release."""
+        with self._count_lock:
+            self._reserved -= count
+
+    @property
+    def reserved(self) -> int:
+        """Room taken by `reserve` for alerts not stored yet."""
+        with self._count_lock:
+            return self._reserved
 
     def prune(self, *, before: datetime) -> int:
         """Delete processed rows received before ``before``, keeping alerts still firing.
@@ -310,10 +378,12 @@ class AlertInbox:
         return self.refresh_pending_count()
 
     def refresh_pending_count(self) -> int:
-        """Count the unprocessed rows in the database and remember the figure."""
-        with self._tx(write=False) as s:
-            rows = s.query("SELECT count(*) AS n FROM alert_inbox WHERE processed_at IS NULL")
-        count = int(rows[0]["n"])
-        with self._count_lock:
-            self._pending = count
+        """Count the unprocessed rows in the database and remember the figure (waits for a
+        change in progress to be counted first: see the class docstring)."""
+        with self._change_lock:
+            with self._tx(write=False) as s:
+                rows = s.query("SELECT count(*) AS n FROM alert_inbox WHERE processed_at IS NULL")
+            count = int(rows[0]["n"])
+            with self._count_lock:
+                self._pending = count
         return count
