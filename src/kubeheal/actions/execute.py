@@ -3,6 +3,8 @@
 ::
 
     execute(plan) ──> executor for type(plan.params)   (reads first: already done → no-op)
+        │ every read and write through GuardedWriter: names valid, inside the target's
+        │ namespace, guards re-checked on the objects read back (else PermanentError)
         │ KubeError ──> TemporaryError(delay) | PermanentError      (nothing else escapes)
         ▼ changed (not dry run)
     Event on the target + kubeheal.io/last-action annotation (best-effort)
@@ -27,6 +29,7 @@ from kubeheal.actions.errors import PermanentError
 from kubeheal.actions.nodes import cordon_node, drain_node, uncordon_node
 from kubeheal.actions.outcome import ActionOutcome, OutcomeState
 from kubeheal.actions.pods import restart_pod
+from kubeheal.actions.preflight import GuardedWriter, check_plan_names
 from kubeheal.actions.protocol import Writer
 from kubeheal.actions.workloads import (
     create_pdb,
@@ -37,6 +40,7 @@ from kubeheal.actions.workloads import (
     set_resources,
 )
 from kubeheal.clients.kube import KubeError
+from kubeheal.config import GuardSettings
 from kubeheal.engine.params import (
     ActionParams,
     CordonNode,
@@ -77,6 +81,7 @@ async def execute(
     plan: ActionPlan,
     *,
     writer: Writer,
+    guards: GuardSettings | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     wall_clock: Callable[[], datetime] = _utcnow,
@@ -86,7 +91,9 @@ async def execute(
     Idempotent: running the same plan again changes nothing (``changed=False``). With
     ``plan.dry_run`` the same writes go out as server-side dry runs and the outcome is
     ``skipped``. ``clock``/``sleep`` drive the drain back-off; ``wall_clock`` stamps the Event
-    and the ``kubeheal.io/last-action`` annotation.
+    and the ``kubeheal.io/last-action`` annotation. ``guards`` (excluded namespaces, GitOps
+    policy; the defaults when None) are re-checked on the live objects before every write
+    (``kubeheal.actions.preflight``).
 
     Raises ``TemporaryError`` (retry after ``delay``) or ``PermanentError``; no Kubernetes
     client error escapes.
@@ -99,6 +106,7 @@ async def execute(
             f"plan action {plan.action.value} does not match its parameters "
             f"{type(plan.params).__name__}"
         )
+    check_plan_names(plan)
     log = logging.LoggerAdapter(
         logger,
         {
@@ -108,8 +116,9 @@ async def execute(
             "key": plan.idempotency_key,
         },
     )
+    guarded = GuardedWriter(writer, plan=plan, guards=guards or GuardSettings())
     ctx = Context(
-        plan=plan, writer=writer, clock=clock, sleep=sleep, wall_clock=wall_clock, log=log
+        plan=plan, writer=guarded, clock=clock, sleep=sleep, wall_clock=wall_clock, log=log
     )
     what = f"{plan.action.value} on {plan.target}"
     try:

@@ -11,6 +11,8 @@ Exception tree (nothing from the HTTP or Kubernetes libraries leaks past this mo
     ├── KubeConfigError         the kubeconfig / service account cannot be used
     ├── KubeUnavailable         connection refused or reset, timeout, 5xx, 429 (retry later)
     ├── KubeDecodeError         the server sent something that is not what the API promises
+    ├── KubeInvalidName         a namespace or name cannot be a request path segment (refused
+    │                           before anything is sent: `..`, `/?#%`, control characters)
     └── KubeApiError            the API answered with a Status (code, reason, message)
         ├── KubeNotFound        404
         ├── KubeConflict        409
@@ -24,6 +26,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx2
 import msgspec
@@ -33,6 +36,7 @@ from lightkube.config.models import Cluster, User
 from lightkube.core.exceptions import ConfigError
 
 from kubeheal import __version__
+from kubeheal.model.names import NameKind, name_problem, segment_problem, shown
 
 __all__ = [
     "KubeApiError",
@@ -43,12 +47,14 @@ __all__ = [
     "KubeError",
     "KubeForbidden",
     "KubeGone",
+    "KubeInvalidName",
     "KubeNotFound",
     "KubeUnavailable",
     "error_class",
     "error_from_response",
     "error_from_status",
     "retry_after",
+    "safe_segment",
 ]
 
 
@@ -70,6 +76,36 @@ class KubeUnavailable(KubeError):
 
 class KubeDecodeError(KubeError):
     """A response could not be decoded as the API defines it."""
+
+
+class KubeInvalidName(KubeError):
+    """A namespace or name that must not reach a request path; nothing was sent.
+
+    Permanent: the same input is refused again. ``field`` says which part of the request
+    (``namespace``, ``name``), ``value`` is the raw value, ``reason`` why.
+    """
+
+    def __init__(self, *, field: str, value: str, reason: str) -> None:
+        super().__init__(f"refused {field} {shown(value)}: {reason}")
+        self.field = field
+        self.value = value
+        self.reason = reason
+
+
+def safe_segment(value: str, *, field: str, kind: NameKind | None = None) -> str:
+    """``value`` percent-escaped as one request path segment, or ``KubeInvalidName``.
+
+    Refused: what ``kubeheal.model.names.segment_problem`` refuses (empty, ``.``/``..``,
+    ``/?#%``, whitespace, control characters) and, with ``kind``, a value that is not a
+    valid name of that kind. HTTP clients resolve ``..`` before sending, so a refused
+    segment could otherwise reach another object than the one named.
+    """
+    problem = segment_problem(value)
+    if problem is None and kind is not None:
+        problem = name_problem(value, kind)
+    if problem is not None:
+        raise KubeInvalidName(field=field, value=value, reason=problem)
+    return quote(value, safe="")
 
 
 class KubeApiError(KubeError):

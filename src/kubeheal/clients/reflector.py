@@ -41,7 +41,9 @@ from kubeheal.clients.kube import (
     KubeUnavailable,
     error_from_response,
     error_from_status,
+    safe_segment,
 )
+from kubeheal.model.names import NameKind
 
 __all__ = ["Backoff", "CacheEvent", "Reflector", "ReflectorStatus", "resource_path"]
 
@@ -51,11 +53,17 @@ T = TypeVar("T")
 
 
 def resource_path(group: str, version: str, plural: str, namespace: str | None = None) -> str:
-    """The collection URL path of a resource, optionally within one namespace."""
-    base = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+    """The collection URL path of a resource, optionally within one namespace.
+
+    Each segment is checked and escaped (``KubeInvalidName`` for ``..``, ``/?#%``, control
+    characters, or a namespace that is no DNS-1123 label).
+    """
+    parts = ["api"] if not group else ["apis", safe_segment(group, field="group")]
+    parts.append(safe_segment(version, field="version"))
     if namespace:
-        return f"{base}/namespaces/{namespace}/{plural}"
-    return f"{base}/{plural}"
+        parts += ["namespaces", safe_segment(namespace, field="namespace", kind=NameKind.LABEL)]
+    parts.append(safe_segment(plural, field="resource"))
+    return "/" + "/".join(parts)
 
 
 class _Meta(msgspec.Struct):

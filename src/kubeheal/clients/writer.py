@@ -4,6 +4,12 @@ Built on lightkube's typed async client (same configuration as the reflector). O
 and come out as plain JSON dicts so callers above the clients never see lightkube types; every
 library error is translated into the `kubeheal.clients.kube` exception tree, plus
 `KubeDisruptionBlocked` for an eviction a PodDisruptionBudget refuses (HTTP 429).
+
+Every namespace and name is checked before a request is built (`KubeInvalidName`, nothing
+sent): lightkube joins them into the path as they are and the HTTP client resolves `..`,
+so `./../../kube-system/deployments/coredns` as a name would otherwise patch CoreDNS.
+Namespaces must be DNS-1123 labels, names DNS-1123 subdomains; paths built here escape
+each segment.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from kubeheal.clients.kube import (
     error_class,
     error_from_response,
     retry_after,
+    safe_segment,
 )
+from kubeheal.model.names import NameKind
 
 __all__ = ["Kind", "KubeDisruptionBlocked", "KubeWriter", "PatchKind"]
 
@@ -102,6 +110,28 @@ def _translate(e: Exception, what: str) -> KubeError:
     return KubeError(f"{what}: {e!r}")
 
 
+def _check(kind: Kind, namespace: str | None, name: str | None) -> None:
+    """Refuse (``KubeInvalidName``) a namespace or name that is no valid path segment."""
+    if kind.namespaced and namespace is not None:
+        safe_segment(namespace, field="namespace", kind=NameKind.LABEL)
+    if name is not None:
+        safe_segment(name, field=f"{kind.name.lower()} name", kind=NameKind.SUBDOMAIN)
+
+
+def _check_body(kind: Kind, namespace: str | None, obj: dict[str, Any]) -> None:
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    name, body_ns = meta.get("name"), meta.get("namespace")
+    _check(kind, namespace, str(name) if name is not None else None)
+    if body_ns is not None:
+        _check(kind, str(body_ns), None)
+
+
+def _path(*segments: tuple[str, str, NameKind | None]) -> str:
+    """An absolute request path of escaped, checked segments ``(value, field, rule)``."""
+    return "/" + "/".join(safe_segment(v, field=f, kind=k) for v, f, k in segments)
+
+
 def _to_dict(obj: Any) -> dict[str, Any]:
     if isinstance(obj, dict):
         return obj
@@ -141,6 +171,7 @@ class KubeWriter:
         return namespace if kind.namespaced else None
 
     async def get(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
+        _check(kind, namespace, name)
         try:
             obj = await self._client.get(kind.resource, name, namespace=self._ns(kind, namespace))
         except Exception as e:
@@ -157,6 +188,7 @@ class KubeWriter:
         patch_kind: PatchKind = PatchKind.STRATEGIC,
         dry_run: bool = False,
     ) -> dict[str, Any]:
+        _check(kind, namespace, name)
         try:
             obj = await self._client.patch(
                 kind.resource,
@@ -173,6 +205,7 @@ class KubeWriter:
     async def create(
         self, kind: Kind, namespace: str | None, obj: dict[str, Any], *, dry_run: bool = False
     ) -> dict[str, Any]:
+        _check_body(kind, namespace, obj)
         body = dict(obj)
         if kind.namespaced and namespace:
             body["metadata"] = {**body.get("metadata", {}), "namespace": namespace}
@@ -188,6 +221,7 @@ class KubeWriter:
         self, kind: Kind, namespace: str | None, obj: dict[str, Any], *, dry_run: bool = False
     ) -> dict[str, Any]:
         name = obj.get("metadata", {}).get("name", "")
+        _check_body(kind, namespace, obj)
         try:
             model = kind.resource.from_dict(obj)
             replaced = await self._client.replace(
@@ -200,6 +234,7 @@ class KubeWriter:
     async def delete(
         self, kind: Kind, namespace: str | None, name: str, *, dry_run: bool = False
     ) -> None:
+        _check(kind, namespace, name)
         try:
             await self._client.delete(
                 kind.resource, name, namespace=self._ns(kind, namespace), dry_run=dry_run
@@ -212,6 +247,7 @@ class KubeWriter:
     ) -> list[dict[str, Any]]:
         """Objects of ``kind`` (in ``namespace``, or in all namespaces when None) matching
         ``labels``."""
+        _check(kind, namespace, None)
         where = ("*" if namespace is None else namespace) if kind.namespaced else None
         try:
             found = [
@@ -230,7 +266,14 @@ class KubeWriter:
         self, *, group: str, version: str, plural: str, namespace: str, obj: dict[str, Any]
     ) -> dict[str, Any]:
         """Create a namespaced custom resource (e.g. a ChaosEngine) as plain JSON."""
-        path = f"/apis/{group}/{version}/namespaces/{namespace}/{plural}"
+        path = _path(
+            ("apis", "prefix", None),
+            (group, "group", NameKind.SUBDOMAIN),
+            (version, "version", NameKind.LABEL),
+            ("namespaces", "prefix", None),
+            (namespace, "namespace", NameKind.LABEL),
+            (plural, "resource", NameKind.LABEL),
+        )
         try:
             response = await self._http.post(path, json=obj)
             body = await response.aread()
@@ -245,7 +288,15 @@ class KubeWriter:
         self, *, group: str, version: str, plural: str, namespace: str, name: str
     ) -> None:
         """Delete a namespaced custom resource."""
-        path = f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}"
+        path = _path(
+            ("apis", "prefix", None),
+            (group, "group", NameKind.SUBDOMAIN),
+            (version, "version", NameKind.LABEL),
+            ("namespaces", "prefix", None),
+            (namespace, "namespace", NameKind.LABEL),
+            (plural, "resource", NameKind.LABEL),
+            (name, "name", NameKind.SUBDOMAIN),
+        )
         try:
             response = await self._http.delete(path)
             body = await response.aread()
@@ -256,6 +307,7 @@ class KubeWriter:
 
     async def evict(self, namespace: str, name: str, *, dry_run: bool = False) -> None:
         """Evict a pod through the Eviction API; KubeDisruptionBlocked when a PDB refuses."""
+        _check(Kind.POD, namespace, name)
         eviction = core_v1.Pod.Eviction(metadata=ObjectMeta(name=name, namespace=namespace))
         try:
             await self._client.create(eviction, name=name, namespace=namespace, dry_run=dry_run)
@@ -277,7 +329,15 @@ class KubeWriter:
             params["container"] = container
         if previous:
             params["previous"] = "true"
-        path = f"/api/v1/namespaces/{namespace}/pods/{name}/log"
+        path = _path(
+            ("api", "prefix", None),
+            ("v1", "version", None),
+            ("namespaces", "prefix", None),
+            (namespace, "namespace", NameKind.LABEL),
+            ("pods", "resource", None),
+            (name, "pod name", NameKind.SUBDOMAIN),
+            ("log", "subresource", None),
+        )
         try:
             response = await self._http.get(path, params=params)
             body = await response.aread()

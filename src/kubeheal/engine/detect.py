@@ -6,6 +6,11 @@ per-object entry points (``detect_pod``, ``detect_deployment``, ``detect_node``,
 the owning workload (a pod's Deployment through its ReplicaSet) or the node. Output is sorted,
 so the same snapshot always yields the same list.
 
+Alert labels are untrusted input: every label that names an object (``namespace``,
+``deployment``, ``statefulset``, ``daemonset``, ``pod``, ``node``) must be the Kubernetes name
+it claims to be (``kubeheal.model.names``), else the alert names no target and
+``invalid_alert_label`` says which label is wrong and why.
+
 Pure: no I/O, no clock (``now`` is a parameter).
 """
 
@@ -14,6 +19,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+
+import msgspec
 
 from kubeheal.config import DetectionSettings
 from kubeheal.model.cluster import (
@@ -25,9 +32,12 @@ from kubeheal.model.cluster import (
     Pod,
 )
 from kubeheal.model.core import Signal, SignalKind, SignalSource, Target, TargetKind
+from kubeheal.model.names import NameKind, name_problem, shown
 
 __all__ = [
+    "ALERT_NAME_LABELS",
     "IMAGE_PULL_REASONS",
+    "InvalidAlertLabel",
     "alert_signal",
     "alert_target",
     "detect",
@@ -35,6 +45,7 @@ __all__ = [
     "detect_hpa",
     "detect_node",
     "detect_pod",
+    "invalid_alert_label",
 ]
 
 IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName"})
@@ -540,8 +551,53 @@ def _node_named(view: ClusterView | None, host: str) -> str | None:
     return None
 
 
+ALERT_NAME_LABELS: tuple[tuple[str, NameKind, str], ...] = (
+    ("namespace", NameKind.LABEL, "Namespace"),
+    ("deployment", NameKind.SUBDOMAIN, "Deployment"),
+    ("statefulset", NameKind.SUBDOMAIN, "StatefulSet"),
+    ("daemonset", NameKind.SUBDOMAIN, "DaemonSet"),
+    ("pod", NameKind.SUBDOMAIN, "Pod"),
+    ("node", NameKind.SUBDOMAIN, "Node"),
+)
+"""The alert labels that name an object: (label, name rule, kind named)."""
+
+
+class InvalidAlertLabel(msgspec.Struct, frozen=True, kw_only=True):
+    """An alert label that should name an object but is no valid name of its kind.
+
+    ``str()`` is one log-safe line (the value's control characters escaped).
+    """
+
+    label: str
+    value: str
+    kind: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"label {self.label}={shown(self.value)} is not a valid {self.kind} name: " + (
+            self.reason
+        )
+
+
+def invalid_alert_label(labels: Mapping[str, str]) -> InvalidAlertLabel | None:
+    """The first object-naming label of an alert that is not a valid name, or None.
+
+    Empty labels count as absent (Alertmanager drops them). ``instance`` and ``job`` are
+    not checked: they only select nodes and Deployments the cluster view already holds.
+    """
+    for label, rule, kind in ALERT_NAME_LABELS:
+        value = labels.get(label, "")
+        if not value:
+            continue
+        problem = name_problem(value, rule)
+        if problem is not None:
+            return InvalidAlertLabel(label=label, value=value, kind=kind, reason=problem)
+    return None
+
+
 def alert_target(labels: Mapping[str, str], view: ClusterView | None = None) -> Target | None:
-    """The workload or node an alert is about, from its labels; None when it names none.
+    """The workload or node an alert is about, from its labels; None when it names none,
+    or when a label naming an object is not a valid name (see ``invalid_alert_label``).
 
     In order: a ``deployment``/``statefulset``/``daemonset`` label (with ``namespace``); a
     ``pod`` label (with ``namespace``) resolved through the view's owner chain to its workload
@@ -551,6 +607,8 @@ def alert_target(labels: Mapping[str, str], view: ClusterView | None = None) -> 
     alert's namespace in the view. Workload labels come before ``node``: kube-state-metrics
     adds a node to pod-level series, and the pod's workload is what needs fixing.
     """
+    if invalid_alert_label(labels) is not None:
+        return None
     namespace = labels.get("namespace", "")
     for label, kind in _ALERT_WORKLOAD_LABELS:
         if labels.get(label) and namespace:
@@ -584,7 +642,8 @@ def alert_signal(
     """A firing Alertmanager alert as an ``Alert`` signal about the workload or node it names.
 
     The target comes from the labels (see ``alert_target``). Returns None when the alert
-    names no target kubeheal can act on.
+    names no target kubeheal can act on, or names it with an invalid label
+    (``invalid_alert_label`` tells which).
     """
     target = alert_target(labels, view)
     if target is None:

@@ -68,6 +68,7 @@ __all__ = [
     "max_attempts",
     "node_drain_limits",
     "pdb_respected",
+    "persistent",
 ]
 
 _HOUR = timedelta(hours=1)
@@ -355,7 +356,7 @@ def gitops_patch(params: ActionParams) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
-def _persistent(params: ActionParams) -> bool:
+def persistent(params: ActionParams) -> bool:
     """Actions that rewrite a spec a GitOps tool owns (scaling through an HPA does not)."""
     if isinstance(params, RaiseMemoryLimit | RollbackDeployment | SetResources):
         return True
@@ -372,7 +373,7 @@ def gitops(ctx: GuardContext) -> Verdict:
     owner = gitops_owner(ctx.view.workload_meta(target))
     if owner is None:
         return Allow(guard="gitops")
-    if ctx.settings.guards.gitops_policy == "least-persistent" and not _persistent(params):
+    if ctx.settings.guards.gitops_policy == "least-persistent" and not persistent(params):
         return Allow(guard="gitops")
     return Block(
         guard="gitops",

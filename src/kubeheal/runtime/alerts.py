@@ -24,7 +24,9 @@ recovery has run (it waits for the operator's caches to sync, so that a pod labe
 to its workload) `firing` answers None: unknown, never "resolved".
 
 Alerts that name no target kubeheal can act on are recorded in the inbox, counted
-(``kubeheal_alerts_untargeted_total``) and open nothing. Many alerts about one target (a
+(``kubeheal_alerts_untargeted_total``) and open nothing; so are alerts whose object-naming
+labels are not valid Kubernetes names (``kubeheal_alerts_invalid_target_total{label}``, one
+warning naming the label, its value escaped). Many alerts about one target (a
 storm) become signals of that target only: the operator groups them into one incident.
 """
 
@@ -42,9 +44,10 @@ from typing import Protocol
 import msgspec
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from kubeheal.engine.detect import alert_signal
+from kubeheal.engine.detect import alert_signal, invalid_alert_label
 from kubeheal.model.cluster import ClusterView
 from kubeheal.model.core import Signal, Target
+from kubeheal.model.names import shown
 from kubeheal.store import LedgerError
 from kubeheal.store.inbox import AlertInbox, InboxRow
 
@@ -100,6 +103,13 @@ class AlertMetrics:
         self.untargeted = Counter(
             "kubeheal_alerts_untargeted_total",
             "Firing alerts naming no workload or node kubeheal can act on.",
+            registry=r,
+        )
+        self.invalid = Counter(
+            "kubeheal_alerts_invalid_target_total",
+            "Firing alerts refused because a label naming an object is not a valid Kubernetes "
+            "name (path traversal, control characters), by label.",
+            ["label"],
             registry=r,
         )
         self.firing = Gauge(
@@ -376,7 +386,16 @@ class AlertConsumer:
                     starts_at=row.starts_at, firing=True, target=target
                 )
                 if signal is None:
-                    if not resubmit:
+                    invalid = invalid_alert_label(row.labels)
+                    if invalid is not None and not resubmit:
+                        self.metrics.invalid.labels(label=invalid.label).inc()
+                        log.warning(
+                            "alert %s (%s) refused: %s; recorded, not acted on",
+                            shown(_alertname(row) or "?"),
+                            row.fingerprint,
+                            invalid,
+                        )
+                    elif not resubmit:
                         self.metrics.untargeted.inc()
                         log.info(
                             "alert %s (%s) names no workload or node: recorded, not acted on",

@@ -831,7 +831,9 @@ class Operator:
                 log.warning("not leading any more: %s on %s left pending", plan.action, target.key)
                 return
             try:
-                outcome = await actions.execute(plan, writer=self.writer)
+                outcome = await actions.execute(
+                    plan, writer=self.writer, guards=self.settings.guards
+                )
             except actions.TemporaryError as e:
                 # The action stays pending in the ledger; the incident stays acting and is
                 # resumed (with the recorded parameters) after the delay.
