@@ -58,6 +58,20 @@ def test_every_value_a_template_uses_is_defined_and_documented() -> None:
     assert text.count("# --") >= 20
 
 
+def test_the_ledger_url_is_never_a_container_argument() -> None:
+    # A command line is readable by every process on the node: the ledger URL (with its
+    # password) is read from the Secret mounted as a file.
+    template = (CHART / "templates" / "deployment.yaml").read_text()
+    args = re.search(r"\n {10}args:\n(.*?)\n {10}env:", template, re.S)
+    assert args is not None
+    assert "--ledger-file=/var/run/kubeheal/ledger/url" in args.group(1)
+    assert "$(" not in args.group(1) and "--ledger=" not in args.group(1)
+    assert "LEDGER" not in template
+    assert "{name: ledger, mountPath: /var/run/kubeheal/ledger, readOnly: true}" in template
+    assert "secretName: {{ .Values.ledger.existingSecret }}" in template
+    assert "items: [{key: {{ .Values.ledger.secretKey }}, path: url}]" in template
+
+
 def test_the_settings_values_are_valid_kubeheal_settings(tmp_path: Path) -> None:
     from kubeheal.config import load_settings
 

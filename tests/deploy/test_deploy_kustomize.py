@@ -141,6 +141,19 @@ def test_the_container_arguments_and_settings_are_what_kubeheal_accepts(
     assert container["args"][0] == "run"
     for arg in container["args"][1:]:
         assert arg.split("=", 1)[0] in known, arg
+    # The ledger URL (with its password) never is an argument: a command line is readable by
+    # every process on the node. It is read from the Secret, mounted as a file.
+    pod = _one(rendered, "Deployment")["spec"]["template"]["spec"]
+    assert not [a for a in container["args"] if "$(" in a or "://" in a or "LEDGER" in a]
+    assert not [a for a in container["args"] if a.split("=", 1)[0] == "--ledger"]
+    assert not [e for e in container.get("env", []) if "LEDGER" in e["name"]]
+    [ledger_file] = [
+        a.split("=", 1)[1] for a in container["args"] if a.startswith("--ledger-file=")
+    ]
+    [mount] = [m for m in container["volumeMounts"] if ledger_file.startswith(m["mountPath"] + "/")]
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "kubeheal-ledger"
+    assert {"key": "url", "path": ledger_file.rsplit("/", 1)[1]} in volume["secret"]["items"]
     settings_yaml = _one(rendered, "ConfigMap", "kubeheal-settings")["data"]["settings.yaml"]
     path = tmp_path / "settings.yaml"
     path.write_text(settings_yaml)

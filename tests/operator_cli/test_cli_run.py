@@ -87,11 +87,15 @@ def test_run_heals_reloads_playbooks_and_reports(
     config = tmp_path / "kubeheal.yaml"
     config.write_text(f"playbooks:\n  directories: [{playbooks}]\nguards:\n  cooldown: 1m\n")
     ledger = tmp_path / "ledger.db"
+    # The location comes from a file, as the manifests pass it (a mounted Secret).
+    ledger_file = tmp_path / "ledger-url"
+    ledger_file.write_text(f"{ledger}\n")
     port = _free_port()
     env = {**os.environ, "KUBEHEAL_DETECTION__MISSING_PDB": "false"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "kubeheal.cli.main", "run", "--kubeconfig", str(kubeconfig),
-         "--config", str(config), "--ledger", str(ledger), "--listen", f"127.0.0.1:{port}",
+         "--config", str(config), "--ledger-file", str(ledger_file),
+         "--listen", f"127.0.0.1:{port}",
          "--log-json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip

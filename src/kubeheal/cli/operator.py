@@ -48,7 +48,13 @@ from kubeheal.store import Ledger, LedgerError
 from kubeheal.store.postgres import is_postgres_url
 from kubeheal.store.report import build_report
 
-__all__ = ["load_playbook_set", "register", "setup_logging"]
+__all__ = [
+    "load_playbook_set",
+    "load_run_settings",
+    "read_ledger_location",
+    "register",
+    "setup_logging",
+]
 
 log = logging.getLogger(__name__)
 
@@ -97,27 +103,48 @@ class PlaybookReloader:
         return fresh
 
 
-def _load(config: Path | None, dry_run: bool) -> Settings:
-    """The settings file plus the environment and ``--dry-run``; raises `SettingsError`."""
+def load_run_settings(
+    config: Path | None, *, dry_run: bool = False, token_file: Path | None = None
+) -> Settings:
+    """The settings of `kubeheal run`: the file, the environment and the command-line options
+    (``--dry-run``, ``--token-file``); raises `SettingsError`.
+
+    The same function builds the settings at start and at every reload, so an option is
+    never seen as a change of the file (e.g. "server.token_file needs a restart").
+    """
     settings = load_settings(config, os.environ)
     if dry_run:
         settings = settings.model_copy(
             update={"guards": settings.guards.model_copy(update={"dry_run": True})}
         )
+    if token_file is not None:
+        try:
+            server = ServerSettings.model_validate(
+                {**settings.server.model_dump(), "token_file": token_file, "token": None}
+            )
+        except ValueError as e:
+            raise SettingsError(f"--token-file: {e}") from None
+        settings = settings.model_copy(update={"server": server})
     return settings
 
 
-def _settings(config: Path | None, dry_run: bool) -> Settings:
+def read_ledger_location(ledger: str | None, ledger_file: Path | None) -> str:
+    """Where the ledger is: ``--ledger``, or the contents of ``--ledger-file`` (a mounted
+    Secret: a PostgreSQL URL holds a password, and a command line is readable by every
+    process on the node), or ``kubeheal-ledger.db``. Raises ``ValueError`` naming the
+    option."""
+    if ledger is not None and ledger_file is not None:
+        raise ValueError("use --ledger or --ledger-file, not both")
+    if ledger_file is None:
+        return ledger or "kubeheal-ledger.db"
     try:
-        settings = load_settings(config, os.environ)
-    except SettingsError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
-    if dry_run:
-        settings = settings.model_copy(
-            update={"guards": settings.guards.model_copy(update={"dry_run": True})}
-        )
-    return settings
+        text = ledger_file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+        raise ValueError(f"--ledger-file: cannot read {ledger_file}: {reason}") from None
+    if not text:
+        raise ValueError(f"--ledger-file: {ledger_file} is empty")
+    return text
 
 
 def register(app: typer.Typer) -> None:
@@ -131,8 +158,19 @@ def register(app: typer.Typer) -> None:
         ] = None,
         config: Annotated[Path | None, typer.Option(help="kubeheal settings YAML.")] = None,
         ledger: Annotated[
-            str, typer.Option(help="Ledger: a SQLite file, or a postgresql:// URL (for HA).")
-        ] = "kubeheal-ledger.db",
+            str | None,
+            typer.Option(
+                help="Ledger: a SQLite file, or a postgresql:// URL (for HA); default "
+                "kubeheal-ledger.db. A URL with a password belongs in --ledger-file."
+            ),
+        ] = None,
+        ledger_file: Annotated[
+            Path | None,
+            typer.Option(
+                help="File holding the ledger location (e.g. a mounted Secret with the "
+                "postgresql:// URL), so the password is not on the command line."
+            ),
+        ] = None,
         leader_elect: Annotated[
             bool,
             typer.Option(
@@ -167,16 +205,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the operator against a cluster (the twin or a real one)."""
         setup_logging(level=log_level, json_output=log_json)
-        settings = _settings(config, dry_run)
-        if token_file is not None:
-            try:
-                server = ServerSettings.model_validate(
-                    {**settings.server.model_dump(), "token_file": token_file, "token": None}
-                )
-                settings = settings.model_copy(update={"server": server})
-            except ValueError as e:
-                typer.echo(f"error: --token-file: {e}", err=True)
-                raise typer.Exit(2) from e
+        load = functools.partial(load_run_settings, config, dry_run=dry_run, token_file=token_file)
+        try:
+            settings = load()
+            location = read_ledger_location(ledger, ledger_file)
+        except ValueError as e:  # includes SettingsError
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from e
         try:
             host, port = split_listen(listen or settings.server.listen)
             auth = Authenticator.from_settings(settings.server)
@@ -194,7 +229,7 @@ def register(app: typer.Typer) -> None:
                 if kubeconfig
                 else KubeConnection.in_cluster()
             )
-            book = Ledger.open(ledger, manual_checkpoints=True)
+            book = Ledger.open(location, manual_checkpoints=True)
         except (KubeError, LedgerError) as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from e
@@ -202,7 +237,7 @@ def register(app: typer.Typer) -> None:
         if leader_elect:
             namespace, _, name = lease.partition("/")
             election = (namespace or default_namespace(os.environ), name or DEFAULT_LEASE_NAME)
-        reload_from = None if config is None else functools.partial(_load, config, dry_run)
+        reload_from = None if config is None else load
         serve = _serve(connection, book, settings, playbooks, auth, host, port, election,
                        config=config, reload_settings=reload_from)  # fmt: skip
         asyncio.run(serve)
