@@ -497,10 +497,14 @@ async def test_create_pdb_with_min_available(writer, kit) -> None:
 # -- event and annotation are best-effort --------------------------------------------------
 
 
-async def test_event_and_annotation_failures_do_not_fail_the_action(writer, kit, caplog) -> None:
+async def test_event_and_annotation_failures_do_not_fail_the_action(
+    writer, kit, clock, caplog
+) -> None:
+    from kubeheal.actions._base import RECORD_ATTEMPTS
     from kubeheal.clients.kube import KubeUnavailable
 
-    writer.failures[("create", "web.kubeheal-key0123456789abc")] = [KubeUnavailable("down")]
+    down = [KubeUnavailable("down")] * RECORD_ATTEMPTS  # every retry fails too
+    writer.failures[("create", "web.kubeheal-key0123456789abc")] = down
     original_patch = writer.patch
 
     async def patch(kind, namespace, name, body, *, patch_kind=PatchKind.STRATEGIC, dry_run=False):
@@ -512,7 +516,7 @@ async def test_event_and_annotation_failures_do_not_fail_the_action(writer, kit,
 
     writer.patch = patch
     with caplog.at_level("WARNING"):
-        out = await run(kit.plan(SCALE), writer)
+        out = await run(kit.plan(SCALE), writer, clock=clock, sleep=clock.sleep)
     assert out.state is OutcomeState.SUCCEEDED and out.changed
     assert writer.obj(Kind.DEPLOYMENT, "shop", "web")["spec"]["replicas"] == 5
     assert writer.of_kind(Kind.EVENT) == []

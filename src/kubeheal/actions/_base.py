@@ -1,5 +1,6 @@
 """What every executor shares: the run context, dict helpers, conflict retries, error
-translation, and the best-effort Event and annotation written after a change."""
+translation, and the Event and annotation written after a change (retried, never failing
+the action)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kubeheal.actions.errors import PermanentError, TemporaryError
+from kubeheal.actions.errors import ActionError, PermanentError, TemporaryError
 from kubeheal.actions.outcome import ActionOutcome, EvidenceValue, OutcomeState
 from kubeheal.actions.protocol import Writer
 from kubeheal.clients.kube import (
@@ -33,6 +34,9 @@ __all__ = [
     "CONFLICT_ATTEMPTS",
     "EVENT_REASON",
     "LAST_APPLIED",
+    "RECORD_ATTEMPTS",
+    "RECORD_DEADLINE",
+    "RECORD_MAX_DELAY",
     "Context",
     "dig",
     "done",
@@ -54,6 +58,13 @@ CONFLICT_ATTEMPTS = 3
 UNAVAILABLE_DELAY = 5.0
 """Retry delay when the API server is unavailable and sent no Retry-After."""
 CONFLICT_DELAY = 1.0
+RECORD_ATTEMPTS = 4
+"""Tries of the Event, and of the annotation, after a change (the first and three retries)."""
+RECORD_MAX_DELAY = 10.0
+"""Longest wait between two tries of those writes (a longer Retry-After is shortened)."""
+RECORD_DEADLINE = 30.0
+"""No retry of those writes starts later than this (``Context.clock`` seconds) after the
+first: the target's worker waits for them, and the change itself is done already."""
 
 _TARGET_KINDS: dict[TargetKind, Kind] = {
     TargetKind.DEPLOYMENT: Kind.DEPLOYMENT,
@@ -89,6 +100,9 @@ class Context:
     sleep: Callable[[float], Awaitable[None]]
     wall_clock: Callable[[], datetime] = _utcnow
     log: logging.LoggerAdapter[logging.Logger] = _DEFAULT_LOG
+    record_failed: Callable[[str], None] | None = None
+    """Called with ``event`` or ``annotation`` when that write after a change is given up
+    (the runtime counts it in ``kubeheal_record_writes_failed_total``)."""
 
     @property
     def dry_run(self) -> bool:
@@ -180,14 +194,64 @@ def _event_name(target: Target, key: str) -> str:
     return f"{base}.kubeheal-{key[:16]}".lower()
 
 
+async def _record_write(
+    ctx: Context,
+    write: Callable[[], Awaitable[object]],
+    *,
+    what: str,
+    doing: str,
+    started: float,
+) -> None:
+    """Run ``write`` with the actions' retry intent: a temporary failure (5xx, 429, no
+    connection, a conflict) is tried again after its delay (Retry-After when the server sent
+    one, at most ``RECORD_MAX_DELAY``), up to ``RECORD_ATTEMPTS`` tries started within
+    ``RECORD_DEADLINE`` of ``started``; a permanent failure (403, 404, a refused body) is not.
+    What is given up is logged and reported through ``ctx.record_failed``. Never raises."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            await write()
+        except (KubeError, ActionError) as e:
+            # ActionError: e.g. the pre-write guard refused the write (PermanentError).
+            intent = translate(e, doing) if isinstance(e, KubeError) else e
+            delay = None
+            if isinstance(intent, TemporaryError):
+                delay = min(intent.delay, RECORD_MAX_DELAY)
+            if (
+                delay is None
+                or attempt >= RECORD_ATTEMPTS
+                or ctx.clock() + delay - started > RECORD_DEADLINE
+            ):
+                ctx.log.warning(
+                    "could not %s (%d attempt%s, given up): %s",
+                    doing, attempt, "" if attempt == 1 else "s", e,
+                )  # fmt: skip
+                if ctx.record_failed is not None:
+                    ctx.record_failed(what)
+                return
+            ctx.log.info(
+                "could not %s (attempt %d of %d), retrying in %.1fs: %s",
+                doing, attempt, RECORD_ATTEMPTS, delay, e,
+            )  # fmt: skip
+            await ctx.sleep(delay)
+        else:
+            return
+
+
 async def record_change(ctx: Context, outcome: ActionOutcome) -> None:
     """Emit a core/v1 Event on the target and annotate it with ``kubeheal.io/last-action``.
 
-    Best-effort: failures are logged, never raised. The Event's name derives from the
-    idempotency key, so a repeated action does not emit a second Event.
+    Both are retried on temporary failures (`_record_write`: the same retry intent as the
+    actions, bounded by ``RECORD_ATTEMPTS`` and ``RECORD_DEADLINE``) rather than dropped:
+    the annotation is how kubeheal later recognises the nodes it cordoned. A write given up
+    is logged and counted; it never turns the action's outcome into a failure. The Event's
+    name derives from the idempotency key, so a repeated action (or a retry after a create
+    that did land) does not emit a second Event.
     """
     plan = ctx.plan
     target = plan.target
+    started = ctx.clock()
     at = ctx.wall_clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     failed = outcome.state is OutcomeState.FAILED
     involved: dict[str, Any] = {"kind": target.kind.value, "name": target.name}
@@ -212,12 +276,17 @@ async def record_change(ctx: Context, outcome: ActionOutcome) -> None:
         "lastTimestamp": at,
         "count": 1,
     }
-    try:
-        await ctx.writer.create(Kind.EVENT, namespace, event)
-    except KubeConflict:
-        ctx.log.debug("event for %s exists already", plan.idempotency_key)
-    except KubeError as e:
-        ctx.log.warning("could not emit the Event for %s on %s: %s", plan.action, target, e)
+
+    async def create_event() -> None:
+        try:
+            await ctx.writer.create(Kind.EVENT, namespace, event)
+        except KubeConflict:
+            ctx.log.debug("event for %s exists already", plan.idempotency_key)
+
+    await _record_write(
+        ctx, create_event, what="event", started=started,
+        doing=f"emit the Event for {plan.action.value} on {target}",
+    )  # fmt: skip
     kind = target_kind(target)
     if kind is None or kind is Kind.POD:
         return
@@ -231,9 +300,13 @@ async def record_change(ctx: Context, outcome: ActionOutcome) -> None:
         sort_keys=True,
     )
     patch = {"metadata": {"annotations": {ANNOTATION_LAST_ACTION: note}}}
-    try:
+
+    async def annotate() -> None:
         await ctx.writer.patch(
             kind, target.namespace or None, target.name, patch, patch_kind=PatchKind.MERGE
         )
-    except KubeError as e:
-        ctx.log.warning("could not annotate %s after %s: %s", target, plan.action, e)
+
+    await _record_write(
+        ctx, annotate, what="annotation", started=started,
+        doing=f"annotate {target} after {plan.action.value}",
+    )  # fmt: skip

@@ -7,7 +7,7 @@
         │ namespace, guards re-checked on the objects read back (else PermanentError)
         │ KubeError ──> TemporaryError(delay) | PermanentError      (nothing else escapes)
         ▼ changed (not dry run)
-    Event on the target + kubeheal.io/last-action annotation (best-effort)
+    Event on the target + kubeheal.io/last-action annotation (retried; never fails the action)
         ▼
     ActionOutcome(state, changed, detail, evidence)
 
@@ -85,13 +85,16 @@ async def execute(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     wall_clock: Callable[[], datetime] = _utcnow,
+    record_failed: Callable[[str], None] | None = None,
 ) -> ActionOutcome:
     """Take ``plan``'s action through ``writer`` and say what happened.
 
     Idempotent: running the same plan again changes nothing (``changed=False``). With
     ``plan.dry_run`` the same writes go out as server-side dry runs and the outcome is
-    ``skipped``. ``clock``/``sleep`` drive the drain back-off; ``wall_clock`` stamps the Event
-    and the ``kubeheal.io/last-action`` annotation. ``guards`` (excluded namespaces, GitOps
+    ``skipped``. ``clock``/``sleep`` drive the drain back-off and the retries of the Event
+    and the ``kubeheal.io/last-action`` annotation, which ``wall_clock`` stamps;
+    ``record_failed`` is called with ``event`` or ``annotation`` when one of those writes is
+    given up. ``guards`` (excluded namespaces, GitOps
     policy; the defaults when None) are re-checked on the live objects before every write
     (``kubeheal.actions.preflight``).
 
@@ -118,7 +121,13 @@ async def execute(
     )
     guarded = GuardedWriter(writer, plan=plan, guards=guards or GuardSettings())
     ctx = Context(
-        plan=plan, writer=guarded, clock=clock, sleep=sleep, wall_clock=wall_clock, log=log
+        plan=plan,
+        writer=guarded,
+        clock=clock,
+        sleep=sleep,
+        wall_clock=wall_clock,
+        log=log,
+        record_failed=record_failed,
     )
     what = f"{plan.action.value} on {plan.target}"
     try:

@@ -87,3 +87,25 @@ class OperatorMetrics:
             "1 while every watch of the API server is healthy, else 0.",
             registry=r,
         )
+        self.kill_switch_state = Gauge(
+            "kubeheal_kill_switch_state",
+            "1 for the state the kill switch ConfigMap was last read in (on, off, or unknown: "
+            "it could not be read, and no action is taken), 0 for the others.",
+            ["state"],
+            registry=r,
+        )
+        self.kill_switch_read_failures = Counter(
+            "kubeheal_kill_switch_read_failures_total",
+            "Reads of the kill switch ConfigMap that failed (anything but 404 Not Found).",
+            registry=r,
+        )
+        self.record_writes_failed = Counter(
+            "kubeheal_record_writes_failed_total",
+            "Event or kubeheal.io/last-action annotation writes after an action that were "
+            "given up on (what: event, annotation, escalation_event).",
+            ["what"],
+            registry=r,
+        )
+        for what in ("event", "annotation", "escalation_event"):
+            self.record_writes_failed.labels(what=what)
+        self.kill_switch_read_failures.inc(0)

@@ -832,7 +832,10 @@ class Operator:
                 return
             try:
                 outcome = await actions.execute(
-                    plan, writer=self.writer, guards=self.settings.guards
+                    plan,
+                    writer=self.writer,
+                    guards=self.settings.guards,
+                    record_failed=self._record_write_failed,
                 )
             except actions.TemporaryError as e:
                 # The action stays pending in the ledger; the incident stays acting and is
@@ -1085,6 +1088,11 @@ class Operator:
             )
         except KubeError as e:
             log.warning("could not record event on %s: %s", target.key, e)
+            self._record_write_failed("escalation_event")
+
+    def _record_write_failed(self, what: str) -> None:
+        """Count an Event or annotation that could not be written (``what``)."""
+        self.metrics.record_writes_failed.labels(what=what).inc()
 
     def _mark_dirty(self, target: Target) -> None:
         self._dirty.add(target)

@@ -133,9 +133,25 @@ class AlertmanagerPayload(_Model):
     @model_validator(mode="before")
     @classmethod
     def _known_version(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "version" in data and data["version"] != SUPPORTED_VERSION:
+        if not isinstance(data, dict) or "version" not in data:
+            return data
+        version = data["version"]
+        if not isinstance(version, str):
+            # The number 4 is not the string "4": say so, not "version 4: kubeheal reads 4".
+            if version is None:
+                got = "null"
+            elif isinstance(version, bool):
+                got = "true" if version else "false"
+            elif isinstance(version, int | float):
+                got = f"the number {version!r}"[:40]
+            else:
+                got = "an array" if isinstance(version, list) else "an object"
+            raise ValueError(  # noqa: TRY004 - pydantic reports ValueError as a 422 detail
+                f'version must be the string "{SUPPORTED_VERSION}", got {got}'
+            )
+        if version != SUPPORTED_VERSION:
             raise ValueError(
-                f"unsupported Alertmanager webhook payload version {data['version']!r}: "
+                f"unsupported Alertmanager webhook payload version {version[:40]!r}: "
                 f"kubeheal reads version {SUPPORTED_VERSION}"
             )
         return data
