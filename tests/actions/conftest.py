@@ -146,7 +146,7 @@ class FakeWriter:
         return [o for (k, _, _), o in self.objects.items() if k is kind]
 
     def writes(self, op: str | None = None) -> list[Call]:
-        return [c for c in self.calls if c.op != "get" and (op is None or c.op == op)]
+        return [c for c in self.calls if c.op not in ("get", "list") and (op is None or c.op == op)]
 
     def _key(self, kind: Kind, namespace: str | None, name: str) -> tuple[Kind, str, str]:
         return (kind, (namespace or "") if kind.namespaced else "", name)
@@ -229,6 +229,23 @@ class FakeWriter:
             raise not_found(f"{kind.name} {namespace}/{name}")
         if not dry_run:
             del self.objects[key]
+
+    async def list(
+        self, kind: Kind, namespace: str | None, *, labels: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        self.calls.append(Call("list", kind, namespace, ""))
+        self._fail("list", "")
+        wanted = (namespace or "") if kind.namespaced else ""
+        return [
+            copy.deepcopy(o)
+            for (k, ns, _), o in sorted(self.objects.items(), key=lambda item: item[0][1:])
+            if k is kind
+            and (namespace is None or ns == wanted)
+            and all(
+                (o["metadata"].get("labels") or {}).get(key) == value
+                for key, value in (labels or {}).items()
+            )
+        ]
 
     async def evict(self, namespace: str, name: str, *, dry_run: bool = False) -> None:
         self.calls.append(Call("evict", Kind.POD, namespace, name, dry_run))

@@ -57,6 +57,8 @@ RARELY_EXERCISED: dict[tuple[str, str, str], str] = {
     ("apps", "statefulsets", "patch"): "raise_memory_limit / scale_out on a StatefulSet",
     ("apps", "daemonsets", "get"): "raise_memory_limit on a DaemonSet",
     ("apps", "daemonsets", "patch"): "raise_memory_limit on a DaemonSet",
+    ("policy", "poddisruptionbudgets", "delete"): "delete_pdb (pdb-redundant-delete playbook; "
+    "tests/operator/test_operator_pdb.py exercises it)",
 }
 
 
@@ -135,9 +137,14 @@ async def operator_with_audit(calls: list[AuditRecord], tmp: Path) -> AsyncItera
     twin = build_twin(scenario="sample-app", clock=WallClock(speed=30.0), seed=0)
     twin.store.create(twin.store.rtype("", "v1", "namespaces"), {
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})  # fmt: skip
-    # Several incidents on one Deployment within minutes: no cooldown or flapping verdicts.
+    # Several incidents on one Deployment within minutes: no cooldown or flapping verdicts;
+    # the second workload gets its PDB without the grace period a fresh workload waits.
     settings = Settings.model_validate(
-        {"guards": {"cooldown": "5s"}, "incidents": {"flapping_threshold": 10}}
+        {
+            "guards": {"cooldown": "5s"},
+            "incidents": {"flapping_threshold": 10},
+            "detection": {"missing_pdb_grace": "0s"},
+        }
     )
     with serve_in_thread(twin, tick=0.1, options=ApiOptions(audit=calls.append)) as url:
         connection = KubeConnection.from_server(url)

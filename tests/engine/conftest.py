@@ -160,6 +160,7 @@ class K8s:
         memory_request: str = "128Mi",
         conditions: list[dict[str, Any]] | None = None,
         max_unavailable: int | str | None = None,
+        created: float | None = None,
     ) -> Deployment:
         resources: dict[str, Any] = {"requests": {"memory": memory_request}}
         if memory_limit:
@@ -182,14 +183,17 @@ class K8s:
             }
         notes = {"deployment.kubernetes.io/revision": str(revision)}
         notes.update(annotations or {})
+        meta: dict[str, Any] = {
+            "name": name,
+            "namespace": ns,
+            "generation": 4,
+            "labels": labels or {},
+            "annotations": notes,
+        }
+        if created is not None:
+            meta["creationTimestamp"] = iso(K8s.at(created))
         data = {
-            "metadata": {
-                "name": name,
-                "namespace": ns,
-                "generation": 4,
-                "labels": labels or {},
-                "annotations": notes,
-            },
+            "metadata": meta,
             "spec": spec,
             "status": {
                 "observedGeneration": 4,
@@ -288,9 +292,14 @@ class K8s:
         match_labels: dict[str, str] | None = None,
         disruptions_allowed: int = 1,
         max_unavailable: int | str = 1,
+        kubeheal_made: bool = False,
     ) -> PodDisruptionBudget:
+        meta: dict[str, Any] = {"name": name, "namespace": ns}
+        if kubeheal_made:  # as create_pdb writes it
+            meta["labels"] = {"app.kubernetes.io/managed-by": "kubeheal"}
+            meta["annotations"] = {"kubeheal.io/incident": "i-1", "kubeheal.io/key": "k-1"}
         data = {
-            "metadata": {"name": name, "namespace": ns},
+            "metadata": meta,
             "spec": {
                 "selector": {"matchLabels": match_labels or {"app": "web"}},
                 "maxUnavailable": max_unavailable,

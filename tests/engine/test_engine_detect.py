@@ -248,7 +248,7 @@ def test_hpa_maxed_out(k8s) -> None:
 
 
 def test_pdb_missing(k8s) -> None:
-    three = k8s.deployment(replicas=3)
+    three = k8s.deployment(replicas=3, created=-60)
     assert _kinds(detect(_view(k8s, deployments=[three], pdbs=[]), now=k8s.T0, settings=S)) == [
         SignalKind.PDB_MISSING
     ]

@@ -324,11 +324,15 @@ def test_node_not_ready_cordons(k8s) -> None:
 
 
 def test_missing_pdb_creates_one(k8s) -> None:
-    view = ClusterView(deployments=[k8s.deployment(replicas=3)])
+    view = ClusterView(deployments=[k8s.deployment(replicas=3, created=-60)])
     result = plan(incident_for(view, k8s), view, k8s=k8s)
     assert isinstance(result, ActionPlan)
     assert result.params == CreatePdb(
-        namespace="shop", name="web-kubeheal", match_labels={"app": "web"}, max_unavailable=1
+        namespace="shop",
+        name="web-kubeheal",
+        match_labels={"app": "web"},
+        max_unavailable=1,
+        pod_labels={"app": "web"},
     )
 
 

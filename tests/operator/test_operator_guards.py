@@ -252,7 +252,9 @@ async def test_pdb_refusing_evictions_fails_the_drain_without_deleting_pods(
 
 
 async def test_spent_budget_escalates_instead_of_acting(kh: Any) -> None:
-    settings = Settings.model_validate({"guards": {"global_budget_per_hour": 1}})
+    settings = Settings.model_validate(
+        {"guards": {"global_budget_per_hour": 1}, "detection": {"missing_pdb_grace": "0s"}}
+    )
     async with kh.run(settings=settings) as r:
         r.delete("poddisruptionbudgets", "demo", "sample-app")  # spends the one action
         first = await r.until(r.closed, what="the PDB incident to close")

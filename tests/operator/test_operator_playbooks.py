@@ -201,7 +201,9 @@ def _ready(pod: dict[str, Any]) -> bool:
 
 
 async def test_multi_replica_workload_without_pdb_gets_one(kh: Any) -> None:
-    async with kh.run() as r:
+    # sample-app is as old as the twin: no grace period (tests/operator/test_operator_pdb.py)
+    settings = Settings.model_validate({"detection": {"missing_pdb_grace": "0s"}})
+    async with kh.run(settings=settings) as r:
         r.delete("poddisruptionbudgets", "demo", "sample-app")
         inc = await r.until(r.closed, what="the incident to close")
         assert inc.state is RESOLVED, r.describe()

@@ -38,7 +38,9 @@ def _second_workload(r: Any) -> dict[str, Any]:
 
 
 async def test_no_incident_missed_while_the_api_drops_watches_compacts_and_fails(kh: Any) -> None:
-    async with kh.run() as r:
+    # web is created during the test: its PDB without the grace period a new workload waits
+    settings = Settings.model_validate({"detection": {"missing_pdb_grace": "0s"}})
+    async with kh.run(settings=settings) as r:
         twin = r.h.twin
         web = _second_workload(r)  # built from sample-app's good template
         twin.api_faults.configure(error_rate=0.3)

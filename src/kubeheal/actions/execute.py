@@ -33,6 +33,7 @@ from kubeheal.actions.preflight import GuardedWriter, check_plan_names
 from kubeheal.actions.protocol import Writer
 from kubeheal.actions.workloads import (
     create_pdb,
+    delete_pdb,
     raise_hpa_max,
     raise_memory_limit,
     rollback_deployment,
@@ -45,6 +46,7 @@ from kubeheal.engine.params import (
     ActionParams,
     CordonNode,
     CreatePdb,
+    DeletePdb,
     DrainNode,
     RaiseHpaMax,
     RaiseMemoryLimit,
@@ -72,6 +74,7 @@ EXECUTORS: dict[type[ActionParams], Executor] = {
     UncordonNode: uncordon_node,
     DrainNode: drain_node,
     CreatePdb: create_pdb,
+    DeletePdb: delete_pdb,
     SetResources: set_resources,
 }
 """One executor per ActionParams type."""

@@ -170,6 +170,21 @@ class GuardedWriter:
         await self._check_target()
         await self._writer.evict(namespace, name, dry_run=dry_run)
 
+    async def list(
+        self, kind: Kind, namespace: str | None, *, labels: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        target = self._plan.target
+        if kind.namespaced and target.namespace and namespace != target.namespace:
+            raise self._refuse(
+                f"list of {kind.name.lower()} in {namespace or 'all namespaces'} leaves "
+                f"namespace {target.namespace}"
+            )
+        if kind.namespaced and namespace is not None:
+            problem = name_problem(namespace, NameKind.LABEL)
+            if problem is not None:
+                raise self._refuse(f"namespace {shown(namespace)}: {problem}")
+        return await self._writer.list(kind, namespace, labels=labels)
+
     # -- the checks
 
     def _refuse(self, reason: str) -> PermanentError:

@@ -53,6 +53,12 @@ class Writer(Protocol):
         """Delete the object."""
         ...
 
+    async def list(
+        self, kind: Kind, namespace: str | None, *, labels: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The objects of ``kind`` in ``namespace`` (all namespaces when None)."""
+        ...
+
     async def evict(self, namespace: str, name: str, *, dry_run: bool = False) -> None:
         """Evict a pod through the Eviction API."""
         ...

@@ -1,5 +1,6 @@
 """Executors that change workloads: rollback, memory limits, requests/limits (right-sizing),
-replicas, HPA bounds, PDBs.
+replicas, HPA bounds, PDBs (created when none selects the pods, kubeheal's own deleted when
+the owner's appears).
 
 Each reads the current object first and does nothing when the desired state is already
 there; writes carry the resourceVersion they were computed from, so a concurrent change
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+
+import msgspec
 
 from kubeheal.actions._base import (
     Context,
@@ -23,8 +26,10 @@ from kubeheal.actions.errors import PermanentError
 from kubeheal.actions.outcome import ActionOutcome
 from kubeheal.clients.kube import KubeConflict, KubeNotFound
 from kubeheal.clients.writer import Kind, PatchKind
+from kubeheal.engine.facts import KUBEHEAL_KEY_ANNOTATION, MANAGED_BY_KUBEHEAL, kubeheal_made
 from kubeheal.engine.params import (
     CreatePdb,
+    DeletePdb,
     RaiseHpaMax,
     RaiseMemoryLimit,
     ResourceChange,
@@ -33,11 +38,13 @@ from kubeheal.engine.params import (
     SetResources,
 )
 from kubeheal.model.quantity import QuantityError, parse_cpu, parse_memory
+from kubeheal.model.selectors import LabelSelector, selector_matches
 
 __all__ = [
     "ANNOTATION_ROLLED_BACK_FROM",
     "POD_TEMPLATE_HASH",
     "create_pdb",
+    "delete_pdb",
     "raise_hpa_max",
     "raise_memory_limit",
     "rollback_deployment",
@@ -495,8 +502,41 @@ async def raise_hpa_max(ctx: Context, p: RaiseHpaMax) -> ActionOutcome:
 # -- PodDisruptionBudget -------------------------------------------------------------------
 
 
+def _selects(pdb: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether the PDB's selector selects pods labelled ``labels`` (as the Eviction API sees
+    it: a missing selector selects nothing, an empty one everything, a malformed one nothing)."""
+    raw = dig(pdb, "spec", "selector")
+    if not isinstance(raw, dict):
+        return False
+    try:
+        selector = msgspec.convert(raw, LabelSelector)
+    except msgspec.ValidationError:
+        return False
+    return selector_matches(selector, labels)
+
+
+async def _pdbs_selecting(
+    ctx: Context, namespace: str, labels: dict[str, str], *, other_than: str = ""
+) -> list[dict[str, Any]]:
+    """The PDBs of ``namespace``, listed now through the writer, that select ``labels``."""
+    found = await ctx.writer.list(Kind.PDB, namespace)
+    return [
+        pdb
+        for pdb in found
+        if dig(pdb, "metadata", "name") != other_than
+        and not dig(pdb, "metadata", "deletionTimestamp")
+        and _selects(pdb, labels)
+    ]
+
+
+def _names(pdbs: list[dict[str, Any]]) -> list[str]:
+    return sorted(str(dig(p, "metadata", "name") or "?") for p in pdbs)
+
+
 async def create_pdb(ctx: Context, p: CreatePdb) -> ActionOutcome:
-    """Create the PodDisruptionBudget ``p.name`` unless it exists."""
+    """Create the PodDisruptionBudget ``p.name`` unless it exists, or unless another PDB now
+    selects the workload's pods (re-listed right before the create: a PDB its owner applied
+    since the plan was made wins, as two PDBs on one pod make it impossible to evict)."""
     what = f"PodDisruptionBudget {p.namespace}/{p.name}"
     if (p.max_unavailable is None) == (p.min_available is None):
         raise PermanentError(f"{what}: give exactly one of maxUnavailable and minAvailable")
@@ -513,6 +553,16 @@ async def create_pdb(ctx: Context, p: CreatePdb) -> ActionOutcome:
         pass
     else:
         return noop(f"{what} already exists", ctx, **evidence)
+    pod_labels = {**p.match_labels, **p.pod_labels}
+    covering = _names(await _pdbs_selecting(ctx, p.namespace, pod_labels))
+    if covering:
+        evidence["covered_by"] = covering
+        return noop(
+            f"not creating {what}: PodDisruptionBudget {', '.join(covering)} already "
+            "selects the workload's pods",
+            ctx,
+            **evidence,
+        )
     spec: dict[str, Any] = {"selector": {"matchLabels": dict(p.match_labels)}}
     if p.max_unavailable is not None:
         spec["maxUnavailable"] = p.max_unavailable
@@ -521,16 +571,17 @@ async def create_pdb(ctx: Context, p: CreatePdb) -> ActionOutcome:
         spec["minAvailable"] = p.min_available
         bound = f"minAvailable {p.min_available}"
     evidence["bound"] = bound
+    key, value = MANAGED_BY_KUBEHEAL
     body = {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": {
             "name": p.name,
             "namespace": p.namespace,
-            "labels": {"app.kubernetes.io/managed-by": "kubeheal"},
+            "labels": {key: value},
             "annotations": {
                 "kubeheal.io/incident": ctx.plan.incident_id,
-                "kubeheal.io/key": ctx.plan.idempotency_key,
+                KUBEHEAL_KEY_ANNOTATION: ctx.plan.idempotency_key,
             },
         },
         "spec": spec,
@@ -542,3 +593,37 @@ async def create_pdb(ctx: Context, p: CreatePdb) -> ActionOutcome:
     if ctx.dry_run:
         return dry(f"create {what} with {bound}", **evidence)
     return done(f"created {what} with {bound}", **evidence)
+
+
+async def delete_pdb(ctx: Context, p: DeletePdb) -> ActionOutcome:
+    """Delete ``p.name`` if kubeheal created it and another PDB still selects the pods.
+
+    Both are read again right before the delete: a PDB without kubeheal's label and key is
+    never deleted (PermanentError), and kubeheal's stays while no other PDB selects the pods
+    (no-op), so the workload is never left without one. Gone already: no-op.
+    """
+    what = f"PodDisruptionBudget {p.namespace}/{p.name}"
+    writer = ctx.writer
+    evidence: dict[str, Any] = {"pdb": p.name}
+    try:
+        pdb = await writer.get(Kind.PDB, p.namespace, p.name)
+    except KubeNotFound:
+        return noop(f"{what} is already gone", ctx, **evidence)
+    labels = dig(pdb, "metadata", "labels") or {}
+    annotations = dig(pdb, "metadata", "annotations") or {}
+    if not kubeheal_made(labels, annotations):
+        raise PermanentError(f"{what} was not created by kubeheal; kubeheal never deletes it")
+    if not p.pod_labels:
+        raise PermanentError(f"{what}: no pod labels to check the other PDBs against")
+    others = _names(await _pdbs_selecting(ctx, p.namespace, dict(p.pod_labels), other_than=p.name))
+    evidence["covered_by"] = others
+    if not others:
+        return noop(f"{what} stays: no other PodDisruptionBudget selects the pods", ctx, **evidence)
+    try:
+        await writer.delete(Kind.PDB, p.namespace, p.name, dry_run=ctx.dry_run)
+    except KubeNotFound:
+        return noop(f"{what} is already gone", ctx, **evidence)
+    change = f"{what}, redundant next to {', '.join(others)}"
+    if ctx.dry_run:
+        return dry(f"delete {change}", **evidence)
+    return done(f"deleted {change}", **evidence)

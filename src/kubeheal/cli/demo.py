@@ -351,10 +351,13 @@ async def run_demo(
 
 def demo_settings() -> Settings:
     """Defaults, except a 3-minute cooldown so that one target's housekeeping action (a PDB
-    created at start) does not hold back its remediation for the default 10 minutes."""
+    created at start) does not hold back its remediation for the default 10 minutes, and no
+    grace period for missing PDBs: the scenario's workloads all exist before kubeheal starts,
+    so none can race a PDB of its own, and the housekeeping happens during the settling."""
     settings = Settings()
     guards = settings.guards.model_copy(update={"cooldown": timedelta(minutes=3)})
-    return settings.model_copy(update={"guards": guards})
+    detection = settings.detection.model_copy(update={"missing_pdb_grace": timedelta(0)})
+    return settings.model_copy(update={"guards": guards, "detection": detection})
 
 
 def _all_ready(h: Harness) -> bool:

@@ -170,6 +170,12 @@ class DetectionSettings(_Section):
     missing_pdb_min_replicas: int = Field(
         2, ge=2, description="Replicas from which a workload should have a PodDisruptionBudget."
     )
+    missing_pdb_grace: Duration = Field(
+        timedelta(minutes=10),
+        description="How long a workload must have existed (from its creationTimestamp) "
+        "without any PodDisruptionBudget covering it before it is reported, so that a PDB "
+        "applied with it, or just after it, lands before kubeheal creates a second one.",
+    )
 
 
 class IncidentSettings(_Section):

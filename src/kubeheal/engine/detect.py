@@ -23,12 +23,14 @@ from datetime import datetime, timedelta
 import msgspec
 
 from kubeheal.config import DetectionSettings
+from kubeheal.engine.facts import kubeheal_made
 from kubeheal.model.cluster import (
     ClusterView,
     ContainerStatus,
     Deployment,
     HorizontalPodAutoscaler,
     Node,
+    ObjectMeta,
     Pod,
 )
 from kubeheal.model.core import Signal, SignalKind, SignalSource, Target, TargetKind
@@ -351,9 +353,18 @@ def _pdb_missing(
     now: datetime,
     settings: DetectionSettings,
 ) -> Signal | None:
+    """A multi-replica Deployment no PDB covers, once it has existed for the grace period.
+
+    The grace period (``missing_pdb_grace``, from the Deployment's creationTimestamp) lets a
+    PDB applied together with the workload land first: creating one the moment the workload
+    appears races the user's own, and a pod two PDBs select cannot be evicted at all. A
+    Deployment whose creation time is unknown is not reported (its age cannot be proven).
+    """
     if not settings.missing_pdb or dep.replicas < settings.missing_pdb_min_replicas:
         return None
     if view.pdbs_for_workload(target):
+        return None
+    if not _older_than(dep.metadata.creation_timestamp, now=now, age=settings.missing_pdb_grace):
         return None
     return _signal(
         SignalKind.PDB_MISSING,
@@ -361,6 +372,30 @@ def _pdb_missing(
         now=now,
         subject=f"deployment/{dep.metadata.name}",
         details={"replicas": dep.replicas},
+    )
+
+
+def _ours(meta: ObjectMeta) -> bool:
+    return kubeheal_made(meta.labels, meta.annotations)
+
+
+def _pdb_redundant(
+    view: ClusterView, dep: Deployment, target: Target, *, now: datetime
+) -> Signal | None:
+    """A PDB kubeheal created (``kubeheal_made``) covers the Deployment together with
+    one it did not create: the user's own has appeared, so kubeheal's must go (a pod two PDBs
+    select cannot be evicted). Only kubeheal's PDB is ever named for removal."""
+    covering = view.pdbs_for_workload(target)
+    ours = sorted(p.metadata.name for p in covering if _ours(p.metadata))
+    theirs = sorted(p.metadata.name for p in covering if not _ours(p.metadata))
+    if not ours or not theirs:
+        return None
+    return _signal(
+        SignalKind.PDB_REDUNDANT,
+        target,
+        now=now,
+        subject=f"deployment/{dep.metadata.name}",
+        details={"pdb": ours[0], "covered_by": ",".join(theirs)},
     )
 
 
@@ -377,6 +412,7 @@ def detect_deployment(
         _rollout_stuck(dep, target, now=now),
         _new_replicaset_unhealthy(view, dep, target, now=now, settings=settings),
         _pdb_missing(view, dep, target, now=now, settings=settings),
+        _pdb_redundant(view, dep, target, now=now),
     ]
     return [signal for signal in found if signal is not None]
 

@@ -5,6 +5,7 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from kubeheal.model.cluster import ClusterView, ObjectMeta
@@ -12,14 +13,21 @@ from kubeheal.model.core import Target, TargetKind
 
 __all__ = [
     "DISABLED_ANNOTATION",
+    "KUBEHEAL_KEY_ANNOTATION",
+    "MANAGED_BY_KUBEHEAL",
     "disabled_by",
     "gitops_owner",
+    "kubeheal_made",
     "last_rollout_at",
     "resolve_int_or_percent",
     "workload_replicas",
 ]
 
 DISABLED_ANNOTATION = "kubeheal.io/disabled"
+MANAGED_BY_KUBEHEAL = ("app.kubernetes.io/managed-by", "kubeheal")
+"""The label kubeheal puts on every object it creates (e.g. a PodDisruptionBudget)."""
+KUBEHEAL_KEY_ANNOTATION = "kubeheal.io/key"
+"""The idempotency key of the action that created the object."""
 
 _GITOPS_LABELS = (
     ("argocd.argoproj.io/instance", "Argo CD"),
@@ -93,3 +101,10 @@ def resolve_int_or_percent(value: int | str | None, total: int, *, round_up: boo
     if text.isdigit():
         return int(text)
     return None
+
+
+def kubeheal_made(labels: Mapping[str, str], annotations: Mapping[str, str]) -> bool:
+    """Whether kubeheal created the object: it carries both the managed-by label and the
+    creating action's key, as ``create_pdb`` writes them. Only such objects are ever deleted."""
+    key, value = MANAGED_BY_KUBEHEAL
+    return labels.get(key) == value and bool(annotations.get(KUBEHEAL_KEY_ANNOTATION))

@@ -32,6 +32,7 @@ from kubeheal.engine.facts import disabled_by, gitops_owner, resolve_int_or_perc
 from kubeheal.engine.params import (
     ActionParams,
     CordonNode,
+    DeletePdb,
     DrainNode,
     RaiseHpaMax,
     RaiseMemoryLimit,
@@ -191,7 +192,10 @@ def budget_global(ctx: GuardContext) -> Verdict:
 
 
 def cooldown(ctx: GuardContext) -> Verdict:
-    """No two actions on one target within ``cooldown``."""
+    """No two actions on one target within ``cooldown``; removing kubeheal's own redundant
+    PDB does not wait (while two PDBs select a pod, nothing can evict it)."""
+    if isinstance(ctx.params, DeletePdb):
+        return Allow(guard="cooldown")
     window = ctx.settings.guards.cooldown
     target = ctx.incident.target
     recent = [

@@ -12,6 +12,7 @@ __all__ = [
     "ActionParams",
     "CordonNode",
     "CreatePdb",
+    "DeletePdb",
     "DrainNode",
     "RaiseHpaMax",
     "RaiseMemoryLimit",
@@ -135,13 +136,26 @@ class DrainNode(_Params, frozen=True, tag="drain_node"):
 
 
 class CreatePdb(_Params, frozen=True, tag="create_pdb"):
-    """Create a PodDisruptionBudget selecting ``match_labels``."""
+    """Create a PodDisruptionBudget selecting ``match_labels``, unless a PDB already selects
+    pods labelled ``pod_labels`` (the workload's pod template; empty: ``match_labels``)."""
 
     namespace: str
     name: str
     match_labels: dict[str, str]
     max_unavailable: int | str | None = None
     min_available: int | str | None = None
+    pod_labels: dict[str, str] = {}
+
+
+class DeletePdb(_Params, frozen=True, tag="delete_pdb"):
+    """Delete ``name``, a PodDisruptionBudget kubeheal created, once another PDB selects the
+    pods labelled ``pod_labels`` (the workload's pod template)."""
+
+    namespace: str
+    name: str
+    pod_labels: dict[str, str]
+    covered_by: tuple[str, ...] = ()
+    """The other PDBs that covered the workload when the plan was made."""
 
 
 ActionParams = (
@@ -154,5 +168,6 @@ ActionParams = (
     | UncordonNode
     | DrainNode
     | CreatePdb
+    | DeletePdb
     | SetResources
 )

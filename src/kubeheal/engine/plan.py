@@ -26,11 +26,13 @@ from datetime import datetime
 import msgspec
 
 from kubeheal.config import Settings
+from kubeheal.engine.facts import kubeheal_made
 from kubeheal.engine.guards import ACTION_GUARDS, INCIDENT_GUARDS, Block, GuardContext, first_block
 from kubeheal.engine.params import (
     ActionParams,
     CordonNode,
     CreatePdb,
+    DeletePdb,
     DrainNode,
     RaiseHpaMax,
     RaiseMemoryLimit,
@@ -47,6 +49,7 @@ from kubeheal.engine.playbooks.schema import (
     ActionName,
     CordonNodeStep,
     CreatePdbStep,
+    DeletePdbStep,
     DrainNodeStep,
     EscalateStep,
     Mode,
@@ -412,6 +415,28 @@ def _create_pdb(step: CreatePdbStep, incident: Incident, view: ClusterView) -> C
         match_labels=labels,
         max_unavailable=step.params.max_unavailable,
         min_available=step.params.min_available,
+        pod_labels={**dep.spec.template.metadata.labels, **labels},
+    )
+
+
+def _delete_pdb(incident: Incident, view: ClusterView) -> DeletePdb | _Skip:
+    """Kubeheal's own PDB of the workload, when a PDB it did not create covers it too."""
+    target = incident.target
+    dep = view.deployment_for(target)
+    if dep is None:
+        return _Skip(f"{target} is not a Deployment kubeheal can see")
+    covering = view.pdbs_for_workload(target)
+    ours = [p for p in covering if kubeheal_made(p.metadata.labels, p.metadata.annotations)]
+    theirs = [p for p in covering if p not in ours]
+    if not ours:
+        return _Skip(f"no PodDisruptionBudget kubeheal created covers {target}")
+    if not theirs:
+        return _Skip(f"only kubeheal's PodDisruptionBudget covers {target}; it stays")
+    return DeletePdb(
+        namespace=target.namespace,
+        name=ours[0].metadata.name,
+        pod_labels=dict(dep.spec.template.metadata.labels),
+        covered_by=tuple(p.metadata.name for p in theirs),
     )
 
 
@@ -498,6 +523,8 @@ def _params_for(
         return _drain(step, incident, view, settings)
     if isinstance(step, CreatePdbStep):
         return _create_pdb(step, incident, view)
+    if isinstance(step, DeletePdbStep):
+        return _delete_pdb(incident, view)
     if isinstance(step, SetResourcesStep):
         return _set_resources(step, incident, view, settings)
     return _Skip(f"step {step.action.value} has no parameters to compute")  # pragma: no cover

@@ -90,6 +90,9 @@ class SignalKind(enum.StrEnum):
     NODE_DISK_PRESSURE = "NodeDiskPressure"
     HPA_MAXED_OUT = "HPAMaxedOut"
     PDB_MISSING = "PDBMissing"
+    PDB_REDUNDANT = "PDBRedundant"
+    """A PodDisruptionBudget kubeheal created covers a workload its owner's own PDB now also
+    covers (``details``: ``pdb``, kubeheal's; ``covered_by``, the others)."""
     NODE_RECOVERED = "NodeRecovered"
     ALERT = "Alert"
     ANOMALY = "Anomaly"

@@ -48,6 +48,7 @@ CATEGORY_OF_KIND: Mapping[str, str] = {
     "HPAMaxedOut": "capacity",
     "Forecast": "capacity",
     "PDBMissing": "hygiene",
+    "PDBRedundant": "hygiene",
     "NodeRecovered": "hygiene",
     "Rightsize": "hygiene",
 }

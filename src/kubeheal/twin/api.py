@@ -1208,12 +1208,16 @@ class _Api:
                 f"name in URL does not match name in Eviction object ({meta.get('name')} vs "
                 f"{target.name})"
             )
-        dry = self._dry_run(request) or bool((body.get("deleteOptions") or {}).get("dryRun"))
+        if self._dry_run(request):
+            # As the API server's propagateDryRun: a dry run still checks the budgets (and the
+            # more-than-one-PDB refusal); it only changes nothing.
+            options = dict(body.get("deleteOptions") or {})
+            options["dryRun"] = ["All"]
+            body = {**body, "deleteOptions": options}
         namespace = target.namespace or "default"
         with self.store.lock:
             self.store.get(target.rtype, namespace, target.name)
-            if not dry:
-                self._call_evict(namespace, target.name, body)
+            self._call_evict(namespace, target.name, body)
         return _json_response(_success(code=201), status=201, warnings=warnings)
 
     def _call_evict(self, namespace: str, name: str, eviction: Obj) -> None:

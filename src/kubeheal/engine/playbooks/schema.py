@@ -25,6 +25,8 @@ __all__ = [
     "Conditions",
     "CordonNodeStep",
     "CreatePdbStep",
+    "DeletePdbParams",
+    "DeletePdbStep",
     "DrainNodeStep",
     "EscalateStep",
     "Mode",
@@ -55,6 +57,7 @@ class ActionName(enum.StrEnum):
     CORDON_NODE = "cordon_node"
     DRAIN_NODE = "drain_node"
     CREATE_PDB = "create_pdb"
+    DELETE_PDB = "delete_pdb"
     UNCORDON_NODE = "uncordon_node"
     SET_RESOURCES = "set_resources"
     ESCALATE = "escalate"
@@ -248,6 +251,12 @@ class CreatePdbParams(_Strict):
         return self
 
 
+class DeletePdbParams(_Strict):
+    """Delete the PodDisruptionBudget kubeheal created for the workload once a PDB it did not
+    create covers the same pods (two PDBs on one pod make it impossible to evict). Never
+    deletes a PDB kubeheal did not create."""
+
+
 class SetResourcesParams(_Strict):
     """Move container requests/limits one bounded step toward the right-sizing
     recommendation of the incident's ``Rightsize`` signals (Deployments only)."""
@@ -318,6 +327,11 @@ class CreatePdbStep(_StepBase):
     params: CreatePdbParams = CreatePdbParams(max_unavailable=1)
 
 
+class DeletePdbStep(_StepBase):
+    action: Literal[ActionName.DELETE_PDB]
+    params: DeletePdbParams = DeletePdbParams()
+
+
 class SetResourcesStep(_StepBase):
     action: Literal[ActionName.SET_RESOURCES]
     params: SetResourcesParams = SetResourcesParams()
@@ -338,6 +352,7 @@ Step = Annotated[
     | UncordonNodeStep
     | DrainNodeStep
     | CreatePdbStep
+    | DeletePdbStep
     | SetResourcesStep
     | EscalateStep,
     Field(discriminator="action"),

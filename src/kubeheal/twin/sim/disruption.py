@@ -6,8 +6,9 @@ DisruptionAllowed condition) from minAvailable/maxUnavailable (int or percent) o
 its selector matches, scaling percentages by the pods' controllers' replica counts.
 
 `evict` is what `POST .../pods/NAME/eviction` does: it refuses with 429 TooManyRequests
-when the pod's budget allows no disruption, otherwise it records the disruption in the
-budget's status and deletes the pod (honouring the eviction's deleteOptions).
+when the pod's budget allows no disruption and with 500 (`MultiplePdbs`) when more than one
+budget selects the pod, otherwise it records the disruption in the budget's status and
+deletes the pod (honouring the eviction's deleteOptions, dry runs included).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from kubeheal.twin.store import ObjectStore
 __all__ = [
     "DISRUPTION_COMPONENT",
     "EVICTION_REFUSED_MESSAGE",
+    "MULTIPLE_PDBS_MESSAGE",
     "DisruptionController",
+    "MultiplePdbs",
     "PdbNumbers",
     "compute_pdb_numbers",
     "evict",
@@ -43,8 +46,25 @@ Obj = dict[str, Any]
 
 DISRUPTION_COMPONENT = "controllermanager"
 EVICTION_REFUSED_MESSAGE = "Cannot evict pod as it would violate the pod's disruption budget."
+MULTIPLE_PDBS_MESSAGE = (
+    "This pod has more than one PodDisruptionBudget, which the eviction subresource does "
+    "not support."
+)
 DELETION_TIMEOUT = 120.0  # seconds an eviction stays in disruptedPods without the pod going
 MAX_DISRUPTED_PODS = 2000
+
+
+class MultiplePdbs(InternalError):
+    """A pod two or more PDBs select: the Eviction API refuses it whatever the budgets allow.
+
+    As the API server's eviction REST handler (`pkg/registry/core/pod/storage/eviction.go`)
+    answers: a `Status` with code 500, status Failure, that message and no reason; kubectl
+    drain does not retry it (it retries only 429)."""
+
+    def status(self) -> dict[str, Any]:
+        body = super().status()
+        del body["reason"]
+        return body
 
 
 class _ScaleError(Exception):
@@ -331,10 +351,7 @@ def evict(
             delete()
             return
         if len(matching) > 1:
-            raise InternalError(
-                "This pod has more than one PodDisruptionBudget, which the eviction "
-                "subresource does not support."
-            )
+            raise MultiplePdbs(MULTIPLE_PDBS_MESSAGE)
         pdb = matching[0]
         pdb_name = pdb["metadata"]["name"]
         spec = pdb.get("spec") or {}
