@@ -11,7 +11,12 @@ Exception tree (nothing from httpx, smtplib, ssl or the socket layer leaks past 
     └── PermanentDeliveryError   retrying cannot help: HTTP 3xx/4xx (bad payload, revoked
                                  webhook, unknown routing key), SMTP 5xx (recipient refused,
                                  authentication failed), a server without STARTTLS when it
-                                 is required, an invalid URL
+                                 is required, an invalid URL, a request or mail that cannot
+                                 be put on the wire (an illegal header, an unencodable
+                                 address)
+
+Header values are sent with their control characters replaced by spaces (CR/LF would split a
+header; the notify layer strips them already, this is the last line of defence).
 
 Secrets stay out of errors: messages never contain the URL (Slack and Teams webhook URLs are
 credentials), the request body or a password, and every string the caller lists in
@@ -33,6 +38,8 @@ from pathlib import Path
 from typing import Literal
 
 import httpx
+
+from kubeheal.model.text import escape_control, strip_control
 
 __all__ = [
     "DeliveryError",
@@ -177,11 +184,20 @@ class HttpSender:
             response = await client.post(
                 request.url,
                 content=request.body,
-                headers=dict(request.headers),
+                headers={
+                    strip_control(key): strip_control(value)
+                    for key, value in request.headers.items()
+                },
                 timeout=request.timeout,
             )
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as e:
             raise PermanentDeliveryError(f"{what}: invalid URL ({type(e).__name__})") from None
+        except httpx.LocalProtocolError as e:
+            # Our own request is malformed (an illegal header): sending it again cannot help.
+            detail = redact(escape_control(str(e)), (*request.redact, request.url))[:_EXCERPT]
+            raise PermanentDeliveryError(
+                f"{what}: the request cannot be sent ({type(e).__name__}: {detail})"
+            ) from None
         except httpx.TimeoutException as e:
             raise TemporaryDeliveryError(f"{what}: timed out ({type(e).__name__})") from None
         except httpx.TransportError as e:
@@ -293,3 +309,8 @@ class SmtpSender:
             raise TemporaryDeliveryError(
                 f"{what}: cannot reach {target.host}:{target.port} ({type(e).__name__}: {detail})"
             ) from None
+        except (ValueError, TypeError, LookupError) as e:  # after OSError: SSL errors are both
+            # Raised while serialising the mail (an address or header the e-mail library
+            # cannot encode): the same mail fails the same way every time.
+            detail = redact(escape_control(f"{type(e).__name__}: {e}"), secrets)[:_EXCERPT]
+            raise PermanentDeliveryError(f"{what}: the message cannot be sent: {detail}") from None

@@ -15,6 +15,12 @@ Generic webhook requests carry::
 
 A receiver verifies the signature over the raw body and refuses timestamps too far from its
 clock (replays). Errors are `kubeheal.clients.notify_transport`'s tree.
+
+Every header value (HTTP headers, the e-mail's Subject, From, To and ids) has its control
+characters replaced by spaces (`kubeheal.model.text.strip_control`): an incident id or an
+alert label with a CR/LF can neither inject a header nor make a message unsendable. A mail the
+e-mail library cannot build from what was recorded (an address it cannot parse) is a
+`PermanentDeliveryError`: every attempt would fail the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
@@ -43,6 +49,7 @@ from kubeheal.config.settings import (
     NotificationSettings,
     SettingsError,
 )
+from kubeheal.model.text import escape_control, strip_control
 from kubeheal.notify.outbox import open_envelope
 from kubeheal.store.outbox import OutboxItem
 from kubeheal.store.records import JSONObject
@@ -176,7 +183,7 @@ class Dispatcher:
         return HttpRequest(
             url=url,
             body=content,
-            headers=headers,
+            headers={key: strip_control(value) for key, value in headers.items()},
             redact=tuple(redact),
             timeout=channel.timeout.total_seconds(),
             ca_file=channel.ca_file,
@@ -189,17 +196,12 @@ class Dispatcher:
         fields = {k: body.get(k) for k in ("subject", "text", "html", "message_id", "thread")}
         if not all(isinstance(v, str) for v in fields.values()):
             raise PermanentDeliveryError(f"{name}: recorded e-mail is incomplete")
-        message = EmailMessage()
-        message["Subject"] = str(fields["subject"])
-        message["From"] = channel.email_from
-        message["To"] = ", ".join(channel.email_to)
-        message["Date"] = email.utils.formatdate(self.wall_time(), usegmt=True)
-        message["Message-ID"] = str(fields["message_id"])
-        message["In-Reply-To"] = str(fields["thread"])
-        message["References"] = str(fields["thread"])
-        message["X-Kubeheal-Delivery"] = item.key
-        message.set_content(str(fields["text"]))
-        message.add_alternative(str(fields["html"]), subtype="html")
+        try:
+            message = self._email_message(channel, item, fields)
+        # The e-mail library raises these on what it cannot parse (IndexError on "user@").
+        except (ValueError, TypeError, LookupError) as e:
+            detail = escape_control(f"{type(e).__name__}: {e}")[:300]
+            raise PermanentDeliveryError(f"{name}: the message cannot be sent: {detail}") from None
         password = self._secret(name, channel, "smtp_password")
         target = SmtpTarget(
             host=channel.smtp_host,
@@ -212,3 +214,23 @@ class Dispatcher:
             what=name,
         )
         await self.mail.send(message, target=target)
+
+    def _email_message(
+        self, channel: ChannelSettings, item: OutboxItem, fields: Mapping[str, object]
+    ) -> EmailMessage:
+        message = EmailMessage()
+        headers = {
+            "Subject": str(fields["subject"]),
+            "From": channel.email_from,
+            "To": ", ".join(channel.email_to),
+            "Date": email.utils.formatdate(self.wall_time(), usegmt=True),
+            "Message-ID": str(fields["message_id"]),
+            "In-Reply-To": str(fields["thread"]),
+            "References": str(fields["thread"]),
+            "X-Kubeheal-Delivery": item.key,
+        }
+        for header, value in headers.items():
+            message[header] = strip_control(value)
+        message.set_content(str(fields["text"]))
+        message.add_alternative(str(fields["html"]), subtype="html")
+        return message

@@ -38,14 +38,18 @@ def envelope(
     channel_type: str,
     kind: NotificationKind,
     body: JSONObject,
+    failed: str | None = None,
 ) -> NewNotification:
-    """The record of one notification: the rendered body and the type it was rendered for."""
+    """The record of one notification: the rendered body and the type it was rendered for.
+    With ``failed`` (why it can never be sent, e.g. it could not be rendered; ``body`` is then
+    empty) it is recorded as failed at once."""
     return NewNotification(
         key=notification_key(incident_id, what, channel),
         incident_id=incident_id,
         channel=channel,
         kind=kind,
         payload={"channel_type": channel_type, "body": body},
+        failed=failed,
     )
 
 

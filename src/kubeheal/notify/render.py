@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kubeheal.model.text import strip_control
 from kubeheal.notify.context import IncidentContext
 from kubeheal.store.outbox import NotificationKind
 from kubeheal.store.records import JSONObject
@@ -419,7 +420,8 @@ def _email(notice: Notice, key: str) -> dict[str, Any]:
         else:
             html_parts.append("".join(f"<p>{e(line)}</p>" for line in body.splitlines()))
     return {
-        "subject": _cut(subject.replace("\n", " "), 250),
+        # One line whatever the labels hold: a CR/LF would make the header unsendable.
+        "subject": _cut(strip_control(subject), 250),
         "text": "\n".join(text_parts) + "\n",
         "html": "<html><body>" + "".join(html_parts) + "</body></html>",
         "message_id": email_message_id(key),

@@ -13,7 +13,10 @@ other observer by `attach_notifications`) and runs two loops with the operator's
   start (``lookback``), so a restart neither loses nor repeats a step.
 - **delivery**: sends due outbox items (`kubeheal.notify.delivery`), retries temporary
   failures with exponential back-off and jitter (honouring Retry-After), gives up on
-  permanent ones, and marks each sent after the receiver accepted it.
+  permanent ones (a refusal, a message that cannot be built or sent) after one attempt and
+  on an unexpected error after three, and marks each sent after the receiver accepted it. A
+  message that cannot be rendered is recorded as failed, with its reason, and the escalation
+  goes on.
 
 Time comes from an injected clock (the operator's: the cluster's clock with the twin) and
 randomness from an injected function, so tests drive `tick` with a fake clock. Secrets are
@@ -59,7 +62,7 @@ from kubeheal.store.outbox import (
     OutboxItem,
     OutboxState,
 )
-from kubeheal.store.records import IncidentRecord, IncidentState
+from kubeheal.store.records import IncidentRecord, IncidentState, JSONObject
 
 if TYPE_CHECKING:
     from kubeheal.runtime.operator import Operator, OperatorEvent
@@ -79,6 +82,9 @@ Clock = Callable[[], datetime]
 Probe = Callable[[IncidentRecord, datetime], bool | None]
 """Whether the problem of an escalated incident is still observed at ``now`` (``None``:
 cannot tell yet). The operator's is `operator_probe`."""
+
+_UNEXPECTED_ATTEMPTS = 3
+"""Attempts after which an unexpected error (a bug, not a receiver's answer) fails an item."""
 
 _PROGRESS_KINDS = frozenset({"plan", "action", "outcome", "verify", "retry", "blocked"})
 
@@ -492,6 +498,16 @@ class NotificationService:
                 continue
             incident_id = notice.context.incident_id
             key = f"{incident_id}:{what}:{name}"
+            body: JSONObject = {}
+            failed: str | None = None
+            try:
+                body = render(channel.type, notice, key=key)
+            except Exception as e:  # noqa: BLE001 - one bad message must not stop the escalation
+                # Rendering is pure: the same notice fails the same way every time, so it is
+                # recorded as failed (with why) rather than retried or left to block the climb.
+                failed = f"the message cannot be rendered: {type(e).__name__}: {e}"
+                log.error("notification %s: %s", key, failed)  # noqa: TRY400
+                self._metrics.notifications.labels(channel=name, outcome="failed").inc()
             out.append(
                 envelope(
                     incident_id=incident_id,
@@ -499,7 +515,8 @@ class NotificationService:
                     channel=name,
                     channel_type=channel.type,
                     kind=notice.kind,
-                    body=render(channel.type, notice, key=key),
+                    body=body,
+                    failed=failed,
                 )
             )
         return out
@@ -560,6 +577,17 @@ class NotificationService:
                 return False
             except Exception as e:  # noqa: BLE001 - a bug must not stop the loop or leak secrets
                 error = redact(f"{type(e).__name__}: {e}", secrets)
+                if claimed.attempts >= _UNEXPECTED_ATTEMPTS:
+                    # A bug that repeats would otherwise be retried until give_up_after.
+                    self.store.mark_failed(item.key, at=self.clock(), error=error)
+                    self._metrics.notifications.labels(channel=item.channel, outcome="failed").inc()
+                    log.error(  # noqa: TRY400 - the error (secrets masked) says it all
+                        "notification %s: unexpected error at attempt %d, given up: %s",
+                        item.key,
+                        claimed.attempts,
+                        error,
+                    )
+                    return False
                 at = retry_at(
                     self.clock(),
                     claimed.attempts,

@@ -2,6 +2,8 @@
 
 A notification is recorded (`NotificationStore.enqueue`) before it is sent and marked sent
 after; its key (incident, what, channel) is unique, so recording it again inserts nothing.
+One that can never be sent (``NewNotification.failed``: it could not be rendered) is
+recorded as failed, with the reason, so the ledger shows what was owed.
 Delivery claims an item first (`claim`: one conditional update moves ``next_attempt_at`` past
 the send's timeout and counts the attempt), so two senders never send one item at the same
 time, and an item whose sender died between sending and `mark_sent` is sent again once, when
@@ -72,6 +74,9 @@ class NewNotification:
     channel: str
     kind: NotificationKind
     payload: JSONObject
+    failed: str | None = None
+    """Why it can never be sent (e.g. it could not be rendered): recorded as failed at once,
+    with this as its error, so the ledger keeps what was owed and why it was not sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,8 +489,8 @@ class NotificationStore:
         for n in notifications:
             rows = s.query(
                 "INSERT INTO notification_outbox (key, incident_id, channel, kind, payload, "
-                "created_at, next_attempt_at, attempts, state) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 'pending') "
+                "created_at, next_attempt_at, attempts, state, last_error) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) "
                 "ON CONFLICT (key) DO NOTHING RETURNING seq",
                 (
                     n.key,
@@ -495,6 +500,8 @@ class NotificationStore:
                     _json(n.payload, "payload"),
                     stamp,
                     stamp,
+                    OutboxState.PENDING.value if n.failed is None else OutboxState.FAILED.value,
+                    None if n.failed is None else n.failed[:_ERROR_LIMIT],
                 ),
             )
             inserted += len(rows)
