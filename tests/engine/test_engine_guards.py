@@ -10,10 +10,10 @@ from kubeheal.engine.guards import Allow, Block, GuardContext
 from kubeheal.engine.incidents import open_incident
 from kubeheal.engine.params import CordonNode, DrainNode, RaiseMemoryLimit, RestartPod, ScaleOut
 from kubeheal.model import (
-    ActionOutcome,
-    ActionRecord,
+    ActionState,
     ClusterView,
     History,
+    PastAction,
     Target,
     TargetKind,
 )
@@ -51,10 +51,8 @@ def ctx(
     )
 
 
-def action(k8s, minutes_ago: float, *, target=WEB, outcome=ActionOutcome.SUCCEEDED) -> ActionRecord:
-    return ActionRecord(
-        target=target, action="restart_pod", at=k8s.at(-minutes_ago), outcome=outcome
-    )
+def action(k8s, minutes_ago: float, *, target=WEB, outcome=ActionState.SUCCEEDED) -> PastAction:
+    return PastAction(target=target, action="restart_pod", at=k8s.at(-minutes_ago), outcome=outcome)
 
 
 def test_excluded_namespace(k8s) -> None:
@@ -113,7 +111,7 @@ def test_namespace_budget(k8s) -> None:
     assert verdict.escalate
     aged = History(actions=(action(k8s, 10), action(k8s, 70)))
     assert isinstance(g.budget_namespace(ctx(k8s, history=aged, guards=guards)), Allow)
-    dry = History(actions=(action(k8s, 10), action(k8s, 20, outcome=ActionOutcome.DRY_RUN)))
+    dry = History(actions=(action(k8s, 10), action(k8s, 20, outcome=ActionState.SKIPPED)))
     assert isinstance(g.budget_namespace(ctx(k8s, history=dry, guards=guards)), Allow)
     elsewhere = Target(kind=TargetKind.DEPLOYMENT, namespace="blog", name="web")
     other_ns = History(

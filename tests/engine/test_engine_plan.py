@@ -27,11 +27,11 @@ from kubeheal.engine.params import (
 from kubeheal.engine.plan import ActionPlan, EscalatePlan, NoAction, Plan, decide
 from kubeheal.engine.playbooks import load_builtin_playbooks
 from kubeheal.model import (
-    ActionOutcome,
-    ActionRecord,
+    ActionState,
     ClusterView,
     History,
     Incident,
+    PastAction,
     TargetKind,
 )
 
@@ -145,11 +145,11 @@ def test_crash_without_rollout_restarts_once_then_escalates(k8s) -> None:
     assert first.params == RestartPod(namespace="shop", pod="web-2-a", pod_ready=False)
     done = History(
         actions=(
-            ActionRecord(
+            PastAction(
                 target=incident.target,
                 action="restart_pod",
                 at=k8s.at(-20),
-                outcome=ActionOutcome.SUCCEEDED,
+                outcome=ActionState.SUCCEEDED,
                 incident_id=incident.id,
             ),
         )
@@ -377,8 +377,8 @@ def test_incident_guards_stop_planning(k8s, settings, history, guard, kind) -> N
 def test_cooldown_gives_no_action(k8s) -> None:
     view = _crash_no_rollout(k8s)
     incident = incident_for(view, k8s)
-    other = ActionRecord(
-        target=incident.target, action="scale_out", at=k8s.at(-1), outcome=ActionOutcome.SUCCEEDED
+    other = PastAction(
+        target=incident.target, action="scale_out", at=k8s.at(-1), outcome=ActionState.SUCCEEDED
     )
     result = plan(incident, view, history=History(actions=(other,)), k8s=k8s)
     assert isinstance(result, NoAction)

@@ -26,7 +26,7 @@ from kubeheal.model.core import (
     Target,
     TargetKind,
 )
-from kubeheal.model.history import ActionOutcome, ActionRecord, ErrorBudget, History
+from kubeheal.model.history import ActionState, ErrorBudget, History, PastAction
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 WEB = Target(kind=TargetKind.DEPLOYMENT, namespace="shop", name="web")
@@ -322,11 +322,11 @@ def test_nothing_to_change_is_a_skipped_step() -> None:
 
 
 def _acted(minutes_ago: float, action: str = "set_resources") -> History:
-    record = ActionRecord(
+    record = PastAction(
         target=WEB,
         action=action,
         at=NOW - timedelta(minutes=minutes_ago),
-        outcome=ActionOutcome.SUCCEEDED,
+        outcome=ActionState.SUCCEEDED,
     )
     return History(actions=(record,))
 
@@ -374,11 +374,11 @@ def test_after_the_cooldown_the_next_step_may_go() -> None:
 
 def test_spent_budgets_escalate_instead_of_acting() -> None:
     records = tuple(
-        ActionRecord(
+        PastAction(
             target=Target(kind=TargetKind.DEPLOYMENT, namespace="shop", name=f"other-{i}"),
             action="set_resources",
             at=NOW - timedelta(minutes=30),
-            outcome=ActionOutcome.SUCCEEDED,
+            outcome=ActionState.SUCCEEDED,
         )
         for i in range(10)
     )
@@ -392,11 +392,11 @@ def test_dry_run_plans_are_marked_and_dry_runs_spend_no_cooldown() -> None:
     assert isinstance(plan, ActionPlan) and plan.dry_run
     dry = History(
         actions=(
-            ActionRecord(
+            PastAction(
                 target=WEB,
                 action="set_resources",
                 at=NOW - timedelta(minutes=1),
-                outcome=ActionOutcome.DRY_RUN,
+                outcome=ActionState.SKIPPED,
             ),
         )
     )

@@ -29,7 +29,7 @@ def _write_everything(ledger: Ledger, at: At, cart: TargetRef) -> dict[str, obje
         kind="CrashLoopBackOff",
         target=cart,
         subject="pod cart-1",
-        source="watch",
+        source="detector",
         observed_at=at(0),
         details={"restarts": 6},
         incident_id=None,

@@ -138,7 +138,14 @@ def test_no_sqlite3_error_escapes_any_public_call(db_path: Path, at: At, cart: T
         lambda: ledger.get_incident("i"),
         lambda: ledger.open_incident_for_target(cart),
         lambda: ledger.record_signal(
-            SignalRecord(id="s", kind="k", target=cart, subject="s", source="s", observed_at=at(0))
+            SignalRecord(
+                id="s",
+                kind="OOMKilled",
+                target=cart,
+                subject="s",
+                source="detector",
+                observed_at=at(0),
+            )
         ),
         lambda: ledger.actions_since(at(0)),
         ledger.pending_actions,

@@ -39,7 +39,7 @@ def test_signal_round_trip_and_duplicate_is_kept_once(
         kind="OOMKilled",
         target=cart,
         subject="pod cart-7d9 container app",
-        source="watch",
+        source="detector",
         observed_at=at(0),
         details={"restarts": 3, "reason": "OOMKilled", "limits": ["256Mi"]},
     )
@@ -55,7 +55,9 @@ def test_signal_timestamps_come_back_in_utc(ledger: Ledger, cart: TargetRef) -> 
     cest = timezone(timedelta(hours=2))
     local = datetime(2024, 5, 1, 14, 0, 0, 123456, tzinfo=cest)
     ledger.record_signal(
-        SignalRecord(id="s", kind="k", target=cart, subject="x", source="y", observed_at=local)
+        SignalRecord(
+            id="s", kind="OOMKilled", target=cart, subject="x", source="detector", observed_at=local
+        )
     )
     stored = ledger.get_signal("s").observed_at
     assert stored == local
@@ -68,7 +70,12 @@ def test_signals_are_linked_to_their_incident(ledger: Ledger, at: At, cart: Targ
     for n in (2, 1):
         ledger.record_signal(
             SignalRecord(
-                id=f"s{n}", kind="k", target=cart, subject="x", source="y", observed_at=at(n)
+                id=f"s{n}",
+                kind="OOMKilled",
+                target=cart,
+                subject="x",
+                source="detector",
+                observed_at=at(n),
             )
         )
     ledger.link_signal("s1", "inc-1")
@@ -412,10 +419,10 @@ def test_naive_timestamps_are_refused(ledger: Ledger, cart: TargetRef) -> None:
 def test_non_json_details_are_refused(ledger: Ledger, at: At, cart: TargetRef) -> None:
     bad = SignalRecord(
         id="s",
-        kind="k",
+        kind="OOMKilled",
         target=cart,
         subject="x",
-        source="y",
+        source="detector",
         observed_at=at(0),
         details={"when": at(0)},  # type: ignore[dict-item]
     )

@@ -55,6 +55,7 @@ from kubeheal.chaos.spec import (
 )
 from kubeheal.clients.kube import KubeError, KubeNotFound
 from kubeheal.clients.writer import Kind, KubeDisruptionBlocked, KubeWriter, PatchKind
+from kubeheal.model.core import TargetKind
 from kubeheal.store.records import TargetRef
 
 __all__ = ["FaultDriver", "Injection", "Resolved", "Simulator", "owner_of"]
@@ -110,10 +111,10 @@ def owner_of(pod: Mapping[str, Any]) -> TargetRef | None:
         if kind == "ReplicaSet":
             template_hash = (meta.get("labels") or {}).get("pod-template-hash")
             if template_hash and name.endswith(f"-{template_hash}"):
-                return TargetRef("Deployment", namespace, name[: -len(template_hash) - 1])
-            return TargetRef("ReplicaSet", namespace, name)
+                return TargetRef(TargetKind.DEPLOYMENT, namespace, name[: -len(template_hash) - 1])
+            return TargetRef(TargetKind.REPLICASET, namespace, name)
         if kind in ("StatefulSet", "DaemonSet", "Job"):
-            return TargetRef(str(kind), namespace, name)
+            return TargetRef(TargetKind(kind), namespace, name)
     return None
 
 
@@ -167,7 +168,9 @@ class FaultDriver:
                 return await self._resolve_workload(fault.name, fault.target)
             if isinstance(fault, NodeCordon | NodeDrain | NodeMemoryPressure):
                 node = await self._resolve_node(fault.name, fault.target)
-                return Resolved(node=node, workloads=frozenset({TargetRef("Node", "", node)}))
+                return Resolved(
+                    node=node, workloads=frozenset({TargetRef(TargetKind.NODE, "", node)})
+                )
             if isinstance(fault, ConfigChange):
                 try:
                     await self.kube.get(Kind.CONFIGMAP, fault.namespace, fault.configmap)
@@ -231,7 +234,9 @@ class FaultDriver:
             raise TargetSelectionError(
                 f"fault {name!r}: {ref.kind} {ref.namespace}/{ref.name} not found"
             ) from None
-        return Resolved(workloads=frozenset({TargetRef(ref.kind, ref.namespace, ref.name)}))
+        return Resolved(
+            workloads=frozenset({TargetRef(TargetKind(ref.kind), ref.namespace, ref.name)})
+        )
 
     async def _resolve_node(self, name: str, target: NodeTarget) -> str:
         if target.name is not None:
@@ -279,7 +284,7 @@ class FaultDriver:
                 )
         workloads = {w for w in (owner_of(p) for p in pods) if w is not None}
         if target.deployment:
-            workloads.add(TargetRef("Deployment", target.namespace, target.deployment))
+            workloads.add(TargetRef(TargetKind.DEPLOYMENT, target.namespace, target.deployment))
         return Resolved(pods=tuple(pods), labels=labels, workloads=frozenset(workloads))
 
     def _choose(self, target: PodTarget, pods: Sequence[Obj]) -> list[Obj]:

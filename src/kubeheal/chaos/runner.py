@@ -456,7 +456,9 @@ class ExperimentRunner:
             return LedgerFacts()
         since, until = start - timedelta(seconds=1), end + timedelta(seconds=1)
         incidents = tuple(ledger.list_incidents(since=since, until=until))
-        actions = {i.id: tuple(ledger.actions_for_incident(i.id)) for i in incidents}
+        actions: dict[str, tuple[ActionRecord, ...]] = {
+            i.id: tuple(ledger.actions_for_incident(i.id)) for i in incidents
+        }
         targets = {t for f in self.journal.faults for t in f.targets}
 
         def about(kind: str, namespace: str, name: str) -> bool:

@@ -15,19 +15,19 @@ from kubeheal.model.core import (
     TargetKind,
     Transition,
 )
-from kubeheal.model.history import ActionOutcome, ActionRecord, History, IncidentOpening
+from kubeheal.model.history import ActionState, History, IncidentOpening, PastAction
 from kubeheal.model.quantity import QuantityError, format_memory, parse_cpu, parse_memory
 
 __all__ = [
     "ActionId",
-    "ActionOutcome",
-    "ActionRecord",
+    "ActionState",
     "ClusterView",
     "History",
     "Incident",
     "IncidentId",
     "IncidentOpening",
     "IncidentState",
+    "PastAction",
     "QuantityError",
     "Signal",
     "SignalId",

@@ -12,25 +12,27 @@ import msgspec
 
 from kubeheal.model.core import IncidentId, Target
 
-__all__ = ["ActionOutcome", "ActionRecord", "ErrorBudget", "History", "IncidentOpening"]
+__all__ = ["ActionState", "ErrorBudget", "History", "IncidentOpening", "PastAction"]
 
 
-class ActionOutcome(enum.StrEnum):
-    """How an action ended (or that it has not yet)."""
+class ActionState(enum.StrEnum):
+    """State of an action: pending until its outcome is recorded (the ledger's vocabulary
+    too; ``kubeheal.actions.OutcomeState`` is the finished subset an executor returns)."""
 
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-    DRY_RUN = "dry-run"
+    SKIPPED = "skipped"
+    """Nothing was changed on purpose (a dry run)."""
 
 
-class ActionRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One action kubeheal took (or recorded as a dry run)."""
+class PastAction(msgspec.Struct, frozen=True, kw_only=True):
+    """One action kubeheal took (or recorded as a dry run), as the planner reads it."""
 
     target: Target
     action: str
     at: datetime
-    outcome: ActionOutcome = ActionOutcome.PENDING
+    outcome: ActionState = ActionState.PENDING
     incident_id: IncidentId | None = None
 
     @property
@@ -41,7 +43,7 @@ class ActionRecord(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def counts(self) -> bool:
         """Dry runs change nothing, so they spend neither budget nor cooldown."""
-        return self.outcome is not ActionOutcome.DRY_RUN
+        return self.outcome is not ActionState.SKIPPED
 
 
 class IncidentOpening(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,7 +67,7 @@ class History(msgspec.Struct, frozen=True, kw_only=True):
     """Recent actions, incident openings, open cordons, the ConfigMap kill switch and the
     latest SLO error budgets (from the SLO source)."""
 
-    actions: tuple[ActionRecord, ...] = ()
+    actions: tuple[PastAction, ...] = ()
     openings: tuple[IncidentOpening, ...] = ()
     cordoned_nodes: tuple[str, ...] = ()
     kill_switch: bool = False

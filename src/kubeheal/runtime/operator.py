@@ -64,17 +64,13 @@ from kubeheal.model.cluster import (
 )
 from kubeheal.model.core import (
     Incident,
-    IncidentId,
     IncidentState,
     Signal,
     SignalKind,
     Target,
-    TargetKind,
-    Transition,
 )
 from kubeheal.model.history import (
-    ActionOutcome,
-    ActionRecord,
+    ActionState,
     ErrorBudget,
     History,
     IncidentOpening,
@@ -159,14 +155,6 @@ _KINDS: tuple[tuple[str, str, str, str, type[Any]], ...] = (
      HorizontalPodAutoscaler),
     ("pods", "", "v1", "pods", Pod),
 )  # fmt: skip
-
-
-def _target_ref(target: Target) -> rec.TargetRef:
-    return rec.TargetRef(kind=target.kind.value, namespace=target.namespace, name=target.name)
-
-
-def _target_of(ref: rec.TargetRef) -> Target:
-    return Target(kind=TargetKind(ref.kind), namespace=ref.namespace, name=ref.name)
 
 
 def _json(value: Any) -> dict[str, Any]:
@@ -641,7 +629,7 @@ class Operator:
         await self._db(
             self.ledger.open_incident,
             incident_id=incident.id,
-            target=_target_ref(target),
+            target=target,
             opened_at=now,
             detected_at=first,
             flapping=incident.flapping,
@@ -656,45 +644,18 @@ class Operator:
 
     def _record_signals(self, signals: Iterable[Signal], incident_id: str) -> None:
         for s in signals:
-            self.ledger.record_signal(
-                rec.SignalRecord(
-                    id=s.id,
-                    kind=s.kind.value,
-                    target=_target_ref(s.target),
-                    subject=s.subject,
-                    source=s.source.value,
-                    observed_at=s.observed_at,
-                    details={**s.details, **{f"label.{k}": v for k, v in s.labels.items()}},
-                    incident_id=incident_id,
-                )
-            )
+            self.ledger.record_signal(rec.SignalRecord.of(s, incident_id=incident_id))
 
     def _openings(self, now: datetime) -> list[IncidentOpening]:
         since = now - self.settings.incidents.flapping_window
         return [
-            IncidentOpening(target=_target_of(i.target), at=i.opened_at)
+            IncidentOpening(target=i.target.to_target(), at=i.opened_at)
             for i in self.ledger.list_incidents(since=since, until=now + timedelta(seconds=1))
         ]
 
     def _history(self, now: datetime) -> History:
         since = now - timedelta(hours=1)
-        records: list[ActionRecord] = []
-        for a in self.ledger.actions_since(since):
-            outcome = {
-                rec.ActionState.PENDING: ActionOutcome.PENDING,
-                rec.ActionState.SUCCEEDED: ActionOutcome.SUCCEEDED,
-                rec.ActionState.FAILED: ActionOutcome.FAILED,
-                rec.ActionState.SKIPPED: ActionOutcome.DRY_RUN,
-            }[a.state]
-            records.append(
-                ActionRecord(
-                    target=_target_of(a.target),
-                    action=a.action,
-                    at=a.requested_at,
-                    outcome=outcome,
-                    incident_id=IncidentId(a.incident_id),
-                )
-            )
+        records = [a.past_action() for a in self.ledger.actions_since(since)]
         cordoned = tuple(
             sorted(
                 n.metadata.name
@@ -790,8 +751,8 @@ class Operator:
             await self._db(
                 self.ledger.transition_incident,
                 incident.id,
-                from_state=rec.IncidentState(incident.state.value),
-                to_state=rec.IncidentState.ACTING,
+                from_state=incident.state,
+                to_state=IncidentState.ACTING,
                 at=now,
                 reason=f"{plan.playbook}[{plan.step}] {plan.action.value}",
             )
@@ -801,7 +762,7 @@ class Operator:
                 plan.idempotency_key,
                 incident_id=incident.id,
                 action=plan.action.value,
-                target=_target_ref(target),
+                target=target,
                 params=_json(plan.params),
                 requested_at=now,
             )
@@ -809,8 +770,8 @@ class Operator:
             begin = stored
         state.awaiting_next_step = False
         record = begin.record
-        outcome_state: rec.ActionState
-        if record.state is not rec.ActionState.PENDING:
+        outcome_state: ActionState
+        if record.state is not ActionState.PENDING:
             # Done before a restart: never repeat it, go on to verification.
             self._emit("action", target, f"{plan.action.value} already {record.state.value}")
             outcome_state = record.state
@@ -846,22 +807,18 @@ class Operator:
                 return
             except actions.PermanentError as e:
                 detail = str(e)
-                outcome_state = rec.ActionState.FAILED
+                outcome_state = ActionState.FAILED
                 state_label = "failed"
             else:
                 detail = outcome.detail
-                outcome_state = {
-                    "succeeded": rec.ActionState.SUCCEEDED,
-                    "failed": rec.ActionState.FAILED,
-                    "skipped": rec.ActionState.SKIPPED,
-                }[outcome.state]
+                outcome_state = ActionState(outcome.state.value)  # the finished subset
                 state_label = str(outcome.state)
             await self._db(
                 self.ledger.finish_action,
                 plan.idempotency_key,
                 state=outcome_state,
                 finished_at=self.now(),
-                error=detail if outcome_state is rec.ActionState.FAILED else None,
+                error=detail if outcome_state is ActionState.FAILED else None,
             )
             label = "dry-run" if plan.dry_run else state_label
             self.metrics.actions.labels(action=plan.action.value, outcome=label).inc()
@@ -874,7 +831,7 @@ class Operator:
         state: _TargetState,
         plan: ActionPlan,
         now: datetime,
-        outcome: rec.ActionState,
+        outcome: ActionState,
     ) -> None:
         incident = state.incident
         assert incident is not None
@@ -882,8 +839,8 @@ class Operator:
         await self._db(
             self.ledger.transition_incident,
             incident.id,
-            from_state=rec.IncidentState.ACTING,
-            to_state=rec.IncidentState.VERIFYING,
+            from_state=IncidentState.ACTING,
+            to_state=IncidentState.VERIFYING,
             at=now,
             reason=f"action {outcome.value}",
         )
@@ -891,7 +848,7 @@ class Operator:
         state.verification = _Verification(
             plan=plan, started_at=now, baseline=verify.baseline_for(target, self.view)
         )
-        if outcome is rec.ActionState.FAILED:
+        if outcome is ActionState.FAILED:
             await self._verification_failed(target, state, now, "the action failed")
         elif plan.dry_run:
             await self._close(
@@ -906,7 +863,11 @@ class Operator:
         if v is None:
             # Resumed after a restart: verify from now on.
             plan = await self._replan_for_resume(target, state, now)
-            if plan is None:
+            if plan is None:  # nothing left to verify: waiting would stall it for ever
+                await self._close(
+                    target, state, IncidentState.ESCALATED, now,
+                    reason="resumed after a restart with an action whose plan no longer applies",
+                )  # fmt: skip
                 return
             v = state.verification = _Verification(
                 plan=plan, started_at=now, baseline=verify.baseline_for(target, self.view)
@@ -1033,8 +994,8 @@ class Operator:
         await self._db(
             self.ledger.transition_incident,
             incident.id,
-            from_state=rec.IncidentState(incident.state.value),
-            to_state=rec.IncidentState(to.value),
+            from_state=incident.state,
+            to_state=to,
             at=now,
             reason=reason[:2000],
             resolution=resolution,
@@ -1133,34 +1094,12 @@ class Operator:
     def _resume_from_ledger(self) -> None:
         """Rebuild in-progress incidents from the ledger (after a restart or failover)."""
         for record in self.ledger.incidents_in_progress():
-            target = _target_of(record.target)
-            signals = tuple(
-                Signal(
-                    id=s.id,  # type: ignore[arg-type]
-                    kind=s.kind,  # type: ignore[arg-type]
-                    target=target,
-                    observed_at=s.observed_at,
-                    subject=s.subject,
-                )
-                for s in self.ledger.signals_for_incident(record.id)
-            )
             plans = [p for p in self.ledger.plans_for_incident(record.id) if p.step is not None]
-            step = plans[-1].step if plans else 0
-            incident = Incident(
-                id=IncidentId(record.id),
-                target=target,
-                opened_at=record.opened_at,
-                updated_at=record.opened_at,
-                signals=signals,
-                state=IncidentState(record.state.value),
-                attempts=record.attempts,
-                transitions=(
-                    Transition(to=IncidentState(record.state.value), at=record.opened_at),
-                ),
-                flapping=record.flapping,
-                playbook=record.playbook,
-                step=step or 0,
+            incident = record.to_incident(
+                signals=self.ledger.signals_for_incident(record.id),
+                step=(plans[-1].step or 0) if plans else 0,
             )
+            target = incident.target
             state = self._targets.setdefault(target, _TargetState())
             state.incident = incident
             state.last_seen = record.opened_at
@@ -1203,7 +1142,7 @@ class Operator:
         pending = [
             a
             for a in await self._db(self.ledger.actions_for_incident, incident.id)
-            if a.state is rec.ActionState.PENDING
+            if a.state is ActionState.PENDING
         ]
         plan = await self._replan_for_resume(target, state, now)
         if plan is None:

@@ -191,7 +191,7 @@ def open_incidents(
     (no policy applies, or the notification loop has not seen them yet) are included too."""
     store = NotificationStore(ledger)
     escalations = {e.incident_id: e for e in store.open_escalations() if not e.resolved}
-    found = {i.id: i for i in ledger.incidents_in_progress()}
+    found: dict[str, IncidentRecord] = {i.id: i for i in ledger.incidents_in_progress()}
     for incident_id in escalations:
         if incident_id not in found:
             try:

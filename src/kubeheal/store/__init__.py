@@ -1,8 +1,10 @@
 """The ledger: SQLite by default, PostgreSQL for HA. The only database I/O.
 
 `Ledger` records signals, incidents, plans, actions and verifications; `kubeheal.store.report`
-computes the figures of merit from its records. The record types are the ledger's own (plain
-``str`` ids); the runtime maps them to and from the engine's types.
+computes the figures of merit from its records. The records speak the model's vocabulary
+(its state enums, signal kinds and origins, ``NewType`` ids; ``IncidentState`` and
+``ActionState`` here are the model's) and convert to and from the engine's structs
+(`kubeheal.store.records`).
 """
 
 from kubeheal.store.errors import (

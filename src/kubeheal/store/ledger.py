@@ -25,6 +25,16 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, cast
 
+from kubeheal.model.core import (
+    ActionId,
+    IncidentId,
+    IncidentState,
+    SignalId,
+    SignalKind,
+    SignalSource,
+    Target,
+)
+from kubeheal.model.history import ActionState
 from kubeheal.store.backend import Backend, Row, Session
 from kubeheal.store.errors import ConflictError, InvalidRecordError, NotFoundError
 from kubeheal.store.migrations import MIGRATIONS, Migration, apply_migrations, check_history
@@ -33,9 +43,7 @@ from kubeheal.store.records import (
     TERMINAL_STATES,
     ActionBegin,
     ActionRecord,
-    ActionState,
     IncidentRecord,
-    IncidentState,
     JSONObject,
     PlanRecord,
     Resolution,
@@ -115,10 +123,16 @@ def _target(row: Row) -> TargetRef:
     )
 
 
+def _target_params(target: Target | TargetRef) -> tuple[TargetRef, str, str, str]:
+    """The reference to ``target`` and its three columns (kind, namespace, name)."""
+    ref = TargetRef.of(target)
+    return ref, ref.kind.value, ref.namespace, ref.name
+
+
 def _incident(row: Row) -> IncidentRecord:
     resolution = row["resolution"]
     return IncidentRecord(
-        id=row["id"],
+        id=IncidentId(row["id"]),
         target=_target(row),
         state=IncidentState(row["state"]),
         playbook=row["playbook"],
@@ -134,15 +148,16 @@ def _incident(row: Row) -> IncidentRecord:
 
 
 def _signal(row: Row) -> SignalRecord:
+    incident_id = row["incident_id"]
     return SignalRecord(
-        id=row["id"],
-        kind=row["kind"],
+        id=SignalId(row["id"]),
+        kind=SignalKind(row["kind"]),
         target=_target(row),
         subject=row["subject"],
-        source=row["source"],
+        source=SignalSource(row["source"]),
         observed_at=_dt(row["observed_at"]),
         details=_unjson(row["details"]),
-        incident_id=row["incident_id"],
+        incident_id=None if incident_id is None else IncidentId(incident_id),
     )
 
 
@@ -150,7 +165,7 @@ def _transition(row: Row) -> TransitionRecord:
     from_state = row["from_state"]
     return TransitionRecord(
         id=int(row["id"]),
-        incident_id=row["incident_id"],
+        incident_id=IncidentId(row["incident_id"]),
         from_state=None if from_state is None else IncidentState(from_state),
         to_state=IncidentState(row["to_state"]),
         at=_dt(row["at"]),
@@ -162,7 +177,7 @@ def _plan(row: Row) -> PlanRecord:
     step = row["step"]
     return PlanRecord(
         id=int(row["id"]),
-        incident_id=row["incident_id"],
+        incident_id=IncidentId(row["incident_id"]),
         decided_at=_dt(row["decided_at"]),
         playbook=row["playbook"],
         step=None if step is None else int(step),
@@ -176,8 +191,8 @@ def _plan(row: Row) -> PlanRecord:
 
 def _action(row: Row) -> ActionRecord:
     return ActionRecord(
-        idempotency_key=row["idempotency_key"],
-        incident_id=row["incident_id"],
+        idempotency_key=ActionId(row["idempotency_key"]),
+        incident_id=IncidentId(row["incident_id"]),
         action=row["action"],
         target=_target(row),
         params=_unjson(row["params"]),
@@ -191,7 +206,7 @@ def _action(row: Row) -> ActionRecord:
 def _verification(row: Row) -> VerificationRecord:
     return VerificationRecord(
         id=int(row["id"]),
-        action_key=row["action_key"],
+        action_key=ActionId(row["action_key"]),
         started_at=_dt(row["started_at"]),
         finished_at=_dt(row["finished_at"]),
         recovered=bool(row["recovered"]),
@@ -306,12 +321,12 @@ class Ledger:
         """Record a signal; return ``False`` (keeping the stored one) if its id is known."""
         params = (
             signal.id,
-            signal.kind,
-            signal.target.kind,
+            signal.kind.value,
+            signal.target.kind.value,
             signal.target.namespace,
             signal.target.name,
             signal.subject,
-            signal.source,
+            signal.source.value,
             _ts(signal.observed_at, "observed_at"),
             _json(signal.details, "details"),
             signal.incident_id,
@@ -379,7 +394,7 @@ class Ledger:
         self,
         *,
         incident_id: str,
-        target: TargetRef,
+        target: Target | TargetRef,
         opened_at: datetime,
         detected_at: datetime,
         playbook: str | None = None,
@@ -392,6 +407,7 @@ class Ledger:
         Raises `ConflictError` if the id exists or the target already has an incident in
         progress (see `open_incident_for_target`).
         """
+        target, target_kind, target_namespace, target_name = _target_params(target)
         opened = _ts(opened_at, "opened_at")
         detected = _ts(detected_at, "detected_at")
         if detected > opened:
@@ -413,9 +429,9 @@ class Ledger:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
                 (
                     incident_id,
-                    target.kind,
-                    target.namespace,
-                    target.name,
+                    target_kind,
+                    target_namespace,
+                    target_name,
                     IncidentState.OPEN.value,
                     playbook,
                     opened,
@@ -438,10 +454,10 @@ class Ledger:
         with self._tx(write=False) as s:
             return self._get_incident(s, incident_id)
 
-    def open_incident_for_target(self, target: TargetRef) -> IncidentRecord | None:
+    def open_incident_for_target(self, target: Target | TargetRef) -> IncidentRecord | None:
         """The target's incident in progress (open, acting or verifying), if any."""
         with self._tx(write=False) as s:
-            return self._open_for_target(s, target)
+            return self._open_for_target(s, TargetRef.of(target))
 
     def transition_incident(
         self,
@@ -633,7 +649,7 @@ class Ledger:
         *,
         incident_id: str,
         action: str,
-        target: TargetRef,
+        target: Target | TargetRef,
         params: JSONObject,
         requested_at: datetime,
     ) -> ActionBegin:
@@ -649,13 +665,14 @@ class Ledger:
         target (a key collision), or if the incident is already closed; `NotFoundError` if
         the incident does not exist.
         """
+        target, target_kind, target_namespace, target_name = _target_params(target)
         values = (
             key,
             incident_id,
             action,
-            target.kind,
-            target.namespace,
-            target.name,
+            target_kind,
+            target_namespace,
+            target_name,
             _json(params, "params"),
             _ts(requested_at, "requested_at"),
             ActionState.PENDING.value,
@@ -747,11 +764,14 @@ class Ledger:
             raise NotFoundError(f"no action with idempotency key {key!r}")
         return record
 
-    def actions_for_target(self, target: TargetRef, *, since: datetime) -> list[ActionRecord]:
+    def actions_for_target(
+        self, target: Target | TargetRef, *, since: datetime
+    ) -> list[ActionRecord]:
         """Actions on ``target`` requested at or after ``since``, oldest first (cooldowns)."""
+        _, kind, namespace, name = _target_params(target)
         return self._actions(
             "target_kind = ? AND target_namespace = ? AND target_name = ? AND requested_at >= ?",
-            (target.kind, target.namespace, target.name, _ts(since, "since")),
+            (kind, namespace, name, _ts(since, "since")),
         )
 
     def actions_in_namespace(self, namespace: str, *, since: datetime) -> list[ActionRecord]:
@@ -844,7 +864,7 @@ class Ledger:
         rows = s.query(
             f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE target_kind = ? AND "
             f"target_namespace = ? AND target_name = ? AND state IN {_OPEN_STATES_SQL}",
-            (target.kind, target.namespace, target.name),
+            (target.kind.value, target.namespace, target.name),
         )
         return _incident(rows[0]) if rows else None
 

@@ -1,16 +1,42 @@
-"""The ledger's record types: frozen dataclasses with plain ``str`` ids.
+"""The ledger's record types: frozen dataclasses in the model's vocabulary.
 
-These are the ledger's own types, independent of the engine's domain types; the runtime maps
-between the two. Pure: no I/O, no clock. Every timestamp is a timezone-aware ``datetime``
-supplied by the caller (the ledger never reads a clock); the ledger returns them in UTC.
+One vocabulary with the engine: incident and action states are the model's
+(`kubeheal.model.IncidentState`, `kubeheal.model.ActionState`), signal kinds and origins are
+`SignalKind` and `SignalSource`, target kinds `TargetKind`, and ids the model's ``NewType``
+ids. A record built from plain strings (the store's own decoding, a test) is converted to
+those types when it is built, and refused with `InvalidRecordError` naming the field if a
+value is not one of them; the conversions to the engine's structs (`TargetRef.to_target`,
+`SignalRecord.of`/`to_signal`, `IncidentRecord.to_incident`, `ActionRecord.past_action`)
+live here and nowhere else.
+
+Pure: no I/O, no clock. Every timestamp is a timezone-aware ``datetime`` supplied by the
+caller (the ledger never reads a clock); the ledger returns them in UTC.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
+
+from kubeheal.model.core import (
+    ActionId,
+    Incident,
+    IncidentId,
+    IncidentState,
+    Signal,
+    SignalId,
+    SignalKind,
+    SignalSource,
+    Target,
+    TargetKind,
+    Transition,
+)
+from kubeheal.model.history import ActionState, PastAction
+from kubeheal.store.errors import InvalidRecordError
 
 __all__ = [
     "NON_TERMINAL_STATES",
@@ -36,24 +62,35 @@ JSONValue = None | bool | int | float | str | Sequence["JSONValue"] | Mapping[st
 JSONObject = Mapping[str, JSONValue]
 """A JSON object: signal details and action/plan parameters."""
 
+LABEL_PREFIX = "label."
+"""Signal labels are stored among the details under this prefix (``label.alertname``)."""
 
-class IncidentState(StrEnum):
-    """Lifecycle of an incident: open -> acting -> verifying -> resolved | escalated."""
-
-    OPEN = "open"
-    ACTING = "acting"
-    VERIFYING = "verifying"
-    RESOLVED = "resolved"
-    ESCALATED = "escalated"
-
-
-TERMINAL_STATES: frozenset[IncidentState] = frozenset(
-    {IncidentState.RESOLVED, IncidentState.ESCALATED}
-)
+TERMINAL_STATES: frozenset[IncidentState] = frozenset(s for s in IncidentState if s.closed)
 """States an incident never leaves."""
 
 NON_TERMINAL_STATES: frozenset[IncidentState] = frozenset(IncidentState) - TERMINAL_STATES
 """States of an incident that is still being handled (at most one per target)."""
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _enum(kind: type[_E], value: object, what: str) -> _E:
+    """``value`` as a member of ``kind``; `InvalidRecordError` naming ``what`` if it is none."""
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    raise InvalidRecordError(
+        f"{what} must be one of {', '.join(m.value for m in kind)}; got {value!r}"
+    )
+
+
+def _set(record: object, name: str, value: object) -> None:
+    object.__setattr__(record, name, value)
 
 
 class Resolution(StrEnum):
@@ -69,15 +106,6 @@ class Resolution(StrEnum):
     FALSE_POSITIVE = "false_positive"
 
 
-class ActionState(StrEnum):
-    """State of a requested action: pending until its outcome is recorded."""
-
-    PENDING = "pending"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
 @dataclass(frozen=True, slots=True)
 class TargetRef:
     """What an incident or action is about: a workload or a node.
@@ -85,23 +113,82 @@ class TargetRef:
     ``namespace`` is ``""`` for cluster-scoped objects such as nodes.
     """
 
-    kind: str
+    kind: TargetKind
     namespace: str
     name: str
+
+    def __post_init__(self) -> None:
+        _set(self, "kind", _enum(TargetKind, self.kind, "target kind"))
+
+    @classmethod
+    def of(cls, target: Target | TargetRef) -> TargetRef:
+        """The reference to the engine's ``target`` (a `TargetRef` is returned as it is)."""
+        if isinstance(target, TargetRef):
+            return target
+        return cls(kind=target.kind, namespace=target.namespace, name=target.name)
+
+    def to_target(self) -> Target:
+        """The engine's `Target` this refers to."""
+        return Target(kind=self.kind, namespace=self.namespace, name=self.name)
 
 
 @dataclass(frozen=True, slots=True)
 class SignalRecord:
-    """A normalised observation as recorded; ``incident_id`` once grouped into an incident."""
+    """A normalised observation as recorded; ``incident_id`` once grouped into an incident.
 
-    id: str
-    kind: str
+    ``details`` holds the signal's details and its labels (under `LABEL_PREFIX`).
+    """
+
+    id: SignalId
+    kind: SignalKind
     target: TargetRef
     subject: str
-    source: str
+    source: SignalSource
     observed_at: datetime
     details: JSONObject = field(default_factory=dict)
-    incident_id: str | None = None
+    incident_id: IncidentId | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "kind", _enum(SignalKind, self.kind, f"signal {self.id!r}: kind"))
+        _set(self, "source", _enum(SignalSource, self.source, f"signal {self.id!r}: source"))
+
+    @classmethod
+    def of(cls, signal: Signal, *, incident_id: str | None = None) -> SignalRecord:
+        """The record of the engine's ``signal`` (its labels kept among the details)."""
+        labels = {f"{LABEL_PREFIX}{k}": v for k, v in signal.labels.items()}
+        return cls(
+            id=signal.id,
+            kind=signal.kind,
+            target=TargetRef.of(signal.target),
+            subject=signal.subject,
+            source=signal.source,
+            observed_at=signal.observed_at,
+            details={**signal.details, **labels},
+            incident_id=None if incident_id is None else IncidentId(incident_id),
+        )
+
+    def to_signal(self) -> Signal:
+        """The engine's `Signal` this records (details and labels split again)."""
+        details: dict[str, str | int | float | bool] = {}
+        labels: dict[str, str] = {}
+        for key, value in self.details.items():
+            if key.startswith(LABEL_PREFIX):
+                text = value if isinstance(value, str) else json.dumps(value)
+                labels[key.removeprefix(LABEL_PREFIX)] = text
+            elif isinstance(value, str | int | float | bool):
+                details[key] = value
+            else:  # not written by kubeheal (its details are scalars): keep it readable
+                details[key] = json.dumps(value, sort_keys=True)
+        return Signal(
+            id=self.id,
+            kind=self.kind,
+            target=self.target.to_target(),
+            observed_at=self.observed_at,
+            subject=self.subject,
+            details=details,
+            labels=labels,
+            source=self.source,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +199,7 @@ class IncidentRecord:
     action was requested; ``attempts`` counts the actions requested for the incident.
     """
 
-    id: str
+    id: IncidentId
     target: TargetRef
     state: IncidentState
     playbook: str | None
@@ -130,13 +217,33 @@ class IncidentRecord:
         """Whether the incident is closed (resolved or escalated)."""
         return self.state in TERMINAL_STATES
 
+    def __post_init__(self) -> None:
+        _set(self, "state", _enum(IncidentState, self.state, f"incident {self.id!r}: state"))
+
+    def to_incident(self, *, signals: Sequence[SignalRecord], step: int) -> Incident:
+        """The engine's `Incident` as far as the ledger knows it (a restarted operator's
+        view): its recorded signals, state and attempts, and the playbook ``step`` next."""
+        return Incident(
+            id=self.id,
+            target=self.target.to_target(),
+            opened_at=self.opened_at,
+            updated_at=self.opened_at,
+            signals=tuple(s.to_signal() for s in signals),
+            state=self.state,
+            attempts=self.attempts,
+            transitions=(Transition(to=self.state, at=self.opened_at),),
+            flapping=self.flapping,
+            playbook=self.playbook,
+            step=step,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class TransitionRecord:
     """One state change of an incident; ``from_state`` is ``None`` for the opening."""
 
     id: int
-    incident_id: str
+    incident_id: IncidentId
     from_state: IncidentState | None
     to_state: IncidentState
     at: datetime
@@ -148,7 +255,7 @@ class PlanRecord:
     """A decision of the engine: which step and action, or why nothing (``blocked_by``)."""
 
     id: int
-    incident_id: str
+    incident_id: IncidentId
     decided_at: datetime
     playbook: str | None
     step: int | None
@@ -163,8 +270,8 @@ class PlanRecord:
 class ActionRecord:
     """A requested cluster write, keyed by its idempotency key."""
 
-    idempotency_key: str
-    incident_id: str
+    idempotency_key: ActionId
+    incident_id: IncidentId
     action: str
     target: TargetRef
     params: JSONObject
@@ -172,6 +279,20 @@ class ActionRecord:
     state: ActionState
     finished_at: datetime | None
     error: str | None
+
+    def __post_init__(self) -> None:
+        what = f"action {self.idempotency_key!r}: state"
+        _set(self, "state", _enum(ActionState, self.state, what))
+
+    def past_action(self) -> PastAction:
+        """The action as the planner's history reads it (budgets, cooldowns)."""
+        return PastAction(
+            target=self.target.to_target(),
+            action=self.action,
+            at=self.requested_at,
+            outcome=self.state,
+            incident_id=self.incident_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +314,7 @@ class VerificationRecord:
     """A check, after an action, of whether the target recovered."""
 
     id: int
-    action_key: str
+    action_key: ActionId
     started_at: datetime
     finished_at: datetime
     recovered: bool
