@@ -112,3 +112,24 @@ def test_setup_logging_installs_the_escaping_formatters(
     assert not any(line.startswith(FORGED) for line in err.splitlines())
     if json_output:
         assert json.loads(lines[0])["message"] == f"alert {HOSTILE}"
+
+
+async def test_the_http_server_logs_through_the_same_formatter(
+    root_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from starlette.applications import Starlette
+
+    from kubeheal.server.serving import serving
+
+    uvicorn_logger = logging.getLogger("uvicorn")
+    saved = list(uvicorn_logger.handlers), uvicorn_logger.propagate
+    uvicorn_logger.handlers[:], uvicorn_logger.propagate = [], True
+    try:
+        setup_logging(level="INFO", json_output=True)
+        async with serving(Starlette(), log_level="info"):
+            logging.getLogger("uvicorn.error").warning("bad request %s", HOSTILE)
+    finally:
+        uvicorn_logger.handlers[:], uvicorn_logger.propagate = saved
+    err = capsys.readouterr().err
+    [line] = [line for line in err.splitlines() if "bad request" in line]
+    assert json.loads(line)["message"] == f"bad request {HOSTILE}"

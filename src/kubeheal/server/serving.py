@@ -138,7 +138,9 @@ async def serving(
     sock.setblocking(False)
     bound = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False)
+        # log_config=None: uvicorn's records go through the root logger's handler (the CLI's
+        # escaping text or JSON formatter) instead of a handler of its own.
+        uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False, log_config=None)
     )
     tasks = Tasks()
     task = tasks.spawn(f"http/{bound}", server.serve(sockets=[sock]))
