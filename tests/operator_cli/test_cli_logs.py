@@ -12,8 +12,11 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kubeheal.cli.logs import JsonFormatter, TextFormatter, setup_logging
+from kubeheal.model.text import escape_control, has_control, strip_control
 
 FORGED = "2024-05-01 12:00:00,000 INFO kubeheal.runtime.operator: incident inc-9 resolved"
 HOSTILE = f"cart\r\n{FORGED}\n\x1b[2K\x00\u2028\x85end"
@@ -133,3 +136,13 @@ async def test_the_http_server_logs_through_the_same_formatter(
     err = capsys.readouterr().err
     [line] = [line for line in err.splitlines() if "bad request" in line]
     assert json.loads(line)["message"] == f"bad request {HOSTILE}"
+
+
+@given(st.text())
+def test_escaped_and_stripped_text_holds_no_control_character(text: str) -> None:
+    escaped = escape_control(text)
+    stripped = strip_control(text)
+    assert not has_control(escaped) and not has_control(stripped)
+    assert len(escaped.splitlines()) <= 1 and len(stripped.splitlines()) <= 1
+    if not has_control(text):
+        assert escaped == text
