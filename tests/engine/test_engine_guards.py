@@ -17,6 +17,7 @@ from kubeheal.model import (
     Target,
     TargetKind,
 )
+from kubeheal.model.history import KillSwitch, KillSwitchState
 
 WEB = Target(kind=TargetKind.DEPLOYMENT, namespace="shop", name="web")
 N1 = Target(kind=TargetKind.NODE, name="n1")
@@ -67,7 +68,8 @@ def test_excluded_namespace(k8s) -> None:
 def test_kill_switch_sources(k8s) -> None:
     assert isinstance(g.kill_switch(ctx(k8s)), Allow)
     assert isinstance(g.kill_switch(ctx(k8s, guards=GuardSettings(kill_switch=True))), Block)
-    assert isinstance(g.kill_switch(ctx(k8s, history=History(kill_switch=True))), Block)
+    switch_on = History(kill_switch=KillSwitch(state=KillSwitchState.ON))
+    assert isinstance(g.kill_switch(ctx(k8s, history=switch_on)), Block)
     annotated = ClusterView(
         deployments=[k8s.deployment(annotations={"kubeheal.io/disabled": "true"})]
     )

@@ -26,7 +26,14 @@ from kubeheal.model.core import (
     Target,
     TargetKind,
 )
-from kubeheal.model.history import ActionState, ErrorBudget, History, PastAction
+from kubeheal.model.history import (
+    ActionState,
+    ErrorBudget,
+    History,
+    KillSwitch,
+    KillSwitchState,
+    PastAction,
+)
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 WEB = Target(kind=TargetKind.DEPLOYMENT, namespace="shop", name="web")
@@ -352,7 +359,7 @@ def test_every_guard_can_hold_a_step(case: str, guard: str) -> None:
     elif case == "kill_switch":
         config = settings(guards={"kill_switch": True})
     elif case == "configmap_kill_switch":
-        history = History(kill_switch=True)
+        history = History(kill_switch=KillSwitch(state=KillSwitchState.ON))
     elif case == "error_budget":
         budget = ErrorBudget(target=WEB, slo="web-availability", remaining=0.02, observed_at=NOW)
         history = History(error_budgets=(budget,))

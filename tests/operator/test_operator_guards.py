@@ -37,7 +37,9 @@ async def test_kill_switch_configmap_blocks_every_action_until_lifted(kh: Any) -
                 "data": {"disabled": "true"},
             },
         )
-        await r.until(lambda: r.h.operator.kill_switch, what="the kill switch to be seen")
+        await r.until(
+            lambda: r.h.operator.kill_switch.state == "on", what="the kill switch to be seen"
+        )
         r.inject(kh.BAD_ROLLOUT)
         inc = await r.until(
             lambda: (i := r.incident()) and r.blocked_plan(i, "kill_switch") and i,

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from kubeheal.clients.httpcheck import HttpUnreachable
 from kubeheal.config import Settings, load_settings
+from kubeheal.model.history import KillSwitch, KillSwitchState
 from kubeheal.runtime.health import DependencyMonitor, OperatorHealth, dependencies_of
 from kubeheal.runtime.reload import SettingsReloader
 from kubeheal.server import Authenticator, create_app
@@ -48,6 +49,11 @@ class FakeOperator:
     settings_error: str = ""
     settings: Settings = field(default_factory=Settings)
     applied: list[Settings] = field(default_factory=list)
+    kill_switch: KillSwitch = field(default_factory=lambda: KillSwitch(state=KillSwitchState.OFF))
+
+    @property
+    def acting(self) -> bool:
+        return self.leader is None or self.leader.is_set()
 
     @property
     def healthy(self) -> bool:

@@ -234,6 +234,11 @@ class GuardSettings(_Section):
         "kubeheal-system/kubeheal-kill-switch",
         description="namespace/name of the ConfigMap whose data.disabled='true' stops all actions.",
     )
+    kill_switch_unknown_escalate_after: Duration = Field(
+        timedelta(minutes=15),
+        description="While the kill switch ConfigMap cannot be read (any error but 404), no "
+        "action is taken; an incident that has waited this long for it is escalated to humans.",
+    )
     dry_run: bool = Field(False, description="Plan everything, change nothing.")
     gitops_policy: Literal["least-persistent", "escalate"] = Field(
         "least-persistent",

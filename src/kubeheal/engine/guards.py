@@ -43,7 +43,7 @@ from kubeheal.engine.params import (
 )
 from kubeheal.model.cluster import ClusterView
 from kubeheal.model.core import Incident, Target, TargetKind
-from kubeheal.model.history import ErrorBudget, History
+from kubeheal.model.history import ErrorBudget, History, KillSwitchState
 
 __all__ = [
     "ACTION_GUARDS",
@@ -112,6 +112,11 @@ def _counting_since(history: History, since: datetime) -> list[Target]:
     return [a.target for a in history.actions if a.counts and a.at > since]
 
 
+def _minutes(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 # -- incident guards -----------------------------------------------------------------------
 
 
@@ -124,9 +129,35 @@ def excluded_namespace(ctx: GuardContext) -> Verdict:
 
 
 def kill_switch(ctx: GuardContext) -> Verdict:
-    """The global switch (settings or ConfigMap, via history) or the disabled annotation."""
-    if ctx.settings.guards.kill_switch or ctx.history.kill_switch:
+    """The global switch (settings or ConfigMap, via history) or the disabled annotation.
+
+    The ConfigMap switch fails closed: when its state is unknown (it could not be read, e.g.
+    the API server answers 503, 403 or garbage; a 404 means "no switch" = off) nothing is
+    done, because a struggling API server is exactly when people pull the switch. The block
+    is "not now" (the incident is decided again each sweep and proceeds as soon as the switch
+    reads off), and becomes an escalation once the switch has been unknown for
+    ``guards.kill_switch_unknown_escalate_after`` (15 minutes by default) and the incident
+    waited that long too: by then a human must look, and nobody is paged by an incident that
+    only waits.
+    """
+    guards = ctx.settings.guards
+    switch = ctx.history.kill_switch
+    if guards.kill_switch or switch.state is KillSwitchState.ON:
         return Block(guard="kill_switch", reason="the global kill switch is on")
+    if switch.state is KillSwitchState.UNKNOWN:
+        reason = (
+            f"the kill switch ConfigMap {guards.kill_switch_configmap} cannot be read "
+            f"({switch.reason or 'not read yet'}); no action while its state is unknown"
+        )
+        bound = guards.kill_switch_unknown_escalate_after
+        waited_since = max(switch.since or ctx.now, ctx.incident.opened_at)
+        if ctx.now - waited_since >= bound:
+            return Block(
+                guard="kill_switch",
+                reason=f"{reason}, for {_minutes(ctx.now - waited_since)}",
+                escalate=True,
+            )
+        return Block(guard="kill_switch", reason=reason)
     where = disabled_by(ctx.view, ctx.incident.target)
     if where is not None:
         return Block(guard="kill_switch", reason=where)

@@ -12,7 +12,15 @@ import msgspec
 
 from kubeheal.model.core import IncidentId, Target
 
-__all__ = ["ActionState", "ErrorBudget", "History", "IncidentOpening", "PastAction"]
+__all__ = [
+    "ActionState",
+    "ErrorBudget",
+    "History",
+    "IncidentOpening",
+    "KillSwitch",
+    "KillSwitchState",
+    "PastAction",
+]
 
 
 class ActionState(enum.StrEnum):
@@ -63,6 +71,23 @@ class ErrorBudget(msgspec.Struct, frozen=True, kw_only=True):
     observed_at: datetime
 
 
+class KillSwitchState(enum.StrEnum):
+    """What the kill switch ConfigMap says: on, off, or unknown (it could not be read)."""
+
+    OFF = "off"
+    ON = "on"
+    UNKNOWN = "unknown"
+
+
+class KillSwitch(msgspec.Struct, frozen=True, kw_only=True):
+    """The ConfigMap kill switch as last read: its state, why it is unknown (``reason``), and
+    since when it has been in that state (``since``, None before the first read)."""
+
+    state: KillSwitchState = KillSwitchState.OFF
+    reason: str = ""
+    since: datetime | None = None
+
+
 class History(msgspec.Struct, frozen=True, kw_only=True):
     """Recent actions, incident openings, open cordons, the ConfigMap kill switch and the
     latest SLO error budgets (from the SLO source)."""
@@ -70,5 +95,5 @@ class History(msgspec.Struct, frozen=True, kw_only=True):
     actions: tuple[PastAction, ...] = ()
     openings: tuple[IncidentOpening, ...] = ()
     cordoned_nodes: tuple[str, ...] = ()
-    kill_switch: bool = False
+    kill_switch: KillSwitch = msgspec.field(default_factory=KillSwitch)
     error_budgets: tuple[ErrorBudget, ...] = ()

@@ -13,6 +13,8 @@
     playbooks,     the last reload was invalid (the last good    degraded (200)
     settings       version is in use)
     tasks          a long-lived task of the operator died        degraded; /healthz fails
+    kill_switch    its ConfigMap cannot be read (state unknown:  degraded (200), while acting
+                   no action is taken until it can)
 
 *Degraded* means kubeheal still heals what its watches see; only the signals of the
 unreachable dependency are missing, so the pod stays in its Service.
@@ -38,6 +40,7 @@ from typing import Any, Protocol
 
 from kubeheal.clients.httpcheck import HttpChecker, HttpCheckError
 from kubeheal.config import Settings
+from kubeheal.model.history import KillSwitchState
 from kubeheal.runtime.operator import Operator
 from kubeheal.store import Ledger, LedgerError
 
@@ -257,6 +260,19 @@ class OperatorHealth:
                 checks[state.name] = state.as_check()
                 if state.up is False:
                     degraded.append(f"{state.name}: {state.detail}")
+        switch = op.kill_switch
+        checks["kill_switch"] = {
+            "ok": switch.state is not KillSwitchState.UNKNOWN,
+            "state": switch.state.value,
+            **({"error": switch.reason} if switch.reason else {}),
+            **({"since": switch.since.isoformat()} if switch.since is not None else {}),
+        }
+        if switch.state is KillSwitchState.UNKNOWN and op.acting:
+            # A standby reads the switch once it leads; until then it acts on nothing anyway.
+            degraded.append(
+                f"kill_switch: state unknown ({switch.reason}); no action is taken until "
+                "its ConfigMap can be read"
+            )
         if op.playbook_error:
             checks["playbooks"] = op.playbook_error
             degraded.append("playbooks: the last reload was invalid")

@@ -29,7 +29,7 @@ from typing import Any, ParamSpec, TypeVar
 import msgspec
 
 from kubeheal import actions
-from kubeheal.clients.kube import KubeConnection, KubeError
+from kubeheal.clients.kube import KubeConnection, KubeError, KubeNotFound
 from kubeheal.clients.reflector import CacheEvent, Reflector, resource_path
 from kubeheal.clients.writer import Kind, KubeWriter
 from kubeheal.config import Settings
@@ -74,6 +74,8 @@ from kubeheal.model.history import (
     ErrorBudget,
     History,
     IncidentOpening,
+    KillSwitch,
+    KillSwitchState,
 )
 from kubeheal.runtime.metrics import OperatorMetrics
 from kubeheal.runtime.tasks import Tasks
@@ -157,6 +159,33 @@ _KINDS: tuple[tuple[str, str, str, str, type[Any]], ...] = (
 )  # fmt: skip
 
 
+_SWITCH_VALUES = {
+    "true": KillSwitchState.ON, "yes": KillSwitchState.ON, "on": KillSwitchState.ON,
+    "1": KillSwitchState.ON, "false": KillSwitchState.OFF, "no": KillSwitchState.OFF,
+    "off": KillSwitchState.OFF, "0": KillSwitchState.OFF, "": KillSwitchState.OFF,
+}  # fmt: skip
+
+
+def _kill_switch_value(cm: Any) -> tuple[KillSwitchState, str]:
+    """The state a kill switch ConfigMap (as read) says: ``data.disabled`` true or false;
+    anything else is unknown (someone meant something: do not guess "off")."""
+    data = cm.get("data") if isinstance(cm, dict) else None
+    if data is None:
+        return KillSwitchState.OFF, ""
+    if not isinstance(data, dict):
+        return KillSwitchState.UNKNOWN, "its data is not a map"
+    value = data.get("disabled", "")
+    state = _SWITCH_VALUES.get(value.strip().lower()) if isinstance(value, str) else None
+    if state is None:
+        return KillSwitchState.UNKNOWN, f"data.disabled is {str(value)[:40]!r}, not true or false"
+    return state, ""
+
+
+def _printable(text: str) -> str:
+    """``text`` on one line with control characters escaped (it may quote the API server)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)[:300]
+
+
 def _json(value: Any) -> dict[str, Any]:
     out: dict[str, Any] = msgspec.to_builtins(value)
     return out
@@ -211,7 +240,10 @@ class Operator:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(self.options.max_parallel_targets)
         self._http = connection.http_client(timeout=30.0)
-        self.kill_switch = False
+        self.kill_switch = KillSwitch(state=KillSwitchState.UNKNOWN, reason="not read yet")
+        """The ConfigMap kill switch as last read (`_refresh_kill_switch`); unknown stops
+        every action (`kubeheal.engine.guards.kill_switch`)."""
+        self.metrics.kill_switch_state.labels(state=KillSwitchState.UNKNOWN.value).set(1)
         self.started = asyncio.Event()
         self.event_count = 0
         self.alert_firing: Callable[[Target], bool | None] | None = None
@@ -251,6 +283,7 @@ class Operator:
             self.started.set()
             self.tasks.spawn("leadership", self._lead(self.leader))
             return
+        await self._refresh_kill_switch()  # before the first decision, not after it
         self.tasks.spawn("dispatcher", self._dispatch_loop())
         self.started.set()
         await self.sweep()
@@ -260,6 +293,7 @@ class Operator:
         await leader.wait()
         log.info("leading: resuming incidents from the ledger")
         await self._db(self._resume_from_ledger)
+        await self._refresh_kill_switch()  # before the first decision, not after it
         self.tasks.spawn("dispatcher", self._dispatch_loop())
         await self.sweep()
         self.tasks.spawn("sweeper", self._sweep_loop())
@@ -563,13 +597,48 @@ class Operator:
             log.info("playbooks reloaded: %s", ", ".join(p.name for p in fresh))
 
     async def _refresh_kill_switch(self) -> None:
-        namespace, _, name = self.settings.guards.kill_switch_configmap.partition("/")
-        try:
-            cm = await self.writer.get(Kind.CONFIGMAP, namespace, name)
-        except KubeError:
-            self.kill_switch = False  # absent (404) or unreadable: the settings flag still applies
+        """Read the kill switch ConfigMap: absent (404) is off; any other failure (5xx,
+        timeout, 403, an undecodable answer, a value that is neither true nor false) is
+        unknown, and unknown stops every action (`kubeheal.engine.guards.kill_switch`)."""
+        where = self.settings.guards.kill_switch_configmap
+        namespace, _, name = where.partition("/")
+        state, reason = KillSwitchState.OFF, ""
+        if not where:
+            pass  # no ConfigMap switch configured
+        elif not namespace or not name:
+            state = KillSwitchState.UNKNOWN
+            reason = f"guards.kill_switch_configmap {where!r} is not namespace/name"
+        else:
+            try:
+                cm = await self.writer.get(Kind.CONFIGMAP, namespace, name)
+            except KubeNotFound:
+                pass  # no switch: off
+            except KubeError as e:
+                state, reason = KillSwitchState.UNKNOWN, f"{type(e).__name__}: {e}"
+                self.metrics.kill_switch_read_failures.inc()
+            else:
+                state, reason = _kill_switch_value(cm)
+        self._set_kill_switch(state, _printable(reason))
+
+    def _set_kill_switch(self, state: KillSwitchState, reason: str) -> None:
+        previous = self.kill_switch
+        if state is previous.state and previous.since is not None:
+            self.kill_switch = KillSwitch(state=state, reason=reason, since=previous.since)
             return
-        self.kill_switch = str((cm.get("data") or {}).get("disabled", "")).lower() == "true"
+        # A change of state (or the first read): said once, not at every sweep.
+        self.kill_switch = KillSwitch(state=state, reason=reason, since=self.now())
+        for each in KillSwitchState:
+            self.metrics.kill_switch_state.labels(state=each.value).set(int(each is state))
+        where = self.settings.guards.kill_switch_configmap or "(none configured)"
+        if state is KillSwitchState.UNKNOWN:
+            log.warning(
+                "kill switch %s cannot be read (%s): no action is taken until it can",
+                where, reason,
+            )  # fmt: skip
+        elif state is KillSwitchState.ON:
+            log.warning("kill switch %s is on: no action is taken", where)
+        elif previous.since is not None:
+            log.info("kill switch %s is off: actions may proceed", where)
 
     # ------------------------------------------------------------------ incidents
 
