@@ -34,6 +34,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kubeheal.model.names import NameKind, name_problem, shown
 from kubeheal.slo.errors import SloSpecError
 from kubeheal.slo.model import (
     SLO,
@@ -84,12 +85,25 @@ _SKIPPED_OPENSLO_KINDS = frozenset(
 # -- shared validators ---------------------------------------------------------------------
 
 
+_WORKLOAD_LABELS = {
+    "namespace": (NameKind.LABEL, "Namespace"),
+    "deployment": (NameKind.SUBDOMAIN, "Deployment"),
+    "statefulset": (NameKind.SUBDOMAIN, "StatefulSet"),
+}
+"""Labels that name the SLO's workload: its burn becomes a signal about that object."""
+
+
 def _check_labels(value: dict[str, str]) -> dict[str, str]:
-    for key in value:
+    for key, text in value.items():
         if not _LABEL_NAME.match(key) or key.startswith("__"):
             raise ValueError(f"{key!r} is not a valid Prometheus label name")
         if key in RESERVED_LABELS:
             raise ValueError(f"label {key!r} is set by kubeheal and cannot be given")
+        if key in _WORKLOAD_LABELS and text:
+            rule, kind = _WORKLOAD_LABELS[key]
+            problem = name_problem(text, rule)
+            if problem is not None:
+                raise ValueError(f"label {key}={shown(text)} is not a valid {kind} name: {problem}")
     return value
 
 
@@ -259,7 +273,7 @@ class OsMetadata(_Strict):
     @field_validator("labels")
     @classmethod
     def _label_names(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
-        _check_labels(dict.fromkeys(value, ""))
+        _check_labels({k: ",".join(v) if isinstance(v, list) else v for k, v in value.items()})
         return value
 
 
