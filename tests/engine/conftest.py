@@ -50,6 +50,7 @@ class K8s:
         last_terminated: str | None = None,
         last_exit: int = 1,
         last_finished: float = -5,
+        started: float = -30,
     ) -> dict[str, Any]:
         state: dict[str, Any] = {}
         if waiting:
@@ -57,7 +58,7 @@ class K8s:
         elif terminated:
             state["terminated"] = {"reason": terminated, "exitCode": 137}
         else:
-            state["running"] = {"startedAt": iso(K8s.at(-30))}
+            state["running"] = {"startedAt": iso(K8s.at(started))}
         status: dict[str, Any] = {
             "name": name,
             "ready": ready,

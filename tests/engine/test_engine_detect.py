@@ -52,14 +52,46 @@ def test_crash_loop_targets_the_deployment(k8s) -> None:
 
 
 def test_high_restart_rate(k8s) -> None:
-    fast = k8s.pod("web-2-a", created=-60, statuses=[k8s.container_status(restarts=8)])
-    slow = k8s.pod("web-2-b", created=-60 * 24, statuses=[k8s.container_status(restarts=8)])
-    few = k8s.pod("web-2-c", created=-5, statuses=[k8s.container_status(restarts=2)])
+    fast = k8s.pod("web-2-a", created=-60, statuses=[k8s.container_status(restarts=8, started=-3)])
+    slow = k8s.pod(
+        "web-2-b", created=-60 * 24, statuses=[k8s.container_status(restarts=8, started=-3)]
+    )
+    few = k8s.pod("web-2-c", created=-5, statuses=[k8s.container_status(restarts=2, started=-1)])
     signals = detect(_view(k8s, fast, slow, few), now=k8s.T0, settings=S)
     assert [(s.kind, s.subject) for s in signals] == [
         (SignalKind.HIGH_RESTART_RATE, "pod/web-2-a/container/app")
     ]
     assert signals[0].details["restarts_per_hour"] == 8.0
+
+
+def test_restart_rate_ends_when_the_container_has_been_quiet(k8s) -> None:
+    """A pod that restarted 8 times in its first hour and has run quietly for 20 min since is
+    no longer restarting fast, though its lifetime rate (8/h) is above the threshold."""
+    quiet = k8s.pod(
+        "web-2-a", created=-60, statuses=[k8s.container_status(restarts=8, started=-20)]
+    )
+    waiting = k8s.pod(
+        "web-2-b",
+        created=-60,
+        statuses=[
+            k8s.container_status(
+                restarts=8, waiting="Error", last_terminated="Error", last_finished=-20
+            )
+        ],
+    )
+    recent = k8s.pod(
+        "web-2-c",
+        created=-60,
+        statuses=[
+            k8s.container_status(
+                restarts=8, waiting="Error", last_terminated="Error", last_finished=-2
+            )
+        ],
+    )
+    signals = detect(_view(k8s, quiet, waiting, recent), now=k8s.T0, settings=S)
+    assert [(s.kind, s.subject) for s in signals] == [
+        (SignalKind.HIGH_RESTART_RATE, "pod/web-2-c/container/app")
+    ]
 
 
 def test_oom_killed_recent_only(k8s) -> None:

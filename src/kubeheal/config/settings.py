@@ -135,6 +135,12 @@ class DetectionSettings(_Section):
     restart_rate_per_hour: float = Field(
         6.0, gt=0, description="Restarts per hour of pod life that count as a high restart rate."
     )
+    restart_rate_recent_within: Duration = Field(
+        timedelta(minutes=15),
+        description="A container whose last restart is older than this is not reported for "
+        "its restart rate, however high its lifetime rate (kube-prometheus's "
+        "KubePodCrashLooping looks at restarts in the last 10-15 min the same way).",
+    )
     oom_recent_within: Duration = Field(
         timedelta(hours=1),
         description="An OOMKilled termination older than this is no longer reported.",

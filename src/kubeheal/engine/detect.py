@@ -109,6 +109,18 @@ def _crash_loop(
     )
 
 
+def _last_restart(status: ContainerStatus) -> datetime | None:
+    """When the container last (re)started, as far as its status tells."""
+    moments = [
+        status.state.running.started_at if status.state.running is not None else None,
+        status.last_state.terminated.finished_at
+        if status.last_state.terminated is not None
+        else None,
+    ]
+    known = [m for m in moments if m is not None]
+    return max(known) if known else None
+
+
 def _restart_rate(
     pod: Pod,
     status: ContainerStatus,
@@ -118,6 +130,11 @@ def _restart_rate(
     settings: DetectionSettings,
 ) -> Signal | None:
     if status.restart_count < settings.restart_rate_min_restarts:
+        return None
+    last = _last_restart(status)
+    if last is not None and now - last > settings.restart_rate_recent_within:
+        # Quiet since: its lifetime rate says nothing about now (a pod that crashed 20 times
+        # would otherwise stay "restarting fast" for 20/rate hours after it recovered).
         return None
     started = pod.status.start_time or pod.metadata.creation_timestamp
     if started is None:
