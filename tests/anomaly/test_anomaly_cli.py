@@ -61,11 +61,6 @@ def test_score_csv_writes_every_row_in_order(tmp_path: Path) -> None:
         (["1714521600,1", "1714521660,abc"], "row 3: unreadable value"),
         (["1714521600,1", "1714521660,nan"], "row 3: value 'nan' is not a finite"),
         (["1714521600,1", "1714521660,"], "row 3: value '(empty)' is not a finite"),
-        (
-            ["1714521600,1", "1714521660,2", "1714521630,3"],
-            "row 4: timestamp 1714521630 is earlier",
-        ),
-        (["1714521600,1", "1714521600,2"], "row 3: duplicate timestamp"),
     ],
 )
 def test_bad_input_is_an_error_naming_the_row(
@@ -74,6 +69,28 @@ def test_bad_input_is_an_error_naming_the_row(
     src = write(tmp_path / "in.csv", rows)
     out = tmp_path / "out.csv"
     result = runner.invoke(app, ["anomaly", "score-csv", str(src), str(out)])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not out.exists()
+    assert not list(tmp_path.glob(".score-*"))
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (
+            ["1714521600,1", "1714521660,2", "1714521630,3"],
+            "row 4: timestamp '1714521630' is earlier than the row before",
+        ),
+        (["1714521600,1", "1714521600,2"], "row 3: duplicate timestamp '1714521600'"),
+    ],
+)
+def test_strict_refuses_repeated_and_out_of_order_timestamps(
+    tmp_path: Path, rows: list[str], message: str
+) -> None:
+    src = write(tmp_path / "in.csv", rows)
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, ["anomaly", "score-csv", str(src), str(out), "--strict"])
     assert result.exit_code == 2
     assert message in result.output
     assert not out.exists()
@@ -127,3 +144,49 @@ def test_plot_writes_png_and_html(tmp_path: Path) -> None:
     text = page.read_text()
     assert "data:image/png;base64," in text and "exhaustion in" in text
     assert "<td>spike</td>" in text or "<td>level</td>" in text
+
+
+def test_repeated_and_out_of_order_timestamps_are_scored_by_default(tmp_path: Path) -> None:
+    # a daylight-saving change repeats an hour; a late sample arrives after a later one
+    rows = good_rows(600)
+    rows[300] = rows[299].split(",")[0] + ",10.5"  # repeated timestamp
+    late = 1714521600 + 60 * 397
+    rows[400] = f"{late},10.2"  # earlier than the row before (row 400 is at +399 min)
+    src = write(tmp_path / "in.csv", rows)
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, ["anomaly", "score-csv", str(src), str(out)])
+    assert result.exit_code == 0, result.output
+    got = read(out)[1:]
+    assert len(got) == 600
+    assert all(r[2] != "" for r in got)
+    assert got[400][0] == str(late)  # the row is written as it came
+    scores = np.array([float(r[2]) for r in got])
+    assert scores[500] >= 0.5  # the spike after them is still found
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1
+    assert "1 repeated and 1 out-of-order timestamps (first at row 302)" in warnings[0]
+    assert "--strict" in warnings[0]
+
+
+def test_in_order_input_gives_no_warning(tmp_path: Path) -> None:
+    src = write(tmp_path / "in.csv", good_rows())
+    result = runner.invoke(app, ["anomaly", "score-csv", str(src), str(tmp_path / "o.csv")])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+
+
+def test_strict_allow_duplicates_accepts_repeats_but_not_going_back(tmp_path: Path) -> None:
+    rows = ["1714521600,1", "1714521600,2", "1714521660,3"]
+    src = write(tmp_path / "in.csv", rows)
+    out = tmp_path / "out.csv"
+    ok = runner.invoke(
+        app, ["anomaly", "score-csv", str(src), str(out), "--strict", "--allow-duplicates"]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert len(read(out)) == 4
+    src = write(tmp_path / "back.csv", [*rows, "1714521630,4"])
+    bad = runner.invoke(
+        app,
+        ["anomaly", "score-csv", str(src), str(out), "--strict", "--allow-duplicates"],
+    )
+    assert bad.exit_code == 2 and "row 5: timestamp '1714521630' is earlier" in bad.output

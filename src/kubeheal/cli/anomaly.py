@@ -6,9 +6,10 @@ seconds. What bad input does:
 
 - empty file, or a header without rows: error;
 - a row without two columns, an unreadable timestamp or value: error naming the row;
-- a timestamp earlier than the row before: error naming the row;
-- a repeated timestamp: error naming the row, unless ``--allow-duplicates`` (the row is then
-  scored as the next sample);
+- a repeated timestamp or one earlier than the row before (a daylight-saving change, a
+  late sample): scored in arrival order as the next sample, counted, and reported in one
+  warning line at the end; ``--strict`` refuses them instead (an error naming the first such
+  row; ``--strict --allow-duplicates`` still accepts repeats);
 - an empty, NaN or infinite value: error naming the row, unless ``--skip-invalid`` (the row is
   then written with an empty score and not shown to the detector);
 - gaps in time: scored normally (windows count points; seasonal comparisons match by time);
@@ -38,7 +39,7 @@ import typer
 from kubeheal.anomaly import AnomalyDetector, AnomalyInputError, ScoreBatch
 from kubeheal.anomaly.forecast import format_duration, robust_trend, time_to_exhaustion
 
-__all__ = ["CsvInputError", "anomaly_app", "read_series", "score_csv"]
+__all__ = ["CsvInputError", "OrderReport", "anomaly_app", "read_series", "score_csv"]
 
 anomaly_app = typer.Typer(
     help="Anomaly scores and forecasts of a time series (CSV).", no_args_is_help=True
@@ -54,8 +55,27 @@ class _Row:
     line: int
     ts_text: str
     value_text: str
-    t: float
+    t: float  # the time the detector sees: never earlier than the row before
     value: float  # NaN when invalid and skipped
+
+
+@dataclass(slots=True)
+class OrderReport:
+    """Rows whose timestamp repeated or went back, scored in arrival order (not ``--strict``)."""
+
+    repeated: int = 0
+    out_of_order: int = 0
+    first_line: int | None = None
+
+    def warning(self, name: str) -> str | None:
+        """One line saying what was accepted, or None when the timestamps were in order."""
+        if self.first_line is None:
+            return None
+        return (
+            f"{name}: {self.repeated} repeated and {self.out_of_order} out-of-order timestamps "
+            f"(first at row {self.first_line}) scored in arrival order as the next sample; "
+            "--strict refuses them"
+        )
 
 
 def _parse_time(text: str) -> float:
@@ -70,7 +90,15 @@ def _parse_time(text: str) -> float:
     return parsed.timestamp()
 
 
-def _rows(fh: TextIO, *, name: str, allow_duplicates: bool, skip_invalid: bool) -> Iterator[_Row]:
+def _rows(
+    fh: TextIO,
+    *,
+    name: str,
+    allow_duplicates: bool,
+    skip_invalid: bool,
+    strict: bool,
+    order: OrderReport,
+) -> Iterator[_Row]:
     reader = csv.reader(fh)
     last_t = -math.inf
     seen_data = False
@@ -101,14 +129,22 @@ def _rows(fh: TextIO, *, name: str, allow_duplicates: bool, skip_invalid: bool) 
                 )
             value = math.nan
         if t < last_t:
-            raise CsvInputError(
-                f"{name} row {line}: timestamp {ts_text} is earlier than the row before"
-            )
-        if t == last_t and not allow_duplicates:
-            raise CsvInputError(
-                f"{name} row {line}: duplicate timestamp {ts_text} (use --allow-duplicates "
-                "to score repeated timestamps as successive samples)"
-            )
+            if strict:
+                raise CsvInputError(
+                    f"{name} row {line}: timestamp {ts_text!r} is earlier than the row before"
+                )
+            order.out_of_order += 1
+            order.first_line = order.first_line or line
+            t = last_t
+        elif t == last_t:
+            if strict and not allow_duplicates:
+                raise CsvInputError(
+                    f"{name} row {line}: duplicate timestamp {ts_text!r} (use --allow-duplicates "
+                    "to score repeated timestamps as successive samples)"
+                )
+            if not strict:
+                order.repeated += 1
+                order.first_line = order.first_line or line
         last_t = t
         seen_data = True
         yield _Row(line, ts_text, value_text, t, value)
@@ -134,12 +170,16 @@ def score_csv(
     chunk: int = 1000,
     allow_duplicates: bool = False,
     skip_invalid: bool = False,
+    strict: bool = False,
+    order: OrderReport | None = None,
 ) -> tuple[int, int]:
     """Stream ``source`` through one detector into ``dest``; (rows, alarms).
 
     Rows are read, scored and written in order, ``chunk`` rows at a time; the output is
     written to a temporary file renamed over ``dest`` only when every row was scored.
+    Repeated and out-of-order timestamps are counted in ``order`` (unless ``strict``).
     """
+    order = OrderReport() if order is None else order
     detector = AnomalyDetector()
     rows_done = alarms = 0
     fd, tmp_name = tempfile.mkstemp(prefix=".score-", suffix=".csv", dir=dest.parent or ".")
@@ -151,7 +191,12 @@ def score_csv(
             writer = csv.writer(out)
             writer.writerow(["timestamp", "value", "anomaly_score"])
             rows = _rows(
-                fh, name=str(source), allow_duplicates=allow_duplicates, skip_invalid=skip_invalid
+                fh,
+                name=str(source),
+                allow_duplicates=allow_duplicates,
+                skip_invalid=skip_invalid,
+                strict=strict,
+                order=order,
             )
             for part in _chunks(rows, chunk):
                 ok = [r for r in part if not math.isnan(r.value)]
@@ -175,14 +220,27 @@ def score_csv(
 
 
 def read_series(
-    source: Path, *, allow_duplicates: bool = False, skip_invalid: bool = False
+    source: Path,
+    *,
+    allow_duplicates: bool = False,
+    skip_invalid: bool = False,
+    strict: bool = False,
+    order: OrderReport | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """All valid (timestamp, value) rows of a CSV (same rules as ``score-csv``)."""
+    """All valid (timestamp, value) rows of a CSV (same rules as ``score-csv``).
+
+    A timestamp earlier than the row before is returned as the row before's (arrival order).
+    """
     with source.open(newline="") as fh:
         rows = [
             r
             for r in _rows(
-                fh, name=str(source), allow_duplicates=allow_duplicates, skip_invalid=skip_invalid
+                fh,
+                name=str(source),
+                allow_duplicates=allow_duplicates,
+                skip_invalid=skip_invalid,
+                strict=strict,
+                order=OrderReport() if order is None else order,
             )
             if not math.isnan(r.value)
         ]
@@ -195,7 +253,14 @@ def _fail(message: str) -> None:
 
 
 AllowDuplicates = Annotated[
-    bool, typer.Option(help="Score repeated timestamps as successive samples.")
+    bool, typer.Option(help="With --strict: still score repeated timestamps as successive samples.")
+]
+Strict = Annotated[
+    bool,
+    typer.Option(
+        help="Refuse a repeated timestamp or one earlier than the row before (by default they "
+        "are scored in arrival order, counted and reported in one warning)."
+    ),
 ]
 SkipInvalid = Annotated[
     bool, typer.Option(help="Leave rows with empty/NaN/infinite values unscored.")
@@ -209,10 +274,12 @@ def score_csv_command(
     chunk: Annotated[int, typer.Option(min=1, help="Rows scored per step.")] = 1000,
     allow_duplicates: AllowDuplicates = False,
     skip_invalid: SkipInvalid = False,
+    strict: Strict = False,
 ) -> None:
     """Score every row of SOURCE in order (a stream) and write DEST with anomaly_score."""
     if not source.is_file():
         _fail(f"{source}: no such file")
+    order = OrderReport()
     try:
         rows, alarms = score_csv(
             source,
@@ -220,12 +287,17 @@ def score_csv_command(
             chunk=chunk,
             allow_duplicates=allow_duplicates,
             skip_invalid=skip_invalid,
+            strict=strict,
+            order=order,
         )
     except CsvInputError as e:
         _fail(str(e))
     except UnicodeDecodeError as e:
         _fail(f"{source}: not a text CSV file ({e.reason})")
     else:
+        warning = order.warning(str(source))
+        if warning is not None:
+            typer.echo(f"warning: {warning}", err=True)
         typer.echo(f"{rows} rows scored, {alarms} anomalies (score >= 0.5) -> {dest}")
 
 
@@ -246,6 +318,7 @@ def plot_command(
     ] = None,
     allow_duplicates: AllowDuplicates = False,
     skip_invalid: SkipInvalid = False,
+    strict: Strict = False,
 ) -> None:
     """Plot SOURCE with its expected band, its anomalies and a trend forecast."""
     try:
@@ -257,11 +330,21 @@ def plot_command(
         _fail("plotting needs matplotlib: pip install 'kubeheal[plot]'")
     if not source.is_file():
         _fail(f"{source}: no such file")
+    order = OrderReport()
     try:
-        t, x = read_series(source, allow_duplicates=allow_duplicates, skip_invalid=skip_invalid)
+        t, x = read_series(
+            source,
+            allow_duplicates=allow_duplicates,
+            skip_invalid=skip_invalid,
+            strict=strict,
+            order=order,
+        )
     except CsvInputError as e:
         _fail(str(e))
         return
+    warning = order.warning(str(source))
+    if warning is not None:
+        typer.echo(f"warning: {warning}", err=True)
     batch = AnomalyDetector().update(t, x)
     when = np.array([datetime.fromtimestamp(v, tz=UTC) for v in t], dtype=object)
     fig, ax = plt.subplots(figsize=(12, 4.5))
