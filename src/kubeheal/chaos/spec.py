@@ -29,10 +29,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from kubeheal.chaos.errors import ExperimentSpecError
 from kubeheal.config import Duration
+from kubeheal.model.names import NameKind, name_problem, shown
 
 __all__ = [
     "FAULT_KINDS",
@@ -72,6 +80,26 @@ __all__ = [
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _namespace(value: str) -> str:
+    problem = name_problem(value, NameKind.LABEL)
+    if problem is not None:
+        raise ValueError(f"{shown(value)} is not a valid namespace name: {problem}")
+    return value
+
+
+def _object_name(value: str) -> str:
+    problem = name_problem(value, NameKind.SUBDOMAIN)
+    if problem is not None:
+        raise ValueError(f"{shown(value)} is not a valid object name: {problem}")
+    return value
+
+
+K8sNamespace = Annotated[str, AfterValidator(_namespace)]
+"""A namespace: a DNS-1123 label (``kubeheal.model.names``)."""
+K8sName = Annotated[str, AfterValidator(_object_name)]
+"""An object name: a DNS-1123 subdomain."""
 
 
 # --------------------------------------------------------------------------- probes
@@ -114,8 +142,8 @@ class WorkloadRef(_Model):
     """A Deployment or StatefulSet."""
 
     kind: Literal["Deployment", "StatefulSet"] = "Deployment"
-    namespace: str = Field(min_length=1)
-    name: str = Field(min_length=1)
+    namespace: K8sNamespace = Field(min_length=1)
+    name: K8sName = Field(min_length=1)
 
 
 class KubernetesCheck(_Model):
@@ -127,7 +155,7 @@ class KubernetesCheck(_Model):
     min_ready_share: float | None = Field(
         None, gt=0, le=1, description="Share of the desired replicas that must be ready."
     )
-    namespace: str | None = None
+    namespace: K8sNamespace | None = None
     labels: dict[str, str] | None = None
     phase: Literal["Running", "Succeeded", "Pending"] = "Running"
     require_ready: bool = True
@@ -177,9 +205,9 @@ class PodTarget(_Model):
     """Pods: those ``labels`` (or the ``deployment``'s selector) match in ``namespace``; the
     fault hits ``share`` of them (rounded up, at least one) or ``count``."""
 
-    namespace: str = Field(min_length=1)
+    namespace: K8sNamespace = Field(min_length=1)
     labels: dict[str, str] | None = None
-    deployment: str | None = None
+    deployment: K8sName | None = None
     container: str | None = None
     share: float | None = Field(None, gt=0, le=1)
     count: int | None = Field(None, ge=1)
@@ -205,7 +233,7 @@ class PodTarget(_Model):
 class NodeTarget(_Model):
     """One node, by name or by labels (the first match in name order)."""
 
-    name: str | None = None
+    name: K8sName | None = None
     labels: dict[str, str] | None = None
 
     @model_validator(mode="after")
@@ -296,8 +324,8 @@ class ConfigChange(_Fault):
     """Change keys of a ConfigMap; undone by restoring their previous values."""
 
     fault: Literal["config-change"]
-    namespace: str = Field(min_length=1)
-    configmap: str = Field(min_length=1)
+    namespace: K8sNamespace = Field(min_length=1)
+    configmap: K8sName = Field(min_length=1)
     data: dict[str, str | None] = Field(min_length=1, description="null removes a key.")
 
 
@@ -447,7 +475,7 @@ class LitmusOptions(_Model):
     """How generated LitmusChaos ChaosEngines run."""
 
     service_account: str = "litmus-admin"
-    namespace: str | None = Field(None, description="Default: the target's namespace.")
+    namespace: K8sNamespace | None = Field(None, description="Default: the target's namespace.")
 
 
 class ExperimentSettings(_Model):
