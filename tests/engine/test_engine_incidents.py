@@ -112,7 +112,7 @@ def test_full_lifecycle_with_retry(k8s) -> None:
     ("path", "bad"),
     [
         ((), IncidentState.VERIFYING),
-        ((), IncidentState.RESOLVED),
+        ((), IncidentState.OPEN),
         ((IncidentState.ACTING,), IncidentState.RESOLVED),
         ((IncidentState.ESCALATED,), IncidentState.OPEN),
         (
@@ -157,3 +157,10 @@ def test_is_flapping_threshold(k8s) -> None:
     settings = IncidentSettings(flapping_threshold=2, flapping_window=timedelta(minutes=10))
     assert is_flapping([k8s.at(-9), k8s.T0], now=k8s.T0, settings=settings)
     assert not is_flapping([k8s.at(-11), k8s.T0], now=k8s.T0, settings=settings)
+
+
+def test_an_open_incident_whose_signals_cleared_resolves_without_an_action(k8s) -> None:
+    incident = open_incident(WEB, [], now=k8s.T0, settings=S)
+    done = transition(incident, IncidentState.RESOLVED, now=k8s.at(5), reason="quiet")
+    assert done.state is IncidentState.RESOLVED and done.attempts == 0
+    assert done.entered_at(IncidentState.RESOLVED) == k8s.at(5)

@@ -3,8 +3,9 @@
 ::
 
     open ──> acting ──> verifying ──> resolved
-      │        │  ▲         │
-      │        │  └─────────┘ (retry)
+      │ │      │  ▲         │              ▲
+      │ │      │  └─────────┘ (retry)      │
+      │ └──────┼───────────────────────────┘ (quiet before any action)
       └────────┴────────────┴──> escalated
 
 One incident per target: signals about a target with an active incident join it (deduplicated
@@ -46,7 +47,11 @@ __all__ = [
 ]
 
 ALLOWED_TRANSITIONS: dict[IncidentState, frozenset[IncidentState]] = {
-    IncidentState.OPEN: frozenset({IncidentState.ACTING, IncidentState.ESCALATED}),
+    # open -> resolved: the signals cleared before anything was done (a false positive, or a
+    # problem that went away by itself).
+    IncidentState.OPEN: frozenset(
+        {IncidentState.ACTING, IncidentState.RESOLVED, IncidentState.ESCALATED}
+    ),
     IncidentState.ACTING: frozenset(
         {IncidentState.VERIFYING, IncidentState.ESCALATED, IncidentState.OPEN}
     ),

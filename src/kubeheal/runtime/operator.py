@@ -1060,6 +1060,9 @@ class Operator:
     ) -> None:
         incident = state.incident
         assert incident is not None
+        # The pure transition first: a move the lifecycle refuses must not reach the ledger,
+        # or memory and ledger disagree and every later sweep fails on the difference.
+        closed = transition(incident, to, now=now, reason=reason[:200])
         await self._db(
             self.ledger.transition_incident,
             incident.id,
@@ -1069,7 +1072,7 @@ class Operator:
             reason=reason[:2000],
             resolution=resolution,
         )
-        state.incident = transition(incident, to, now=now, reason=reason[:200])
+        state.incident = closed
         state.verification = None
         state.last_noaction = ()
         state.awaiting_next_step = False
