@@ -77,9 +77,11 @@ def test_sloth_spec_is_read_as_is() -> None:
 def test_sloth_default_period_applies_and_must_scale() -> None:
     (slo,) = parse(SLOTH, default_period=28 * DAY)
     assert slo.period == 28 * DAY
-    error = errors_of(SLOTH, default_period=2 * DAY)
+    error = errors_of(SLOTH, default_period=30 * DAY + 1)
     assert error.fields == ("(default period)",)
-    assert "below the 1m minimum" in str(error)
+    assert "fraction of a second" in str(error)
+    (short,) = parse(SLOTH, default_period=2 * DAY)  # short windows floored at 4 scrapes
+    assert short.windows.page[0].short == 240
 
 
 def test_sloth_raw_sli_and_disabled_alerts() -> None:
@@ -283,12 +285,12 @@ def test_unknown_fields_are_refused_everywhere() -> None:
 
 
 def test_unscalable_openslo_windows_are_refused() -> None:
-    spec = (EXAMPLES / "bookinfo.yaml").read_text().replace("duration: 28d", "duration: 3d", 1)
+    spec = (EXAMPLES / "bookinfo.yaml").read_text().replace("duration: 28d", "duration: 30d1s", 1)
     with pytest.raises(SloSpecError) as info:
         parse_specs(spec, source="bookinfo.yaml")
     assert info.value.fields == ("spec.timeWindow[0].duration",)
     assert "bookinfo.yaml (document 2)" in str(info.value) or "bookinfo.yaml" in str(info.value)
-    assert "below the 1m minimum" in str(info.value)
+    assert "fraction of a second" in str(info.value)
     calendar = spec.replace("isRolling: true", "isRolling: false", 1)
     with pytest.raises(SloSpecError, match="calendar-aligned time windows are not supported"):
         parse_specs(calendar, source="bookinfo.yaml")

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from kubeheal.slo.windows import AlertWindows, alert_windows
+from kubeheal.slo.windows import DEFAULT_SCRAPE_INTERVAL, AlertWindows, alert_windows
 
 __all__ = [
     "SLO",
@@ -109,8 +109,10 @@ class Workload:
 class SLO:
     """One service level objective, whatever format it was written in.
 
-    ``objective`` is a percentage in (0, 100) kept as an exact ``Decimal``; ``period`` is the
-    rolling window in seconds; ``labels`` are the spec's and the SLO's labels merged.
+    ``objective`` is a percentage in (0, 100] kept as an exact ``Decimal`` (100 leaves no
+    budget: any error pages); ``period`` is the rolling window in seconds; ``labels`` are the
+    spec's and the SLO's labels merged; ``scrape_interval`` (seconds) floors the alert windows;
+    ``warnings`` are what reading the spec found odd but valid (the CLI prints them).
     """
 
     service: str
@@ -128,6 +130,8 @@ class SLO:
     workload: Workload | None = None
     source: str = ""
     spec_format: SpecFormat = SpecFormat.SLOTH
+    scrape_interval: int = DEFAULT_SCRAPE_INTERVAL
+    warnings: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -147,4 +151,4 @@ class SLO:
     @property
     def windows(self) -> AlertWindows:
         """The burn-rate conditions of this SLO's period."""
-        return alert_windows(self.period)
+        return alert_windows(self.period, self.scrape_interval)

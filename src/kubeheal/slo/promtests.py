@@ -22,14 +22,18 @@ begin at ``t0`` after it):
   time (52 s for 99.9 % over 30 days: the first evaluation after t0).
 * ``<severity> quiet below threshold``: 90 % of the severity's lowest factor from the first
   sample, so every window reads exactly that burn: the severity never fires.
+* ``<severity> quiet at exactly its lowest factor``: the same at 100 % of it (1x for the
+  ticket): a tie, which the thresholds' relative tolerance keeps quiet.
 * ``low traffic``: 100 % errors with fewer events per short window than the guard needs:
   the severity never fires (events SLIs with a guard).
 * ``SLI absent`` (its own group, no series): ``<name>SLIAbsent`` fires once ``absent_for``
   has passed.
 
-Expected alerts at every check come from an exact model of those ratios (``Fraction``s), and
-the generator refuses to emit a case where the model disagrees with the Workbook's formula or
-where a check lands on a tie floats could flip. Pure: no I/O, no clock.
+Expected alerts at every check come from an exact model of those ratios (``Fraction``s) against
+the tolerant thresholds, and the generator refuses to emit a case where the model disagrees with
+the Workbook's formula or where a check lands within a trillionth of a threshold (a tie floats
+could flip). An objective of 100 % (no budget) gets the outage and error-free cases only; an SLO
+whose alerts are both disabled gets none. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -46,14 +50,21 @@ from typing import Any
 from kubeheal.slo.model import SLO, AlertPolicy, EventsSLI
 from kubeheal.slo.rules import (
     RenderOptions,
+    absent_alert,
     absent_alert_name,
+    absent_labels,
     alert_name,
     ratio_metric,
     render_groups,
     series_labels,
     total_metric,
 )
-from kubeheal.slo.windows import alert_windows, format_duration
+from kubeheal.slo.windows import (
+    BURN_TOLERANCE,
+    alert_threshold,
+    alert_windows,
+    format_duration,
+)
 
 __all__ = [
     "ERRORS_METRIC",
@@ -69,7 +80,7 @@ __all__ = [
 REQUESTS_METRIC = "kubeheal_slo_test_requests_total"
 ERRORS_METRIC = "kubeheal_slo_test_errors_total"
 _HALF = Fraction(1, 2)
-_BILLION = 10**9
+_TIE = 10**12  # a compared value within a trillionth of its threshold is a tie
 
 
 class TestGenerationError(RuntimeError):
@@ -174,19 +185,19 @@ class _Model:
     """
 
     def __init__(
-        self, *, budget: Decimal, period: int, severities: frozenset[str], guard: int | None,
-        step: int,
+        self, *, budget: Decimal, period: int, scrape: int, severities: frozenset[str],
+        guard: int | None, step: int,
     ) -> None:  # fmt: skip
         self.step = step
         self.budget = Fraction(budget)
         self.guard = guard
         self.conds: list[_Cond] = []
-        for cond in alert_windows(period).conditions:
+        for cond in alert_windows(period, scrape).conditions:
             if cond.severity in severities:
                 self.conds.append(
                     _Cond(
                         cond.severity,
-                        Fraction(cond.factor) * self.budget,
+                        Fraction(alert_threshold(cond.factor, budget)),
                         cond.long // step,
                         cond.short // step,
                     )
@@ -202,7 +213,7 @@ class _Model:
 
     def firing(self, sc: Scenario, k: int) -> tuple[frozenset[str], bool]:
         """The severities firing at step ``k``, and whether any compared value lies within
-        a billionth of its threshold (a tie floats could flip)."""
+        a trillionth of its threshold (a tie floats could flip)."""
         p, q = sc.error_ratio.numerator, sc.error_ratio.denominator
         rp, rq = sc.rate.numerator, sc.rate.denominator
         history = sc.history
@@ -224,14 +235,14 @@ class _Model:
                 bad = bad_now - (start - history if start > history else 0)
                 # ratio = (p / q) x bad / (k - start), compared with r / s
                 left, right = p * bad * s, r * (k - start) * q
-                if abs(left - right) * _BILLION <= right:
+                if right and abs(left - right) * _TIE <= right:  # 0 > 0 is exact
                     tie = True
                 ok = ok and left > right
             if guard is not None:
                 span = k if k < short else short
                 # events = rate x span, compared with the guard
                 left, right = rp * span, guard * rq
-                if short >= 1 and abs(left - right) * _BILLION <= right:
+                if short >= 1 and abs(left - right) * _TIE <= right:
                     tie = True
                 ok = ok and left >= right
             if ok:
@@ -249,6 +260,8 @@ def _detection(conds: Sequence[_Cond], error_ratio: Fraction) -> Fraction | None
 
 
 def _burn(ratio: Fraction, budget: Fraction) -> str:
+    if not budget:
+        return "an error-free" if not ratio else "an infinite"
     return f"{float(ratio / budget):.4g}x"
 
 
@@ -335,6 +348,24 @@ def _quiet(model: _Model, severity: str, rate: Fraction) -> Scenario | None:
     return dataclasses.replace(sc, name=name, checks=checks)
 
 
+def _tie(model: _Model, severity: str, rate: Fraction) -> Scenario | None:
+    # Exactly the lowest factor from the first sample: every window reads factor x budget,
+    # which floats round either way; the tolerance keeps it quiet.
+    conds = model.of(severity)
+    if not conds or not model.budget:
+        return None
+    factor = min(c.limit for c in conds) / (1 + Fraction(BURN_TOLERANCE))
+    if factor >= 1:
+        return None
+    sc = Scenario(f"{severity}-tie-quiet", "", rate, factor, 0, ())
+    checks = _spread(model, sc, max(*(c.short for c in conds), 1) + 2)
+    name = (
+        f"{severity} stays quiet at exactly its lowest factor "
+        f"({_burn(factor, model.budget)}, a tie the tolerance absorbs)"
+    )
+    return dataclasses.replace(sc, name=name, checks=checks)
+
+
 def _low_traffic(model: _Model, severity: str) -> Scenario | None:
     conds = model.of(severity)
     if model.guard is None or not conds:
@@ -351,7 +382,7 @@ def _low_traffic(model: _Model, severity: str) -> Scenario | None:
     return dataclasses.replace(sc, name=name, checks=checks)
 
 
-_MUST_STAY_QUIET = ("-quiet", "-low-traffic")
+_MUST_STAY_QUIET = ("-quiet", "-low-traffic")  # "-tie-quiet" included
 
 
 def _suite(name: str, model: _Model, found: Sequence[Scenario | None]) -> Suite | None:
@@ -384,9 +415,10 @@ def suites(slo: SLO, options: RenderOptions | None = None) -> list[Suite]:
         _suites(
             budget=slo.budget,
             period=slo.period,
+            scrape=slo.scrape_interval,
             severities=severities,
             guard=_guard(slo, opts),
-            absent_for=opts.absent_for if opts.absent_alerts else None,
+            absent_for=opts.absent_for if absent_alert(slo, opts) else None,
         )
     )
 
@@ -396,15 +428,21 @@ def _suites(
     *,
     budget: Decimal,
     period: int,
+    scrape: int,
     severities: frozenset[str],
     guard: int | None,
     absent_for: int | None,
 ) -> tuple[Suite, ...]:
     # Only these parameters shape the scenarios, and many SLOs share them (99.9 % over
     # 30 days...): computed once per combination.
-    step = alert_windows(period).step
-    fast = _Model(budget=budget, period=period, severities=severities, guard=guard, step=step)
-    slow = _Model(budget=budget, period=period, severities=severities, guard=guard, step=24 * step)
+    windows = alert_windows(period, scrape)
+    fast, slow = (
+        _Model(
+            budget=budget, period=period, scrape=scrape, severities=severities, guard=guard,
+            step=windows.severity_step(severity),
+        )  # fmt: skip
+        for severity in ("page", "ticket")
+    )
     rate = Fraction(max(1000, 10 * (guard or 0)))
     out: list[Suite] = []
     fast_found: list[Scenario | None] = []
@@ -414,13 +452,14 @@ def _suites(
             _fires(fast, "page", history, rate),
             _outage(fast, history, rate),
             _quiet(fast, "page", rate),
+            _tie(fast, "page", rate),
             _low_traffic(fast, "page"),
         ]
     suite = _suite("fast", fast, fast_found)
     absent: tuple[tuple[int, bool], ...] = ()
     if absent_for is not None:
         after = math.ceil(absent_for / fast.step)
-        absent = ((max(after - 1, 0), False), (after + 1, True))
+        absent = ((max(after - 1, 0), False), (after + 1, True)) if after else ((1, True),)
     if suite is not None or absent:
         out.append(
             dataclasses.replace(suite, absent_checks=absent)
@@ -435,6 +474,7 @@ def _suites(
             [
                 _fires(slow, "ticket", history, rate),
                 _quiet(slow, "ticket", rate),
+                _tie(slow, "ticket", rate),
                 _low_traffic(slow, "ticket"),
             ],
         )
@@ -470,16 +510,6 @@ def _alert_labels(variant: SLO, severity: str, scenario: str) -> dict[str, str]:
         **variant.alert_labels,
         **policy.labels,
         "slo_severity": severity,
-    }
-    return dict(sorted(labels.items()))
-
-
-def _absent_labels(variant: SLO) -> dict[str, str]:
-    labels = {
-        **series_labels(variant),
-        **variant.alert_labels,
-        **(variant.ticket.labels if not variant.ticket.disabled else {}),
-        "slo_severity": "ticket",
     }
     return dict(sorted(labels.items()))
 
@@ -543,7 +573,7 @@ def promtool_tests(
                         {
                             "eval_time": format_duration(k * suite.step),
                             "alertname": absent_alert_name(slo),
-                            "exp_alerts": [{"exp_labels": _absent_labels(variant)}]
+                            "exp_alerts": [{"exp_labels": absent_labels(variant)}]
                             if fires
                             else [],
                         }

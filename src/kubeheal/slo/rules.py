@@ -13,9 +13,15 @@ alerts read the recordings of the same evaluation):
   ``slo:period_error_budget_remaining:ratio`` and ``kubeheal_slo_info``.
 * **Alerts**: the page and the ticket alert (one name, ``slo_severity`` telling them apart,
   as Sloth does), each an ``or`` of the multi-window conditions of ``kubeheal.slo.windows``
-  with thresholds written as exact decimals (``0.0144``, never ``14.4 * 0.000999...``), and
+  with thresholds written as exact decimals raised by a relative tolerance of one billionth
+  (``0.0144000000144``, never ``14.4 * 0.000999...``: burning exactly 14.4x never fires), and
   the guard ``total events in the short window >= min_events`` (events SLIs); plus
-  ``<name>SLIAbsent`` when the SLI has no data at all for ``absent_for``.
+  ``<name>SLIAbsent`` when the SLI has no data at all for ``absent_for`` (not when both alerts
+  are disabled, nor with ``absent_alerts`` off), labelled as the ticket alert (the page alert
+  when the ticket is disabled).
+
+An objective of 100 % leaves a budget of 0: every threshold is 0 (any error pages) and the burn
+rates read +Inf on any error, 0 without.
 
 Every generated series carries ``slo_id``, ``slo_service`` and ``slo_name`` and the spec's
 labels. Pure: no I/O, no clock.
@@ -29,11 +35,19 @@ from decimal import Decimal
 from typing import Any
 
 from kubeheal.slo.model import SLO, EventsSLI, RatioSLI, fill_window
-from kubeheal.slo.windows import AlertWindows, BurnCondition, decimal_text, format_duration
+from kubeheal.slo.windows import (
+    AlertWindows,
+    BurnCondition,
+    alert_threshold,
+    decimal_text,
+    format_duration,
+)
 
 __all__ = [
     "RenderOptions",
+    "absent_alert",
     "absent_alert_name",
+    "absent_labels",
     "alert_expr",
     "alert_name",
     "camel_name",
@@ -62,9 +76,11 @@ class RenderOptions:
     """Events the short window of a burn-rate condition needs before it may fire (events
     SLIs); 0 turns the minimum-traffic guard off."""
     absent_alerts: bool = True
-    """Render ``<name>SLIAbsent`` alerts."""
+    """Render ``<name>SLIAbsent`` alerts (never for an SLO whose page and ticket alerts are
+    both disabled)."""
     absent_for: int = 600
-    """Seconds the SLI must be absent before ``<name>SLIAbsent`` fires."""
+    """Seconds the SLI must be absent before ``<name>SLIAbsent`` fires (the CLI's
+    ``--absent-for 0`` sets ``absent_alerts`` off instead)."""
 
 
 def camel_name(*parts: str) -> str:
@@ -121,8 +137,9 @@ def _guarded(slo: SLO, options: RenderOptions) -> bool:
 
 
 def threshold(slo: SLO, condition: BurnCondition) -> Decimal:
-    """The error ratio a condition compares with: factor x budget, exactly."""
-    return condition.factor * slo.budget
+    """The error ratio a condition must exceed: factor x budget with the relative tolerance
+    of ``alert_threshold``, exactly."""
+    return alert_threshold(condition.factor, slo.budget)
 
 
 def alert_expr(slo: SLO, conditions: Sequence[BurnCondition], *, guard_events: int | None) -> str:
@@ -173,6 +190,12 @@ def _meta_rules(slo: SLO, windows: AlertWindows) -> list[Rule]:
         "slo_period": format_duration(slo.period),
         "slo_spec": slo.spec_format.value,
     }
+    if slo.budget:
+        current = f"{ratio_metric(windows.windows[0])}{sel} / {budget}"
+        period = f"{ratio_metric(slo.period)}{sel} / {budget}"
+    else:  # objective 100 %: +Inf on any error, 0 without (never NaN)
+        current = "({0} > 0) / 0 or {0} * 0".format(f"{ratio_metric(windows.windows[0])}{sel}")
+        period = "({0} > 0) / 0 or {0} * 0".format(f"{ratio_metric(slo.period)}{sel}")
     return [
         {
             "record": "slo:objective:ratio",
@@ -183,12 +206,12 @@ def _meta_rules(slo: SLO, windows: AlertWindows) -> list[Rule]:
         {"record": "slo:time_period:days", "expr": f"vector({days})", "labels": labels},
         {
             "record": "slo:current_burn_rate:ratio",
-            "expr": f"{ratio_metric(windows.windows[0])}{sel} / {budget}",
+            "expr": current,
             "labels": labels,
         },
         {
             "record": "slo:period_burn_rate:ratio",
-            "expr": f"{ratio_metric(slo.period)}{sel} / {budget}",
+            "expr": period,
             "labels": labels,
         },
         {
@@ -221,6 +244,24 @@ def absent_alert_name(slo: SLO) -> str:
     return f"{alert_name(slo)}SLIAbsent"
 
 
+def absent_alert(slo: SLO, options: RenderOptions) -> bool:
+    """Whether ``slo`` gets a ``<name>SLIAbsent`` alert: asked for, and some alert enabled."""
+    return options.absent_alerts and not (slo.page.disabled and slo.ticket.disabled)
+
+
+def absent_labels(slo: SLO) -> dict[str, str]:
+    """Labels of ``<name>SLIAbsent``: the series', the alerting's, then the ticket alert's (the
+    page alert's when the ticket is disabled, so its ``severity`` routes it)."""
+    policy = slo.ticket if not slo.ticket.disabled else slo.page
+    labels = {
+        **series_labels(slo),
+        **slo.alert_labels,
+        **policy.labels,
+        "slo_severity": "ticket",
+    }
+    return dict(sorted(labels.items()))
+
+
 def _alert_rules(slo: SLO, windows: AlertWindows, options: RenderOptions) -> list[Rule]:
     guard = options.min_events if _guarded(slo, options) else None
     rules: list[Rule] = []
@@ -248,19 +289,14 @@ def _alert_rules(slo: SLO, windows: AlertWindows, options: RenderOptions) -> lis
                 "annotations": annotations,
             }
         )
-    if options.absent_alerts:
-        labels = {
-            **series_labels(slo),
-            **slo.alert_labels,
-            **(slo.ticket.labels if not slo.ticket.disabled else {}),
-            "slo_severity": "ticket",
-        }
+    if absent_alert(slo, options):
+        labels = absent_labels(slo)
         rules.append(
             {
                 "alert": absent_alert_name(slo),
                 "expr": f"absent({ratio_metric(windows.windows[0])}{_selector(slo)})",
                 "for": format_duration(options.absent_for),
-                "labels": dict(sorted(labels.items())),
+                "labels": labels,
                 "annotations": {
                     "summary": f"SLO {slo.id}: its SLI has no data",
                     "description": (

@@ -11,7 +11,8 @@ series). ``evaluate_status`` then computes everything else, purely:
 
 * SLI = 1 - error ratio over the period; budget remaining = 1 - error ratio / budget
   (1 untouched, 0 spent, negative overspent);
-* burn rate over a window = error ratio / budget (1 = spending exactly the budget);
+* burn rate over a window = error ratio / budget (1 = spending exactly the budget; with the
+  budget 0 of a 100 % objective, +Inf on any error);
 * time to exhaustion = remaining x period / burn rate over the page's long window (1h for
   30 days): how long the budget lasts if the current burn goes on;
 * page / ticket: the same multi-window conditions (and traffic guard) as the alerts.
@@ -32,7 +33,7 @@ from kubeheal.clients.prometheus import PrometheusError
 from kubeheal.slo.errors import SloQueryError
 from kubeheal.slo.model import SLO, EventsSLI, RatioSLI, Workload, fill_window
 from kubeheal.slo.rules import RenderOptions
-from kubeheal.slo.windows import BurnCondition, decimal_text, format_duration
+from kubeheal.slo.windows import BurnCondition, alert_threshold, decimal_text, format_duration
 
 __all__ = [
     "QueryClient",
@@ -131,14 +132,21 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+def _burn_rate(ratio: float, budget: float) -> float:
+    """``ratio / budget``; with no budget (objective 100 %) +Inf on any error, 0 without."""
+    if budget:
+        return ratio / budget
+    return math.inf if ratio > 0 else 0.0
+
+
 def _holds(
     cond: BurnCondition,
-    budget: float,
+    budget: Decimal,
     ratios: Mapping[int, float],
     events: Mapping[int, float],
     guard: int | None,
 ) -> bool:
-    limit = float(cond.factor) * budget
+    limit = float(alert_threshold(cond.factor, budget))
     short, long = ratios.get(cond.short), ratios.get(cond.long)
     if short is None or long is None or not (short > limit and long > limit):
         return False
@@ -166,15 +174,17 @@ def evaluate_status(
         WindowBurn(
             window=w,
             error_ratio=ratios.get(w),
-            burn_rate=ratios[w] / budget if w in ratios else None,
+            burn_rate=_burn_rate(ratios[w], budget) if w in ratios else None,
             events=events.get(w),
         )
         for w in (*windows.windows, slo.period)
     )
     period_ratio = ratios.get(slo.period)
-    remaining = 1 - period_ratio / budget if period_ratio is not None else None
+    remaining: float | None = None
+    if period_ratio is not None:  # no budget (100 %): 1 untouched, 0 spent by any error
+        remaining = 1 - period_ratio / budget if budget else float(period_ratio <= 0)
     fast_long = windows.page[0].long
-    burn_now = ratios[fast_long] / budget if fast_long in ratios else None
+    burn_now = _burn_rate(ratios[fast_long], budget) if fast_long in ratios else None
     exhaustion: float | None = None
     if remaining is not None:
         if remaining <= 0:
@@ -183,10 +193,10 @@ def evaluate_status(
             exhaustion = remaining * slo.period / burn_now
     guard = opts.min_events if isinstance(slo.sli, EventsSLI) and opts.min_events > 0 else None
     page = not slo.page.disabled and any(
-        _holds(c, budget, ratios, events, guard) for c in windows.page
+        _holds(c, slo.budget, ratios, events, guard) for c in windows.page
     )
     ticket = not slo.ticket.disabled and any(
-        _holds(c, budget, ratios, events, guard) for c in windows.ticket
+        _holds(c, slo.budget, ratios, events, guard) for c in windows.ticket
     )
     return SloStatus(
         slo_id=slo.id,

@@ -14,9 +14,19 @@ ticket      1       3d           6h            10 %
 For another period P the *windows* are scaled by P / 30d and the factors are kept, so every
 threshold stays an exact decimal and every alert still fires after the same share of the budget
 (14.4 x over 56m of a 28-day budget is 2 % of it, as 14.4 x over 1h is of a 30-day one). A period
-cannot be scaled to when a window would not be a whole number of seconds, or when the shortest
-window would fall below ``MIN_WINDOW_SECONDS`` (a rate needs several scrapes): those raise
-``WindowError``.
+cannot be scaled to when a window would not be a whole number of seconds (``WindowError``).
+
+A window must hold several scrapes for ``rate()`` to mean anything: at a 60 s scrape a ``1m10s``
+window (the 5m of a 7-day period) holds one sample or two depending on where the evaluation
+falls between scrapes, and ``rate()`` of one sample is empty, so the SLI would flicker between a
+value and nothing. Every window is therefore floored at ``SCRAPES_PER_WINDOW`` (4) scrape
+intervals: 4m at the default 60 s scrape. A floored window keeps its factor, so that condition
+fires after a slightly larger share of the budget than the table's (documented in docs/slo.md).
+
+Burn-rate comparisons use a relative tolerance (``BURN_TOLERANCE``, one billionth): a service
+burning exactly its budget reads ``0.0005 + 1e-19`` as often as ``0.0005 - 1e-19`` in floats, and
+must never alert; ``alert_threshold`` is ``factor x budget x (1 + BURN_TOLERANCE)``, still an
+exact decimal.
 
 Pure: no I/O, no clock.
 """
@@ -31,11 +41,15 @@ from functools import lru_cache
 
 __all__ = [
     "BASE_PERIOD_SECONDS",
+    "BURN_TOLERANCE",
+    "DEFAULT_SCRAPE_INTERVAL",
     "MIN_WINDOW_SECONDS",
+    "SCRAPES_PER_WINDOW",
     "WORKBOOK_CONDITIONS",
     "AlertWindows",
     "BurnCondition",
     "WindowError",
+    "alert_threshold",
     "alert_windows",
     "decimal_text",
     "format_duration",
@@ -45,8 +59,17 @@ __all__ = [
 BASE_PERIOD_SECONDS = 30 * 86_400
 """The period the Workbook's table is written for (30 days)."""
 
-MIN_WINDOW_SECONDS = 60
-"""No alert window may be shorter than this once scaled (rate() needs several samples)."""
+DEFAULT_SCRAPE_INTERVAL = 60
+"""The scrape interval windows are floored against unless told otherwise (Prometheus' default)."""
+
+SCRAPES_PER_WINDOW = 4
+"""Every alert window holds at least this many scrape intervals."""
+
+MIN_WINDOW_SECONDS = SCRAPES_PER_WINDOW * DEFAULT_SCRAPE_INTERVAL
+"""The shortest alert window at the default scrape interval (4m)."""
+
+BURN_TOLERANCE = Decimal("1e-9")
+"""Relative tolerance of every burn-rate comparison: exactly 1x (or 6x, 14.4x) never fires."""
 
 _M = 60
 _H = 3_600
@@ -74,7 +97,7 @@ WORKBOOK_CONDITIONS: tuple[BurnCondition, ...] = (
     BurnCondition("ticket", Decimal(3), 1 * _D, 2 * _H),
     BurnCondition("ticket", Decimal(1), 3 * _D, 6 * _H),
 )
-"""The Workbook's conditions for a 30-day period."""
+"""The Workbook's conditions for a 30-day period (severity, factor, long, short)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,32 +133,50 @@ class AlertWindows:
         """The greatest common divisor of all windows (the scaled 5m)."""
         return math.gcd(*self.windows)
 
+    def severity_step(self, severity: str) -> int:
+        """The greatest common divisor of the windows of one severity's conditions."""
+        found = [w for c in self.conditions if c.severity == severity for w in (c.long, c.short)]
+        return math.gcd(*found) if found else self.step
 
-def alert_windows(period_seconds: int) -> AlertWindows:
-    """The Workbook's conditions scaled to ``period_seconds``; ``WindowError`` if impossible."""
+
+def alert_threshold(factor: Decimal, budget: Decimal) -> Decimal:
+    """The error ratio a condition must exceed: ``factor x budget``, raised by the relative
+    ``BURN_TOLERANCE`` so that burning exactly that fast never alerts (exact decimal)."""
+    return factor * budget * (1 + BURN_TOLERANCE)
+
+
+@lru_cache(maxsize=1024)
+def alert_windows(
+    period_seconds: int, scrape_interval: int = DEFAULT_SCRAPE_INTERVAL
+) -> AlertWindows:
+    """The Workbook's conditions scaled to ``period_seconds``, every window floored at
+    ``SCRAPES_PER_WINDOW`` x ``scrape_interval``; ``WindowError`` if impossible."""
     if period_seconds <= 0:
         raise WindowError(f"the SLO period must be positive, got {period_seconds}s")
+    if scrape_interval <= 0:
+        raise WindowError(f"the scrape interval must be positive, got {scrape_interval}s")
+    floor = SCRAPES_PER_WINDOW * scrape_interval
     scaled: list[BurnCondition] = []
     for cond in WORKBOOK_CONDITIONS:
         windows: list[int] = []
         for base in (cond.long, cond.short):
             numerator = base * period_seconds
+            if numerator < floor * BASE_PERIOD_SECONDS:
+                windows.append(floor)
+                continue
             if numerator % BASE_PERIOD_SECONDS:
                 raise WindowError(
                     f"period {format_duration(period_seconds)}: the {format_duration(base)} "
                     f"window of the 30d table would scale to a fraction of a second; use a "
                     "period of whole days or whole hours"
                 )
-            window = numerator // BASE_PERIOD_SECONDS
-            if window < MIN_WINDOW_SECONDS:
-                shortest = MIN_WINDOW_SECONDS * BASE_PERIOD_SECONDS // (5 * _M)
-                raise WindowError(
-                    f"period {format_duration(period_seconds)}: the {format_duration(base)} "
-                    f"window of the 30d table would scale to {format_duration(window)}, below "
-                    f"the {format_duration(MIN_WINDOW_SECONDS)} minimum (the period must be "
-                    f"at least {format_duration(shortest)})"
-                )
-            windows.append(window)
+            windows.append(numerator // BASE_PERIOD_SECONDS)
+        if windows[0] >= period_seconds:
+            raise WindowError(
+                f"period {format_duration(period_seconds)} is not longer than its "
+                f"{format_duration(windows[0])} alert window ({SCRAPES_PER_WINDOW} scrapes of "
+                f"{format_duration(scrape_interval)} at least)"
+            )
         scaled.append(BurnCondition(cond.severity, cond.factor, windows[0], windows[1]))
     return AlertWindows(period=period_seconds, conditions=tuple(scaled))
 
