@@ -30,8 +30,10 @@ RECOVERY_BOUND = 5.0
 WALL_BACKED_OFF = 6
 """Consecutive failures of the worst watch before the faults end in the operator test: the
 old back-off slept 8-16 s after that, the capped one sleeps 2.5-5 s."""
-WALL_BOUND = 7.0
-"""Wall seconds for the whole operator's /readyz: the cap, plus a relist on a busy machine."""
+WALL_BOUND = 30.0
+"""Wall seconds for the whole operator's /readyz, with room for a loaded 2-core machine: this
+test proves the recovery end to end; the tight bound is the fake-clock test above, and the
+figure (3-5 s here, 10.5 s before the cap) is measured in docs/benchmarks.md."""
 
 
 class _Meta(msgspec.Struct):
