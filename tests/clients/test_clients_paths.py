@@ -145,7 +145,9 @@ NAME_PIECES = st.sampled_from(
 NAMES = st.one_of(st.text(max_size=30), st.lists(NAME_PIECES, min_size=1, max_size=8).map("".join))
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(namespace=NAMES, name=NAMES)
 @example(namespace="demo", name=TRAVERSAL)
 @example(namespace=QUERY, name="web")
