@@ -135,7 +135,7 @@ class GuardedWriter:
         obj = await self._writer.patch(
             kind, namespace, name, patch, patch_kind=patch_kind, dry_run=dry_run
         )
-        self._read.pop(_key(kind, namespace, name), None)
+        self._remember(kind, namespace, name, None if dry_run else obj)
         return obj
 
     async def create(
@@ -155,7 +155,7 @@ class GuardedWriter:
         name = str(_meta(obj).get("name") or "")
         await self._before_write(kind, namespace, name, existing=True)
         replaced = await self._writer.replace(kind, namespace, obj, dry_run=dry_run)
-        self._read.pop(_key(kind, namespace, name), None)
+        self._remember(kind, namespace, name, None if dry_run else replaced)
         return replaced
 
     async def delete(
@@ -163,7 +163,7 @@ class GuardedWriter:
     ) -> None:
         await self._before_write(kind, namespace, name, existing=True)
         await self._writer.delete(kind, namespace, name, dry_run=dry_run)
-        self._read.pop(_key(kind, namespace, name), None)
+        self._remember(kind, namespace, name, None)
 
     async def evict(self, namespace: str, name: str, *, dry_run: bool = False) -> None:
         self._within_scope(Kind.POD, namespace, name, op="evict")
@@ -186,6 +186,21 @@ class GuardedWriter:
         return await self._writer.list(kind, namespace, labels=labels)
 
     # -- the checks
+
+    def _remember(
+        self, kind: Kind, namespace: str | None, name: str, obj: dict[str, Any] | None
+    ) -> None:
+        """Keep what a write returned as the latest read of the object (forget it when the
+        write returned nothing usable), so a second write needs no second read."""
+        key = _key(kind, namespace, name)
+        meta = _meta(obj) if isinstance(obj, dict) else {}
+        same = meta.get("name") == name and (
+            not kind.namespaced or meta.get("namespace") == namespace
+        )
+        if obj is not None and same:
+            self._read[key] = obj
+        else:
+            self._read.pop(key, None)
 
     def _refuse(self, reason: str) -> PermanentError:
         plan = self._plan
@@ -272,8 +287,9 @@ class GuardedWriter:
             raise self._refuse(f"{name} is annotated {DISABLED_ANNOTATION}=true")
         if not gitops or kind is Kind.NODE:
             return
+        marks = {"labels": meta.get("labels") or {}, "annotations": meta.get("annotations") or {}}
         try:
-            owned = gitops_owner(msgspec.convert(meta, ObjectMeta))
+            owned = gitops_owner(msgspec.convert(marks, ObjectMeta))
         except msgspec.ValidationError as e:
             raise self._refuse(f"{name} has unreadable metadata: {e}") from e
         params = self._plan.params
