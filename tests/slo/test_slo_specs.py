@@ -105,18 +105,63 @@ def test_sloth_raw_sli_and_disabled_alerts() -> None:
     assert slo.workload is None
 
 
-def test_sloth_kubernetes_resource_is_read() -> None:
-    text = textwrap.dedent(
-        """\
-        apiVersion: sloth.slok.dev/v1
-        kind: PrometheusServiceLevel
-        metadata: {name: shop, namespace: monitoring}
-        spec:
-        """
-    ) + textwrap.indent(SLOTH.split("\n", 1)[1], "  ")
-    (slo,) = parse_specs(text, source="k8s.yaml")
-    assert slo.spec_format is SpecFormat.SLOTH_K8S
-    assert slo.id == "shop-availability"
+K8S = """\
+apiVersion: sloth.slok.dev/v1
+kind: PrometheusServiceLevel
+metadata: {name: shop, namespace: monitoring}
+spec:
+  service: shop
+  labels: {namespace: shop, deployment: web, tier: 2}
+  slos:
+    - name: availability
+      objective: 99.9
+      sli:
+        events:
+          errorQuery: sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))
+          totalQuery: sum(rate(http_requests_total[{{.window}}]))
+      alerting:
+        name: shop-availability
+        pageAlert: {labels: {severity: critical}}
+        ticketAlert: {labels: {severity: warning}, annotations: {summary: slow burn}}
+    - name: ratio
+      objective: 99
+      sli:
+        raw:
+          errorRatioQuery: 1 - avg_over_time(probe_success[{{.window}}])
+      alerting:
+        pageAlert: {disable: true}
+        ticketAlert: {disable: true}
+"""
+
+
+def test_sloth_kubernetes_resource_is_read_as_its_crd_spells_it() -> None:
+    availability, ratio = parse_specs(K8S, source="k8s.yaml")
+    assert availability.spec_format is SpecFormat.SLOTH_K8S
+    assert availability.id == "shop-availability"
+    assert isinstance(availability.sli, EventsSLI)
+    assert availability.sli.error_query.startswith("sum(rate(http_requests_total{code")
+    assert availability.page.labels == {"severity": "critical"}
+    assert availability.ticket.annotations == {"summary": "slow burn"}
+    assert availability.labels["tier"] == "2"  # a YAML number reads as its text
+    assert availability.alert_name == "shop-availability"  # any string is an alert name
+    assert isinstance(ratio.sli, RatioSLI)
+    assert ratio.page.disabled and ratio.ticket.disabled
+
+
+def test_snake_case_in_the_kubernetes_resource_is_refused_with_its_spelling() -> None:
+    text = K8S.replace("errorQuery", "error_query").replace("pageAlert", "page_alert")
+    with pytest.raises(SloSpecError) as info:
+        parse_specs(text, source="k8s.yaml")
+    message = str(info.value)
+    assert "spec.slos[0].sli.events.error_query: unknown field (this format spells it " in message
+    assert "errorQuery)" in message
+    assert "spec.slos[0].alerting.page_alert: unknown field (this format spells it pageAlert)" in (
+        message
+    )
+    # and the other way round in Sloth's file format
+    error = errors_of(SLOTH.replace("page_alert", "pageAlert"))
+    assert error.fields == ("slos[0].alerting.pageAlert",)
+    assert "spells it page_alert" in str(error)
 
 
 def test_sloths_documented_example_is_read() -> None:
@@ -215,7 +260,7 @@ def _sloth(slo: str) -> str:
     )
 
 
-@pytest.mark.parametrize("objective", ["0", "100", "-5", "100.5", "abc"])
+@pytest.mark.parametrize("objective", ["0", "-5", "100.5", "abc"])
 def test_objectives_outside_0_100_are_refused(objective: str) -> None:
     error = errors_of(
         _sloth(
@@ -305,13 +350,14 @@ def test_sloth_plugins_are_refused_clearly() -> None:
             """\
             - name: a
               objective: 99
-              sli: {plugin: {id: sloth-common/kubernetes/apiserver/availability}}
+              sli: {plugin: {id: sloth-common/kubernetes/kooper/queuecongestion}}
               alerting: {name: A}
             """
         )
     )
     assert error.fields == ("slos[0].sli.plugin.id",)
-    assert "Go code kubeheal cannot run" in str(error)
+    assert '"sloth-common/kubernetes/kooper/queuecongestion" is not supported' in str(error)
+    assert "sloth-common/kubernetes/apiserver/availability" in str(error)  # the supported list
 
 
 def test_latency_plugin_options_are_checked() -> None:
@@ -347,7 +393,8 @@ def test_other_problems_name_the_file() -> None:
     assert "not valid YAML (line 2, column 1)" in str(errors_of("a: [1, 2"))
     assert "not an SLO spec" in str(errors_of("kind: Pod\n"))
     assert errors_of("version: prometheus/v2\n").fields == ("version",)
-    assert "unsupported OpenSLO version" in str(errors_of("apiVersion: openslo/v1alpha\n"))
+    assert "unsupported OpenSLO version" in str(errors_of("apiVersion: openslo/v2\n"))
+    assert "unknown OpenSLO v1alpha kind" in str(errors_of("apiVersion: openslo/v1alpha\n"))
     assert "holds no SLO spec" in str(errors_of(""))
     error = errors_of(
         """\

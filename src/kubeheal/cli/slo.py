@@ -1,14 +1,17 @@
 """`kubeheal slo ...`: SLO rules and alerts from specs, and where each SLO stands.
 
-* `kubeheal slo generate SPEC... --out DIR [--period 30d] [--min-events 20]
-  [--namespace NS] [--cr-label k=v ...] [--no-tests]`: for each spec, `<stem>.rules.yml`
+* `kubeheal slo generate SPEC... --out DIR [--period 30d] [--scrape-interval 1m]
+  [--min-events 20] [--absent-for 10m|0] [--namespace NS] [--cr-label k=v ...] [--no-tests]`:
+  for each spec, `<stem>.rules.yml`
   (plain Prometheus rules), `<stem>.prometheusrule.yaml` (the same as a PrometheusRule) and
   `tests/` (promtool test cases: `promtool test rules DIR/tests/*.test.yml`).
 * `kubeheal slo report --prometheus URL SPEC... [--json]`: SLI over the period, budget left,
   burn rates, time to exhaustion and alert state of every SLO, from a live Prometheus.
 
-Specs are Sloth `prometheus/v1` or OpenSLO v1 files (or directories of them). Bad specs exit
-with status 2 and every problem named by file and field; an unreachable Prometheus exits 1.
+Specs are Sloth `prometheus/v1` files or `PrometheusServiceLevel` resources, or OpenSLO v1 or
+v1alpha files (or directories of them). Bad specs exit with status 2 and every problem named
+by file and field; what is valid but odd (an objective of 100 %) is printed as a warning on
+stderr; an unreachable Prometheus exits 1.
 """
 
 from __future__ import annotations
@@ -41,10 +44,18 @@ slo_app = typer.Typer(
 )
 
 SpecsArg = Annotated[
-    list[Path], typer.Argument(help="SLO spec files (Sloth prometheus/v1, OpenSLO v1) or dirs.")
+    list[Path],
+    typer.Argument(
+        help="SLO spec files (Sloth prometheus/v1 or sloth.slok.dev/v1, OpenSLO v1 or v1alpha) "
+        "or dirs."
+    ),
 ]
 PeriodOpt = Annotated[
     str, typer.Option(help="SLO period of Sloth specs (OpenSLO specs carry their own).")
+]
+ScrapeOpt = Annotated[
+    str,
+    typer.Option(help="Scrape interval of the SLI metrics: every alert window holds 4 of them."),
 ]
 MinEventsOpt = Annotated[
     int,
@@ -54,24 +65,31 @@ MinEventsOpt = Annotated[
 ]
 
 
-def _period(text: str) -> int:
+def _period(text: str, hint: str = "--period") -> int:
     try:
-        return parse_duration(text)
+        seconds = parse_duration(text)
     except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--period") from e
+        raise typer.BadParameter(str(e), param_hint=hint) from e
+    if seconds <= 0:
+        raise typer.BadParameter("must be positive", param_hint=hint)
+    return seconds
 
 
-def _load(specs: list[Path], period: int) -> list[tuple[str, list[SLO]]]:
+def _load(specs: list[Path], period: int, scrape: int) -> list[tuple[str, list[SLO]]]:
     loaded: list[tuple[str, list[SLO]]] = []
     seen: set[str] = set()
     for path in spec_files(specs):
-        slos = load_specs([path], default_period=period)
+        slos = load_specs([path], default_period=period, scrape_interval=scrape)
         ids = {s.id for s in slos}
         clash = sorted(ids & seen)
         if clash:
             raise SloSpecError(str(path), ("", f"SLO {clash[0]!r} is also defined elsewhere"))
         seen |= ids
         loaded.append((path.stem, slos))
+    for _, slos in loaded:
+        for slo in slos:
+            for warning in slo.warnings:
+                typer.echo(f"warning: {warning}", err=True)
     return loaded
 
 
@@ -85,6 +103,7 @@ def generate(
     specs: SpecsArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the files to.")],
     period: PeriodOpt = "30d",
+    scrape_interval: ScrapeOpt = "1m",
     min_events: MinEventsOpt = 20,
     namespace: Annotated[
         str | None, typer.Option(help="Namespace of the PrometheusRule resources.")
@@ -94,7 +113,10 @@ def generate(
         typer.Option("--cr-label", help="Extra label k=v of the PrometheusRule resources."),
     ] = None,
     absent_for: Annotated[
-        str, typer.Option(help="How long an SLI may have no data before its alert fires.")
+        str,
+        typer.Option(
+            help="How long an SLI may have no data before its alert fires (0: no such alert)."
+        ),
     ] = "10m",
     tests: Annotated[bool, typer.Option(help="Also write the promtool test cases.")] = True,
 ) -> None:
@@ -105,13 +127,19 @@ def generate(
         if not sep or not key:
             raise typer.BadParameter(f"{item!r} is not k=v", param_hint="--cr-label")
         labels[key] = value
+    absent_seconds = 0
+    if absent_for.strip() != "0":
+        try:
+            absent_seconds = parse_duration(absent_for)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--absent-for") from e
+    render = RenderOptions(
+        min_events=min_events,
+        absent_alerts=absent_seconds > 0,
+        absent_for=absent_seconds or RenderOptions().absent_for,
+    )
     try:
-        absent_seconds = parse_duration(absent_for)
-    except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--absent-for") from e
-    render = RenderOptions(min_events=min_events, absent_for=absent_seconds)
-    try:
-        loaded = _load(specs, _period(period))
+        loaded = _load(specs, _period(period), _period(scrape_interval, "--scrape-interval"))
         outputs = render_outputs(
             loaded,
             GenerateOptions(
@@ -184,6 +212,7 @@ def report(
     specs: SpecsArg,
     prometheus: Annotated[str, typer.Option(help="Prometheus base URL.")],
     period: PeriodOpt = "30d",
+    scrape_interval: ScrapeOpt = "1m",
     min_events: MinEventsOpt = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = (
         False
@@ -193,7 +222,8 @@ def report(
     """SLI, error budget left, burn rates and time to exhaustion of every SLO in SPEC files."""
     options = RenderOptions(min_events=min_events)
     try:
-        slos = [slo for _, group in _load(specs, _period(period)) for slo in group]
+        scrape = _period(scrape_interval, "--scrape-interval")
+        slos = [slo for _, group in _load(specs, _period(period), scrape) for slo in group]
     except SloError as e:
         raise _fail(e, 2) from e
     try:

@@ -51,6 +51,8 @@ class SpecFormat(enum.StrEnum):
     SLOTH = "prometheus/v1"
     SLOTH_K8S = "sloth.slok.dev/v1"
     OPENSLO = "openslo/v1"
+    OPENSLO_V1ALPHA = "openslo/v1alpha"
+    PYRRA = "pyrra.dev/v1alpha1"
 
 
 class SliKind(enum.StrEnum):
@@ -111,7 +113,8 @@ class SLO:
 
     ``objective`` is a percentage in (0, 100] kept as an exact ``Decimal`` (100 leaves no
     budget: any error pages); ``period`` is the rolling window in seconds; ``labels`` are the
-    spec's and the SLO's labels merged; ``scrape_interval`` (seconds) floors the alert windows;
+    spec's and the SLO's labels merged; ``info_labels`` go on its info series only (Sloth's
+    ``info_labels`` SLO plugin); ``scrape_interval`` (seconds) floors the alert windows;
     ``warnings`` are what reading the spec found odd but valid (the CLI prints them).
     """
 
@@ -131,6 +134,7 @@ class SLO:
     source: str = ""
     spec_format: SpecFormat = SpecFormat.SLOTH
     scrape_interval: int = DEFAULT_SCRAPE_INTERVAL
+    info_labels: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
     @property

@@ -438,9 +438,13 @@ def _suites(
     windows = alert_windows(period, scrape)
     fast, slow = (
         _Model(
-            budget=budget, period=period, scrape=scrape, severities=severities, guard=guard,
+            budget=budget,
+            period=period,
+            scrape=scrape,
+            severities=severities,
+            guard=guard,
             step=windows.severity_step(severity),
-        )  # fmt: skip
+        )
         for severity in ("page", "ticket")
     )
     rate = Fraction(max(1000, 10 * (guard or 0)))
@@ -573,9 +577,7 @@ def promtool_tests(
                         {
                             "eval_time": format_duration(k * suite.step),
                             "alertname": absent_alert_name(slo),
-                            "exp_alerts": [{"exp_labels": absent_labels(variant)}]
-                            if fires
-                            else [],
+                            "exp_alerts": [{"exp_labels": absent_labels(variant)}] if fires else [],
                         }
                         for k, fires in suite.absent_checks
                     ],

@@ -186,6 +186,7 @@ def _meta_rules(slo: SLO, windows: AlertWindows) -> list[Rule]:
     days = decimal_text(Decimal(slo.period) / 86_400)
     info = {
         **labels,
+        **slo.info_labels,
         "slo_objective": decimal_text(slo.objective),
         "slo_period": format_duration(slo.period),
         "slo_spec": slo.spec_format.value,

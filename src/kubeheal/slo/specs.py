@@ -25,14 +25,25 @@ fields are errors. Parsing is pure (``parse_specs`` takes text); ``load_specs`` 
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
 
 from kubeheal.model.names import NameKind, name_problem, shown
 from kubeheal.slo.errors import SloSpecError
@@ -45,8 +56,16 @@ from kubeheal.slo.model import (
     Workload,
     has_window,
 )
+from kubeheal.slo.plugins import (
+    SLI_PLUGINS,
+    SLO_PLUGIN_INFO_LABELS,
+    SLO_PLUGINS_NO_EFFECT,
+    PluginError,
+    sli_from_plugin,
+)
 from kubeheal.slo.windows import (
     BASE_PERIOD_SECONDS,
+    DEFAULT_SCRAPE_INTERVAL,
     WindowError,
     alert_windows,
     decimal_text,
@@ -74,7 +93,7 @@ RESERVED_LABELS = frozenset(
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_ALERT_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$")
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
 _SKIPPED_OPENSLO_KINDS = frozenset(
@@ -99,6 +118,8 @@ def _check_labels(value: dict[str, str]) -> dict[str, str]:
             raise ValueError(f"{key!r} is not a valid Prometheus label name")
         if key in RESERVED_LABELS:
             raise ValueError(f"label {key!r} is set by kubeheal and cannot be given")
+        if _CONTROL.search(text):
+            raise ValueError(f"label {key!r}: control characters are not allowed in its value")
         if key in _WORKLOAD_LABELS and text:
             rule, kind = _WORKLOAD_LABELS[key]
             problem = name_problem(text, rule)
@@ -107,12 +128,57 @@ def _check_labels(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+def _check_annotations(value: dict[str, str]) -> dict[str, str]:
+    for key, text in value.items():
+        if not _LABEL_NAME.match(key):
+            raise ValueError(f"{key!r} is not a valid annotation name")
+        if _CONTROL.search(text.replace("\n", "").replace("\t", "")):
+            raise ValueError(
+                f"annotation {key!r}: control characters (other than newline and tab) are "
+                "not allowed in its value"
+            )
+    return value
+
+
+def _scalar_text(value: Any) -> Any:
+    """A YAML scalar as the string Sloth and Prometheus make of it (``tier: 2`` -> ``"2"``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+def _stringify(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _scalar_text(v) for k, v in value.items()}
+    return value
+
+
+Labels = Annotated[dict[str, str], BeforeValidator(_stringify), AfterValidator(_check_labels)]
+"""Prometheus labels from a spec: numbers and booleans read as their text."""
+Annotations = Annotated[
+    dict[str, str], BeforeValidator(_stringify), AfterValidator(_check_annotations)
+]
+
+
 def _check_name(value: str) -> str:
     if not _NAME.match(value):
         raise ValueError(
             f"{value!r} must be letters, digits, '-', '_' or '.', starting and ending "
             "with a letter or digit"
         )
+    return value
+
+
+def _check_alert_name(value: str) -> str:
+    # Prometheus takes any string as an alert name (it is the alertname label's value).
+    if value and not value.strip():
+        raise ValueError("the alert name is blank")
+    if _CONTROL.search(value):
+        raise ValueError("control characters are not allowed in an alert name")
     return value
 
 
@@ -128,32 +194,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# -- Sloth prometheus/v1 -------------------------------------------------------------------
+class _Camel(BaseModel):
+    """Sloth's Kubernetes resource: the same fields, spelled as its CRD spells them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel)
+
+
+# -- Sloth prometheus/v1 and sloth.slok.dev/v1 ---------------------------------------------
 
 
 class SlothAlert(_Strict):
     disable: bool = False
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
-
-    _labels = field_validator("labels")(_check_labels)
+    labels: Labels = {}
+    annotations: Annotations = {}
 
 
 class SlothAlerting(_Strict):
     name: str = ""
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    labels: Labels = {}
+    annotations: Annotations = {}
     page_alert: SlothAlert = SlothAlert()
     ticket_alert: SlothAlert = SlothAlert()
 
-    _labels = field_validator("labels")(_check_labels)
-
-    @field_validator("name")
-    @classmethod
-    def _alert_name(cls, value: str) -> str:
-        if value and not _ALERT_NAME.match(value):
-            raise ValueError(f"{value!r} is not a valid alert name (letters, digits, '_')")
-        return value
+    _name = field_validator("name")(_check_alert_name)
 
 
 class SlothEvents(_Strict):
@@ -171,23 +234,17 @@ class SlothRaw(_Strict):
 
 class SlothPlugin(_Strict):
     id: str
-    options: dict[str, str] = {}
-
-    @field_validator("options", mode="before")
-    @classmethod
-    def _stringify(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: v if isinstance(v, str) else str(v) for k, v in value.items()}
-        return value
+    options: Annotated[dict[str, str], BeforeValidator(_stringify)] = {}
 
     @field_validator("id")
     @classmethod
     def _known(cls, value: str) -> str:
-        if value != LATENCY_PLUGIN:
+        if value != LATENCY_PLUGIN and value not in SLI_PLUGINS:
+            known = ", ".join([LATENCY_PLUGIN, *sorted(SLI_PLUGINS)])
             raise ValueError(
-                f"SLI plugin {value!r} is not supported: Sloth's SLI plugins are Go code kubeheal "
-                f"cannot run. Write the queries as sli.events or sli.raw, or use kubeheal's own "
-                f"plugin {LATENCY_PLUGIN!r} for latency from a histogram"
+                f"SLI plugin {shown(value)} is not supported (Sloth's plugins are Go code; "
+                f"kubeheal implements these from their documented queries: {known}). Write "
+                "the queries as sli.events or sli.raw otherwise"
             )
         return value
 
@@ -202,22 +259,33 @@ class SlothSLI(_Strict):
         given = [n for n in ("events", "raw", "plugin") if getattr(self, n) is not None]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one of sli.events (error_query and total_query), sli.raw "
-                f"(error_ratio_query) or sli.plugin; got {', '.join(given) or 'none'}"
+                "give exactly one of sli.events (error and total queries), sli.raw "
+                f"(error ratio query) or sli.plugin; got {', '.join(given) or 'none'}"
             )
         return self
 
 
+class SloPlugin(_Strict):
+    id: str
+    config: dict[str, Any] = {}
+    priority: int = 0
+
+
+class SloPlugins(_Strict):
+    override_previous: bool = Field(False, alias="overridePrevious")
+    chain: list[SloPlugin] = []
+
+
 class SlothSLO(_Strict):
     name: str
-    objective: float = Field(..., gt=0, lt=100)
+    objective: float = Field(..., gt=0, le=100)
     description: str = ""
-    labels: dict[str, str] = {}
+    labels: Labels = {}
+    plugins: SloPlugins = SloPlugins()
     sli: SlothSLI
     alerting: SlothAlerting = SlothAlerting()
 
     _name = field_validator("name")(_check_name)
-    _labels = field_validator("labels")(_check_labels)
 
     @model_validator(mode="after")
     def _alerting_name(self) -> SlothSLO:
@@ -230,11 +298,11 @@ class SlothSLO(_Strict):
 class SlothSpec(_Strict):
     version: Literal["prometheus/v1"]
     service: str
-    labels: dict[str, str] = {}
+    labels: Labels = {}
+    slo_plugins: SloPlugins = SloPlugins()
     slos: list[SlothSLO] = Field(..., min_length=1)
 
     _service = field_validator("service")(_check_name)
-    _labels = field_validator("labels")(_check_labels)
 
 
 class SlothK8sMetadata(BaseModel):
@@ -243,13 +311,40 @@ class SlothK8sMetadata(BaseModel):
     namespace: str = ""
 
 
-class SlothK8sSpec(_Strict):
+class K8sAlert(_Camel, SlothAlert):
+    pass
+
+
+class K8sAlerting(_Camel, SlothAlerting):
+    page_alert: K8sAlert = K8sAlert()
+    ticket_alert: K8sAlert = K8sAlert()
+
+
+class K8sEvents(_Camel, SlothEvents):
+    pass
+
+
+class K8sRaw(_Camel, SlothRaw):
+    pass
+
+
+class K8sSLI(_Camel, SlothSLI):
+    events: K8sEvents | None = None  # type: ignore[assignment]
+    raw: K8sRaw | None = None  # type: ignore[assignment]
+
+
+class K8sSLO(_Camel, SlothSLO):
+    sli: K8sSLI
+    alerting: K8sAlerting = K8sAlerting()
+
+
+class SlothK8sSpec(_Camel):
     service: str
-    labels: dict[str, str] = {}
-    slos: list[SlothSLO] = Field(..., min_length=1)
+    labels: Labels = {}
+    slo_plugins: SloPlugins = SloPlugins()
+    slos: list[K8sSLO] = Field(..., min_length=1)
 
     _service = field_validator("service")(_check_name)
-    _labels = field_validator("labels")(_check_labels)
 
 
 class SlothK8s(_Strict):
@@ -257,16 +352,38 @@ class SlothK8s(_Strict):
     kind: Literal["PrometheusServiceLevel"]
     metadata: SlothK8sMetadata = SlothK8sMetadata()
     spec: SlothK8sSpec
+    status: dict[str, Any] | None = None  # as `kubectl get -o yaml` prints it; ignored
+
+
+_SPELLINGS = {
+    "error_query": "errorQuery",
+    "total_query": "totalQuery",
+    "error_ratio_query": "errorRatioQuery",
+    "page_alert": "pageAlert",
+    "ticket_alert": "ticketAlert",
+    "slo_plugins": "sloPlugins",
+}
+_SPELLINGS |= {v: k for k, v in _SPELLINGS.items()}
+"""Sloth's file format spells these in snake_case, its Kubernetes resource in camelCase."""
 
 
 # -- OpenSLO v1 ----------------------------------------------------------------------------
 
 
+def _stringify_lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: [_scalar_text(i) for i in v] if isinstance(v, list) else _scalar_text(v)
+            for k, v in value.items()
+        }
+    return value
+
+
 class OsMetadata(_Strict):
     name: str
     displayName: str = ""
-    labels: dict[str, str | list[str]] = {}
-    annotations: dict[str, str] = {}
+    labels: Annotated[dict[str, str | list[str]], BeforeValidator(_stringify_lists)] = {}
+    annotations: Annotations = {}
 
     _name = field_validator("name")(_check_name)
 
@@ -370,8 +487,8 @@ class OsObjective(_Strict):
     displayName: str = ""
     op: Literal["lte", "gte", "lt", "gt"] | None = None
     value: float | None = None
-    target: float | None = Field(None, gt=0, lt=1)
-    targetPercent: float | None = Field(None, gt=0, lt=100)
+    target: float | None = Field(None, gt=0, le=1)
+    targetPercent: float | None = Field(None, gt=0, le=100)
     timeSliceTarget: float | None = None
     timeSliceWindow: str | None = None
 
@@ -410,6 +527,97 @@ class OsSlo(_Strict):
     spec: OsSloSpec
 
 
+# -- OpenSLO v1alpha (what Sloth's OpenSLO examples use) -----------------------------------
+
+
+class OsaQuery(_Strict):
+    source: str
+    queryType: str
+    query: str
+
+    @model_validator(mode="after")
+    def _promql(self) -> OsaQuery:
+        if self.source.lower() not in ("prometheus", "sloth"):
+            raise ValueError(f"source {shown(self.source)} is not supported: use prometheus")
+        if self.queryType.lower() != "promql":
+            raise ValueError(f"queryType {shown(self.queryType)} is not supported: use promql")
+        if not self.query.strip():
+            raise ValueError("the query is empty")
+        return self
+
+
+class OsaRatioMetrics(_Strict):
+    good: OsaQuery
+    total: OsaQuery
+    incremental: bool = False
+
+
+class OsaIndicator(_Strict):
+    thresholdMetric: OsaQuery
+
+
+class OsaObjective(_Strict):
+    displayName: str = ""
+    value: float | None = None
+    op: Literal["lte", "gte", "lt", "gt"] | None = None
+    ratioMetrics: OsaRatioMetrics | None = None
+    target: float = Field(..., gt=0, le=1)
+    timeSliceTarget: float | None = None
+
+
+_OSA_UNITS = {"Second": 1, "Minute": 60, "Hour": 3_600, "Day": 86_400, "Week": 7 * 86_400}
+
+
+class OsaTimeWindow(_Strict):
+    unit: str
+    count: int = Field(..., gt=0)
+    isRolling: bool | None = None  # Sloth reads a window without it as rolling
+    calendar: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _rolling(self) -> OsaTimeWindow:
+        if self.isRolling is False or self.calendar is not None:
+            raise ValueError(
+                "calendar-aligned time windows are not supported: burn-rate alerts need a "
+                "rolling window"
+            )
+        if self.unit not in _OSA_UNITS:
+            raise ValueError(
+                f"unit {shown(self.unit)} is not supported: use one of "
+                f"{', '.join(_OSA_UNITS)} (months and quarters are calendar units)"
+            )
+        return self
+
+
+class OsaSloSpec(_Strict):
+    description: str = ""
+    service: str
+    budgetingMethod: Literal["Occurrences", "Timeslices"]
+    indicator: OsaIndicator | None = None
+    objectives: list[OsaObjective] = Field(..., min_length=1)
+    timeWindows: list[OsaTimeWindow] = Field([], max_length=1)
+
+    _service = field_validator("service")(_check_name)
+
+    @model_validator(mode="after")
+    def _indicator(self) -> OsaSloSpec:
+        ratios = [o.ratioMetrics is not None for o in self.objectives]
+        if self.indicator is not None and any(ratios):
+            raise ValueError("only one of indicator and objectives[*].ratioMetrics can be set")
+        if self.indicator is None and not all(ratios):
+            raise ValueError(
+                "every objective needs ratioMetrics (or give spec.indicator.thresholdMetric)"
+            )
+        return self
+
+
+class OsaSlo(_Strict):
+    apiVersion: Literal["openslo/v1alpha"]
+    kind: Literal["SLO"]
+    metadata: OsMetadata
+    spec: OsaSloSpec
+
+
 # -- error reporting -----------------------------------------------------------------------
 
 
@@ -433,6 +641,9 @@ def _problems(error: ValidationError, prefix: str = "") -> list[tuple[str, str]]
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown field"
+            last = loc[-1] if loc else ""
+            if isinstance(last, str) and last in _SPELLINGS:
+                message += f" (this format spells it {_SPELLINGS[last]})"
         elif item["type"] == "missing":
             message = "required field is missing"
         message = message.removeprefix("Value error, ")
@@ -541,23 +752,92 @@ def _latency_plugin(plugin: SlothPlugin, source: str, field: str) -> EventsSLI:
         raise SloSpecError(source, (f"{field}.options.threshold", str(e))) from e
 
 
-def _check_period(period: int, source: str, field: str) -> None:
+def _check_period(period: int, source: str, field: str, scrape_interval: int) -> None:
     try:
-        alert_windows(period)
+        alert_windows(period, scrape_interval)
     except WindowError as e:
         raise SloSpecError(source, (field, str(e))) from e
+
+
+def _sli_plugin(plugin: SlothPlugin, source: str, field: str) -> EventsSLI | RatioSLI:
+    if plugin.id == LATENCY_PLUGIN:
+        return _latency_plugin(plugin, source, field)
+    try:
+        return sli_from_plugin(SLI_PLUGINS[plugin.id], plugin.options)
+    except PluginError as e:
+        where = f"{field}.options.{e.option}" if e.option else f"{field}.options"
+        raise SloSpecError(source, (where, str(e))) from e
+
+
+def _info_labels(chains: Sequence[tuple[str, SloPlugins]], source: str) -> dict[str, str]:
+    """The labels Sloth's SLO-plugin chains add to the info series (the only declarative
+    effect kubeheal renders); unsupported plugins are refused naming the supported ones."""
+    steps: list[tuple[int, int, str, SloPlugin]] = []
+    for field, plugins in chains:
+        if plugins.override_previous:
+            steps = []  # Sloth's defaults are kubeheal's renderer itself: always kept
+        for i, plugin in enumerate(plugins.chain):
+            steps.append((plugin.priority, len(steps), f"{field}.chain[{i}]", plugin))
+    supported = ", ".join(sorted({*SLO_PLUGINS_NO_EFFECT, SLO_PLUGIN_INFO_LABELS}))
+    labels: dict[str, str] = {}
+    for _priority, _order, field, plugin in sorted(steps, key=lambda s: (s[0], s[1])):
+        if plugin.id in SLO_PLUGINS_NO_EFFECT:
+            continue
+        if plugin.id != SLO_PLUGIN_INFO_LABELS:
+            raise SloSpecError(
+                source,
+                (
+                    f"{field}.id",
+                    f"SLO plugin {shown(plugin.id)} is not supported; kubeheal reads: {supported}",
+                ),
+            )
+        config = dict(plugin.config)
+        metric = config.pop("metricName", "")
+        raw = config.pop("labels", None)
+        if config:
+            raise SloSpecError(source, (f"{field}.config.{sorted(config)[0]}", "unknown field"))
+        if metric not in ("", "sloth_slo_info", "kubeheal_slo_info"):
+            raise SloSpecError(
+                source,
+                (
+                    f"{field}.config.metricName",
+                    "kubeheal's info series is kubeheal_slo_info (Sloth's sloth_slo_info)",
+                ),
+            )
+        if not isinstance(raw, dict) or not raw:
+            raise SloSpecError(source, (f"{field}.config.labels", "at least one label is required"))
+        added = _stringify(raw)
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in added.items()):
+            raise SloSpecError(source, (f"{field}.config.labels", "label values must be text"))
+        try:
+            labels.update(_check_labels(added))
+        except ValueError as e:
+            raise SloSpecError(source, (f"{field}.config.labels", str(e))) from e
+    return labels
+
+
+def _objective_warnings(objective: Decimal, source: str, field: str) -> tuple[str, ...]:
+    if objective < 100:
+        return ()
+    return (
+        f"{source}: {field}: an objective of 100% leaves no error budget: any error pages, "
+        "and the burn rates read +Inf",
+    )
 
 
 def _sloth_slos(
     *,
     service: str,
     spec_labels: Mapping[str, str],
+    spec_plugins: SloPlugins,
     slos: Sequence[SlothSLO],
     source: str,
     prefix: str,
     period: int,
+    scrape_interval: int,
     spec_format: SpecFormat,
 ) -> list[SLO]:
+    group_field = f"{prefix}sloPlugins" if spec_format is SpecFormat.SLOTH_K8S else "slo_plugins"
     out: list[SLO] = []
     for i, item in enumerate(slos):
         field = f"{prefix}slos[{i}]"
@@ -569,13 +849,17 @@ def _sloth_slos(
             sli = RatioSLI(item.sli.raw.error_ratio_query)
         else:
             assert item.sli.plugin is not None
-            sli = _latency_plugin(item.sli.plugin, source, f"{field}.sli.plugin")
+            sli = _sli_plugin(item.sli.plugin, source, f"{field}.sli.plugin")
+        info = _info_labels(
+            [(group_field, spec_plugins), (f"{field}.plugins", item.plugins)], source
+        )
+        objective = _decimal(item.objective)
         alerting = item.alerting
         out.append(
             SLO(
                 service=service,
                 name=item.name,
-                objective=_decimal(item.objective),
+                objective=objective,
                 period=period,
                 sli=sli,
                 description=item.description,
@@ -596,6 +880,9 @@ def _sloth_slos(
                 workload=_workload(labels),
                 source=source,
                 spec_format=spec_format,
+                scrape_interval=scrape_interval,
+                info_labels=info,
+                warnings=_objective_warnings(objective, source, f"{field}.objective"),
             )
         )
     return out
@@ -703,7 +990,9 @@ def _camel(*parts: str) -> str:
     return "".join(w[:1].upper() + w[1:] for w in words if w) or "SLO"
 
 
-def _openslo_slo(slo: OsSlo, slis: Mapping[str, OsSli], *, source: str, prefix: str) -> SLO:
+def _openslo_slo(
+    slo: OsSlo, slis: Mapping[str, OsSli], *, source: str, prefix: str, scrape_interval: int
+) -> SLO:
     spec = slo.spec
     if spec.indicator is not None:
         indicator = spec.indicator.spec
@@ -731,7 +1020,7 @@ def _openslo_slo(slo: OsSlo, slis: Mapping[str, OsSli], *, source: str, prefix: 
         objective_field=f"{prefix}spec.objectives[0]",
     )
     period = parse_duration(spec.timeWindow[0].duration)
-    _check_period(period, source, f"{prefix}spec.timeWindow[0].duration")
+    _check_period(period, source, f"{prefix}spec.timeWindow[0].duration", scrape_interval)
     if objective.targetPercent is not None:
         percent = _decimal(objective.targetPercent)
     else:
@@ -752,7 +1041,83 @@ def _openslo_slo(slo: OsSlo, slis: Mapping[str, OsSli], *, source: str, prefix: 
         workload=_workload(labels),
         source=source,
         spec_format=SpecFormat.OPENSLO,
+        scrape_interval=scrape_interval,
+        warnings=_objective_warnings(percent, source, f"{prefix}spec.objectives[0]"),
     )
+
+
+def _openslo_v1alpha(
+    slo: OsaSlo, *, source: str, default_period: int, scrape_interval: int
+) -> list[SLO]:
+    """Sloth's reading of OpenSLO v1alpha: one SLO per objective, named ``<name>-<index>``;
+    good/total ratio metrics (``{{.window}}`` queries, or bare counters with
+    ``incremental: true``), or a ``thresholdMetric`` with each objective's ``op`` and
+    ``value`` (time-based, one-minute slices); alerts as for OpenSLO v1."""
+    spec = slo.spec
+    period = default_period
+    if spec.timeWindows:
+        window = spec.timeWindows[0]
+        period = window.count * _OSA_UNITS[window.unit]
+    _check_period(period, source, "spec.timeWindows[0]", scrape_interval)
+    labels = _labels_of(slo.metadata)
+    out: list[SLO] = []
+    for i, objective in enumerate(spec.objectives):
+        field = f"spec.objectives[{i}]"
+        sli: EventsSLI | RatioSLI
+        if objective.ratioMetrics is not None:
+            if spec.budgetingMethod != "Occurrences":
+                raise SloSpecError(
+                    source,
+                    (
+                        "spec.budgetingMethod",
+                        f"{spec.budgetingMethod} is not supported for ratioMetrics: burn-rate "
+                        "alerts count occurrences (use Occurrences)",
+                    ),
+                )
+            ratio = objective.ratioMetrics
+            total = _window_query(
+                ratio.total.query, ratio.incremental, source, f"{field}.ratioMetrics.total.query"
+            )
+            good = _window_query(
+                ratio.good.query, ratio.incremental, source, f"{field}.ratioMetrics.good.query"
+            )
+            sli = EventsSLI(f"(({total}) - ({good}))", total)
+        else:
+            assert spec.indicator is not None
+            if objective.op is None or objective.value is None:
+                raise SloSpecError(
+                    source, (f"{field}.op", "a thresholdMetric needs the objective's op and value")
+                )
+            query = spec.indicator.thresholdMetric.query.strip()
+            limit = decimal_text(_decimal(objective.value))
+            bad = f"(({query}) {_BAD_OP[objective.op]} bool {limit})"
+            sli = RatioSLI(f"avg_over_time({bad}[{{{{.window}}}}:1m])")
+        name = f"{slo.metadata.name}-{i}"
+        try:
+            _check_name(name)
+        except ValueError as e:
+            raise SloSpecError(source, ("metadata.name", str(e))) from e
+        percent = (_decimal(objective.target) * 100).normalize()
+        out.append(
+            SLO(
+                service=spec.service,
+                name=name,
+                objective=percent,
+                period=period,
+                sli=sli,
+                description=spec.description or objective.displayName or slo.metadata.displayName,
+                labels=labels,
+                alert_name=_camel(spec.service, name),
+                page=AlertPolicy(labels={"severity": "critical"}),
+                ticket=AlertPolicy(labels={"severity": "warning"}),
+                workload=_workload(labels),
+                source=source,
+                spec_format=SpecFormat.OPENSLO_V1ALPHA,
+                scrape_interval=scrape_interval,
+                warnings=_objective_warnings(percent, source, f"{field}.target"),
+            )
+        )
+    return out
 
 
 def _documents(text: str, source: str) -> list[Any]:
@@ -767,10 +1132,18 @@ def _documents(text: str, source: str) -> list[Any]:
         raise SloSpecError(source, ("", f"not valid YAML{where}: {problem}")) from e
 
 
-def parse_specs(text: str, *, source: str, default_period: int = BASE_PERIOD_SECONDS) -> list[SLO]:
+def parse_specs(
+    text: str,
+    *,
+    source: str,
+    default_period: int = BASE_PERIOD_SECONDS,
+    scrape_interval: int = DEFAULT_SCRAPE_INTERVAL,
+) -> list[SLO]:
     """Every SLO in the YAML ``text`` (one or more documents); ``source`` names it in errors.
 
-    ``default_period`` (seconds) applies to Sloth specs, which carry no period.
+    ``default_period`` (seconds) applies to Sloth specs, which carry no period (and to
+    OpenSLO v1alpha ones without ``timeWindows``); ``scrape_interval`` (seconds) floors the
+    alert windows of every SLO at four scrapes.
     """
     docs = _documents(text, source)
     if not docs:
@@ -787,33 +1160,58 @@ def parse_specs(text: str, *, source: str, default_period: int = BASE_PERIOD_SEC
             if doc["version"] != "prometheus/v1":
                 raise SloSpecError(
                     where,
-                    ("version", f"unsupported version {doc['version']!r}: use prometheus/v1"),
+                    (
+                        "version",
+                        f"unsupported version {shown(str(doc['version']))}: use prometheus/v1",
+                    ),
                 )
-            _check_period(default_period, where, "(default period)")
+            _check_period(default_period, where, "(default period)", scrape_interval)
             spec = _validate(SlothSpec, doc, where)
             slos += _sloth_slos(
                 service=spec.service,
                 spec_labels=spec.labels,
+                spec_plugins=spec.slo_plugins,
                 slos=spec.slos,
                 source=where,
                 prefix="",
                 period=default_period,
+                scrape_interval=scrape_interval,
                 spec_format=SpecFormat.SLOTH,
             )
             continue
         api = doc.get("apiVersion")
         kind = doc.get("kind")
+        name = (
+            doc.get("metadata", {}).get("name") if isinstance(doc.get("metadata"), dict) else None
+        )
+        label = f"{where} (SLO {name})" if multi and isinstance(name, str) else where
         if api == "sloth.slok.dev/v1":
-            _check_period(default_period, where, "(default period)")
+            _check_period(default_period, where, "(default period)", scrape_interval)
             k8s = _validate(SlothK8s, doc, where)
             slos += _sloth_slos(
                 service=k8s.spec.service,
                 spec_labels=k8s.spec.labels,
+                spec_plugins=k8s.spec.slo_plugins,
                 slos=k8s.spec.slos,
                 source=where,
                 prefix="spec.",
                 period=default_period,
+                scrape_interval=scrape_interval,
                 spec_format=SpecFormat.SLOTH_K8S,
+            )
+            continue
+        if api == "openslo/v1alpha":
+            if kind in _SKIPPED_OPENSLO_KINDS:
+                continue
+            if kind != "SLO":
+                raise SloSpecError(
+                    where, ("kind", f"unknown OpenSLO v1alpha kind {shown(str(kind))}")
+                )
+            slos += _openslo_v1alpha(
+                _validate(OsaSlo, doc, label),
+                source=label,
+                default_period=default_period,
+                scrape_interval=scrape_interval,
             )
             continue
         if api == "openslo/v1":
@@ -824,29 +1222,29 @@ def parse_specs(text: str, *, source: str, default_period: int = BASE_PERIOD_SEC
                 slis[sli.metadata.name] = sli
                 continue
             if kind == "SLO":
-                name = (
-                    doc.get("metadata", {}).get("name")
-                    if isinstance(doc.get("metadata"), dict)
-                    else None
-                )
-                label = f"{where} (SLO {name})" if multi and name else where
                 openslo_slos.append((label, _validate(OsSlo, doc, label)))
                 continue
-            raise SloSpecError(where, ("kind", f"unknown OpenSLO kind {kind!r}"))
+            raise SloSpecError(where, ("kind", f"unknown OpenSLO kind {shown(str(kind))}"))
         if isinstance(api, str) and api.startswith("openslo/"):
             raise SloSpecError(
-                where, ("apiVersion", f"unsupported OpenSLO version {api!r}: use openslo/v1")
+                where,
+                (
+                    "apiVersion",
+                    f"unsupported OpenSLO version {shown(api)}: use openslo/v1 or openslo/v1alpha",
+                ),
             )
         raise SloSpecError(
             where,
             (
                 "",
                 "not an SLO spec: expected version: prometheus/v1 (Sloth), apiVersion: "
-                "sloth.slok.dev/v1 or apiVersion: openslo/v1",
+                "sloth.slok.dev/v1, openslo/v1 or openslo/v1alpha",
             ),
         )
     for label, os_slo in openslo_slos:
-        slos.append(_openslo_slo(os_slo, slis, source=label, prefix=""))
+        slos.append(
+            _openslo_slo(os_slo, slis, source=label, prefix="", scrape_interval=scrape_interval)
+        )
     if not slos:
         raise SloSpecError(source, ("", "the file holds no SLO (only other kinds)"))
     return slos
@@ -863,7 +1261,12 @@ def spec_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def load_specs(paths: Iterable[Path], *, default_period: int = BASE_PERIOD_SECONDS) -> list[SLO]:
+def load_specs(
+    paths: Iterable[Path],
+    *,
+    default_period: int = BASE_PERIOD_SECONDS,
+    scrape_interval: int = DEFAULT_SCRAPE_INTERVAL,
+) -> list[SLO]:
     """Read every SLO of ``paths`` (files or directories); ids must be unique across them."""
     slos: list[SLO] = []
     seen: dict[str, str] = {}
@@ -872,7 +1275,12 @@ def load_specs(paths: Iterable[Path], *, default_period: int = BASE_PERIOD_SECON
             text = path.read_text(encoding="utf-8")
         except OSError as e:
             raise SloSpecError(str(path), ("", f"cannot read: {e.strerror or e}")) from e
-        for slo in parse_specs(text, source=str(path), default_period=default_period):
+        for slo in parse_specs(
+            text,
+            source=str(path),
+            default_period=default_period,
+            scrape_interval=scrape_interval,
+        ):
             if slo.id in seen:
                 raise SloSpecError(
                     slo.source,
