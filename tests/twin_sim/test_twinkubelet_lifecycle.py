@@ -10,9 +10,10 @@ from kubeheal.twin.clock import ManualClock, parse_time
 from kubeheal.twin.errors import BadRequest
 from kubeheal.twin.scenarios import load_scenario
 from kubeheal.twin.sim.faults import FaultInjector, FaultSpec
-from kubeheal.twin.sim.kubelet import qos_class, read_logs
+from kubeheal.twin.sim.kubelet import read_logs
 from kubeheal.twin.sim.loop import Simulation
 from kubeheal.twin.sim.nodes import node_controllers
+from kubeheal.twin.sim.objects import qos_class
 from kubeheal.twin.sim.state import RuntimeState
 from kubeheal.twin.sim.workloads import Profile
 from kubeheal.twin.store import ObjectStore

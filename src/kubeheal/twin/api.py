@@ -62,6 +62,7 @@ from kubeheal.twin.selectors import FieldSelector, LabelSelector, SelectorError
 from kubeheal.twin.sim.control_plane import evict
 from kubeheal.twin.sim.faults import FaultError, FaultSpec
 from kubeheal.twin.sim.kubelet import read_logs
+from kubeheal.twin.sim.objects import qos_class
 from kubeheal.twin.store import Watcher
 
 __all__ = [
@@ -517,7 +518,7 @@ class _Api:
         kind = rtype.kind
         spec = obj.get("spec")
         if creating and kind == "Pod":
-            obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
+            obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj)}
         elif creating and kind in _RESET_STATUS_ON_CREATE:
             obj.pop("status", None)
         if not isinstance(spec, dict):
@@ -1393,28 +1394,6 @@ def _scale_of(rtype: ResourceType, obj: Obj) -> Obj:
         "spec": {"replicas": spec.get("replicas", 1)},
         "status": {"replicas": int(status.get("replicas") or 0), "selector": selector},
     }
-
-
-def _qos_class(spec: Any) -> str:
-    containers = [c for c in (spec or {}).get("containers") or () if isinstance(c, dict)]
-    if not containers:
-        return "BestEffort"
-    any_set = False
-    guaranteed = True
-    for c in containers:
-        res = c.get("resources") or {}
-        requests = res.get("requests") or {}
-        limits = res.get("limits") or {}
-        if requests or limits:
-            any_set = True
-        for resource in ("cpu", "memory"):
-            limit = limits.get(resource)
-            request = requests.get(resource, limit)
-            if limit is None or str(request) != str(limit):
-                guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def create_app(twin: Twin, *, options: ApiOptions | None = None) -> Starlette:

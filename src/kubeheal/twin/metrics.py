@@ -31,6 +31,7 @@ from typing import Any
 
 from kubeheal.model.quantity import QuantityError, parse_quantity
 from kubeheal.twin.clock import parse_time
+from kubeheal.twin.sim.objects import qos_class
 from kubeheal.twin.sim.state import LATENCY_BUCKETS, PodRuntime, RuntimeState
 from kubeheal.twin.store import ObjectStore
 
@@ -367,31 +368,8 @@ def _condition_series(
         )
 
 
-def _qos_class(pod: Obj) -> str:
-    status_qos = (pod.get("status") or {}).get("qosClass")
-    if status_qos:
-        return str(status_qos)
-    containers = (pod.get("spec") or {}).get("containers") or []
-    any_set = False
-    guaranteed = True
-    for container in containers:
-        res = container.get("resources") or {}
-        limits = res.get("limits") or {}
-        requests = {**limits, **(res.get("requests") or {})}
-        if limits or requests:
-            any_set = True
-        for resource in ("cpu", "memory"):
-            if resource not in limits or _quantity(requests.get(resource)) != _quantity(
-                limits[resource]
-            ):
-                guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
-
-
 def _cgroup_parent(pod: Obj, uid: str) -> str:
-    qos = _qos_class(pod)
+    qos = str((pod.get("status") or {}).get("qosClass") or qos_class(pod))
     if qos == "Guaranteed":
         return f"/kubepods/pod{uid}"
     return f"/kubepods/{qos.lower()}/pod{uid}"

@@ -30,6 +30,7 @@ import orjson
 from kubeheal.twin.clock import format_time, parse_time
 from kubeheal.twin.errors import AlreadyExists, ApiError
 from kubeheal.twin.selectors import LabelSelector, SelectorError
+from kubeheal.twin.sim.objects import get_condition, is_pod_ready, qos_class
 from kubeheal.twin.store import ObjectStore
 
 __all__ = [
@@ -45,10 +46,8 @@ __all__ = [
     "ReplicaSetController",
     "compute_template_hash",
     "controller_ref",
-    "get_condition",
     "is_pod_active",
     "is_pod_available",
-    "is_pod_ready",
     "max_surge",
     "max_unavailable",
     "pod_ready_since",
@@ -132,21 +131,6 @@ def selector_of(obj: Mapping[str, Any]) -> LabelSelector | None:
         return LabelSelector.from_api(raw)
     except SelectorError:
         return None
-
-
-def get_condition(obj: Mapping[str, Any], type_: str) -> Obj | None:
-    """The status condition of that type, if present."""
-    for cond in (obj.get("status") or {}).get("conditions") or ():
-        if cond.get("type") == type_:
-            result: Obj = cond
-            return result
-    return None
-
-
-def is_pod_ready(pod: Mapping[str, Any]) -> bool:
-    """The pod's Ready condition is True."""
-    cond = get_condition(pod, "Ready")
-    return cond is not None and cond.get("status") == "True"
 
 
 def pod_ready_since(pod: Mapping[str, Any]) -> float | None:
@@ -1120,25 +1104,6 @@ def rank_pods_for_deletion(pods: list[Obj], ranks: Mapping[str, int], now: float
     return [by_uid[v.uid] for v in _rank_views([PodView.of(p) for p in pods], ranks, now)]
 
 
-def _qos_class(spec: Mapping[str, Any]) -> str:
-    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
-    any_set = False
-    guaranteed = True
-    for c in containers:
-        res = c.get("resources") or {}
-        requests = res.get("requests") or {}
-        limits = res.get("limits") or {}
-        if requests or limits:
-            any_set = True
-        for name in ("cpu", "memory"):
-            limit = limits.get(name)
-            if limit is None or requests.get(name, limit) != limit:
-                guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
-
-
 class ReplicaSetController:
     """Keeps each ReplicaSet's pod count at `spec.replicas` and reports its status."""
 
@@ -1279,7 +1244,7 @@ class ReplicaSetController:
             "kind": "Pod",
             "metadata": meta,
             "spec": spec,
-            "status": {"phase": "Pending", "qosClass": _qos_class(spec)},
+            "status": {"phase": "Pending", "qosClass": qos_class({"spec": spec})},
         }
         created = self.store.create(self._pods, pod)
         self.store.record_event(

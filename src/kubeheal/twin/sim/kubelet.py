@@ -45,6 +45,7 @@ from kubeheal.twin.sim.nodes import (
     memory_threshold,
     node_ip,
 )
+from kubeheal.twin.sim.objects import qos_class
 from kubeheal.twin.sim.state import ContainerRuntime, PodRuntime, RuntimeState
 from kubeheal.twin.sim.workloads import (
     ObjectCache,
@@ -57,7 +58,7 @@ from kubeheal.twin.sim.workloads import (
 )
 from kubeheal.twin.store import ObjectStore
 
-__all__ = ["BACKOFF_INITIAL", "BACKOFF_MAX", "Kubelet", "qos_class", "read_logs"]
+__all__ = ["BACKOFF_INITIAL", "BACKOFF_MAX", "Kubelet", "read_logs"]
 
 log = logging.getLogger(__name__)
 
@@ -73,27 +74,6 @@ _CRITICAL_PRIORITY = 2_000_000_000
 
 def _hex(*parts: object) -> str:
     return hashlib.sha256("/".join(str(p) for p in parts).encode()).hexdigest()
-
-
-def qos_class(pod: Mapping[str, Any]) -> str:
-    """Guaranteed, Burstable or BestEffort, as the API server computes it."""
-    containers = [
-        *((pod.get("spec") or {}).get("containers") or ()),
-        *((pod.get("spec") or {}).get("initContainers") or ()),
-    ]
-    any_set = False
-    guaranteed = True
-    for c in containers:
-        res = c.get("resources") or {}
-        req, lim = res.get("requests") or {}, res.get("limits") or {}
-        if req or lim:
-            any_set = True
-        for kind in ("cpu", "memory"):
-            if kind not in lim or str(req.get(kind, lim[kind])) != str(lim[kind]):
-                guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def _pull_policy(container: Mapping[str, Any]) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from kubeheal.model.quantity import QuantityError, parse_quantity
 from kubeheal.twin.clock import format_time
 from kubeheal.twin.errors import ApiError
-from kubeheal.twin.sim.deployments import get_condition
+from kubeheal.twin.sim.objects import get_condition
 from kubeheal.twin.store import ObjectStore
 
 __all__ = [

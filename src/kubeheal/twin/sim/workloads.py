@@ -41,6 +41,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from kubeheal.model.quantity import QuantityError, parse_cpu, parse_memory
 from kubeheal.twin.clock import format_time
 from kubeheal.twin.selectors import LabelSelector, SelectorError
+from kubeheal.twin.sim.objects import is_pod_ready
 from kubeheal.twin.sim.state import LATENCY_BUCKETS, ContainerRuntime, PodRuntime, RuntimeState
 from kubeheal.twin.store import ObjectStore
 
@@ -146,10 +147,7 @@ def pod_is_ready(pod: Mapping[str, Any]) -> bool:
     status = pod.get("status") or {}
     if status.get("phase") != "Running":
         return False
-    return any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or ()
-    )
+    return is_pod_ready(pod)
 
 
 # --------------------------------------------------------------------------- profiles
