@@ -229,3 +229,55 @@ def test_weekly_seasonality_only_when_sampling_allows() -> None:
     fine.update(1e9 + 15.0 * np.arange(40), series(40))  # 15 s: a week is 40,320 points
     assert fine.seasonal_periods == ("daily",)
     assert fine.sampling_step == 15.0
+
+
+# -- the likelihood stage (DetectorConfig.combine) ----------------------------------------
+
+
+@pytest.mark.parametrize("combine", ["both", "likelihood"])
+@pytest.mark.parametrize("chunk", [1, 13, 1000])
+def test_likelihood_stage_does_not_depend_on_chunking(combine: str, chunk: int) -> None:
+    n = 2 * DAY_POINTS + 900
+    x = series(n, seed=6) + 8 * np.sin(np.arange(n) * 2 * np.pi / DAY_POINTS)
+    x[n - 400 : n - 300] += 6.0
+    ts = times(n)
+    config = DetectorConfig(combine=combine)  # type: ignore[arg-type]
+    whole = AnomalyDetector(config).update(ts, x)
+    det = AnomalyDetector(config)
+    parts = [det.update(ts[i : i + chunk], x[i : i + chunk]) for i in range(0, n, chunk)]
+    np.testing.assert_array_equal(np.concatenate([p.scores for p in parts]), whole.scores)
+    np.testing.assert_array_equal(np.concatenate([p.reasons for p in parts]), whole.reasons)
+
+
+def test_likelihood_stage_finds_a_sustained_shift_and_stays_quiet_on_noise() -> None:
+    x = series(4000, seed=8)
+    x[3000:3200] += 3.0  # three noise widths for 200 points
+    batch = AnomalyDetector(DetectorConfig(combine="likelihood")).update(times(4000), x)
+    found = np.flatnonzero(batch.anomalies)
+    assert found[(found >= 3000) & (found < 3200)].size >= 1
+    assert found[found < 3000].size <= 2
+    assert np.all((batch.scores >= 0) & (batch.scores <= 1))
+    ex = batch.explain(int(found[found >= 3000][0]))
+    assert ex.feature in FEATURES
+
+
+def test_likelihood_state_save_and_restore_is_equivalent() -> None:
+    n = 3000
+    x = series(n, seed=10)
+    x[2600:] += 4.0
+    ts = times(n)
+    config = DetectorConfig(combine="both")
+    reference = AnomalyDetector(config).update(ts, x).scores[2000:]
+    det = AnomalyDetector(config)
+    det.update(ts[:2000], x[:2000])
+    restored = AnomalyDetector.from_bytes(det.to_bytes())
+    np.testing.assert_array_equal(restored.update(ts[2000:], x[2000:]).scores, reference)
+
+
+def test_likelihood_config_is_validated() -> None:
+    with pytest.raises(ValueError, match="combine"):
+        DetectorConfig(combine="sum")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="likelihood_alarm"):
+        DetectorConfig(likelihood_alarm=0.0)
+    with pytest.raises(ValueError, match="likelihood_span"):
+        DetectorConfig(likelihood_span=0)

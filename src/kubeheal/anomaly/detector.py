@@ -46,7 +46,7 @@ from __future__ import annotations
 import base64
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 import numpy as np
@@ -73,7 +73,12 @@ _NF: Final = len(FEATURES)
 _DAY: Final = 86400.0
 _WEEK: Final = 7 * _DAY
 _STEP_SAMPLE: Final = 33  # the sampling step is the median of the first 32 intervals
-_STATE_VERSION: Final = 1
+_STATE_VERSION: Final = 2
+_RATIO_CAP: Final = 2.0  # ratios are capped here before the likelihood's moments
+# Ratios and their moments are summed on a grid of 2**-20, so sums are exact and the scores do
+# not depend on how the stream is cut into chunks.
+_GRID: Final = float(2**20)
+_SIGMA_FLOOR: Final = 0.01  # least spread of the averaged ratios (ratios are scale-free)
 _NO_ALARM: Final = -(10**18)
 _SUPPRESSED_CAP: Final = 0.49
 
@@ -106,6 +111,13 @@ class DetectorConfig:
     """Points after an alarm that raise no new alarm."""
     max_history_points: int = 10080
     """Most points of raw history kept (a week at one sample per minute)."""
+    combine: Literal["record", "likelihood", "both"] = "record"
+    """Which stages make the score: the record stage (ratio to the recent maximum), the
+    likelihood stage (tail probability of the recent ratios), or the larger of the two."""
+    likelihood_span: int = 10
+    """Points of ratios averaged before the likelihood is taken (HTM's averaging window)."""
+    likelihood_alarm: float = 1e-5
+    """Combined tail probability that scores 0.5 (the alarm level) in the likelihood stage."""
 
     def __post_init__(self) -> None:
         ints = (
@@ -123,6 +135,10 @@ class DetectorConfig:
             raise ValueError("suppress_points and season_calibration_periods must be >= 0")
         if not self.alarm_ratio > 1.0:
             raise ValueError("alarm_ratio must be > 1")
+        if self.combine not in ("record", "likelihood", "both"):
+            raise ValueError("combine must be 'record', 'likelihood' or 'both'")
+        if self.likelihood_span < 1 or not 0.0 < self.likelihood_alarm < 0.5:
+            raise ValueError("likelihood_span must be >= 1 and 0 < likelihood_alarm < 0.5")
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +232,39 @@ def _median_windows(x: FloatArray, width: int, count: int, end: int) -> FloatArr
     return np.asarray(np.median(view, axis=1), dtype=np.float64)
 
 
+def _rolling_max(
+    f: FloatArray, g0: int, bsz: int, ring: FloatArray, partial: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per point: max of each row of ``f`` over the ring's blocks and this block before it.
+
+    ``ring`` holds the maxima of the last complete blocks, ``partial`` the maximum of the
+    current block so far; returns the per-point maxima and both updated.
+    """
+    nb = ring.shape[1]
+    m, n = f.shape
+    off = g0 % bsz
+    total = off + n
+    nblk = -(-total // bsz)
+    buf = np.full((m, nblk * bsz), -np.inf)
+    buf[:, off : off + n] = f
+    blocks = buf.reshape(m, nblk, bsz)
+    pm = np.maximum.accumulate(blocks, axis=2)
+    excl = np.empty_like(pm)
+    excl[:, :, 0] = -np.inf
+    excl[:, :, 1:] = pm[:, :, :-1]
+    excl[:, 0, :] = np.maximum(excl[:, 0, :], partial[:, None])
+    block_max = pm[:, :, -1].copy()
+    block_max[:, 0] = np.maximum(block_max[:, 0], partial)
+    allb = np.concatenate([ring, block_max], axis=1)
+    window = sliding_window_view(allb, nb, axis=1)[:, :nblk, :].max(axis=2)
+    ref = np.maximum(window[:, :, None], excl).reshape(m, -1)[:, off : off + n]
+    complete = nblk if total % bsz == 0 else nblk - 1
+    new_ring = allb[:, complete : complete + nb].copy()
+    new_partial = block_max[:, -1].copy() if total % bsz else np.full(m, -np.inf)
+    out: FloatArray = np.asarray(ref, dtype=np.float64)
+    return out, new_ring, new_partial
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise DetectorStateError(message)
@@ -244,6 +293,9 @@ class AnomalyDetector:
         self._partial = np.full(_NF, -np.inf)
         self._res_tail = np.full((2, max(c.level_span - 1, 0)), np.nan)
         self._last_alarm = _NO_ALARM
+        self._u_tail = np.full((_NF, c.likelihood_span - 1), np.nan)
+        self._mring = np.zeros((3, _NF, c.reference_blocks))
+        self._mpartial = np.zeros((3, _NF))
 
     # -- public API -------------------------------------------------------------------------
 
@@ -310,6 +362,9 @@ class AnomalyDetector:
             "ring": arr(self._ring),
             "partial": arr(self._partial),
             "res_tail": arr(self._res_tail),
+            "u_tail": arr(self._u_tail),
+            "mring": arr(self._mring),
+            "mpartial": arr(self._mpartial),
         }
 
     @classmethod
@@ -338,6 +393,9 @@ class AnomalyDetector:
         det._partial = _array(state["partial"], (_NF,)).astype(np.float64)
         tail = (2, max(c.level_span - 1, 0))
         det._res_tail = _array(state["res_tail"], tail).astype(np.float64)
+        det._u_tail = _array(state["u_tail"], (_NF, c.likelihood_span - 1)).astype(np.float64)
+        det._mring = _array(state["mring"], (3, _NF, c.reference_blocks)).astype(np.float64)
+        det._mpartial = _array(state["mpartial"], (3, _NF)).astype(np.float64)
         _check(
             det._hist_t.shape == det._hist_x.shape and det._hist_t.ndim == 1,
             "history arrays of different shapes",
@@ -493,6 +551,17 @@ class AnomalyDetector:
 
         with np.errstate(over="ignore"):
             raw = np.where(best > 1.0, 1.0 - np.exp2(-(best - 1.0) / (c.alarm_ratio - 1.0)), 0.0)
+        if c.combine != "record":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                u = np.where(np.isfinite(ref), f / np.maximum(ref, floor[None, :]), np.nan)
+            u = np.round(np.minimum(u, _RATIO_CAP) * _GRID) / _GRID
+            lik, lik_reason = self._likelihood(u, usable, g0)
+            if c.combine == "likelihood":
+                raw = lik
+                reasons = np.where(lik > 0, lik_reason, reasons)
+            else:
+                reasons = np.where(lik > raw, lik_reason, reasons)
+                raw = np.maximum(raw, lik)
         scores = raw.copy()
         alarms = np.zeros(n, dtype=bool)
         last = self._last_alarm
@@ -572,32 +641,82 @@ class AnomalyDetector:
             out[cols] = 0.5 * (srt[lo, idx] + srt[hi, idx])
         return out
 
-    def _reference(self, f: FloatArray, g0: int) -> FloatArray:
-        """Per point: max of each deviation over the previous blocks and this block so far."""
+    def _likelihood(self, u: FloatArray, usable: BoolArray, g0: int) -> tuple[FloatArray, IntArray]:
+        """The likelihood stage: (score per point, the feature with the smallest tail).
+
+        ``u`` are the ratios (NaN where a deviation is not available). Their mean over the last
+        ``likelihood_span`` points is compared with the mean and spread the same average had
+        over the previous ~``reference_blocks * block_size`` points (block sums, like the
+        reference maxima); its upper tail probability under a normal law is corrected for the
+        number of deviations compared (Bonferroni) and mapped so that ``likelihood_alarm``
+        scores 0.5.
+        """
+        c = self.config
+        span = c.likelihood_span
+        seq = np.concatenate([self._u_tail, u], axis=1)
+        have = ~np.isnan(seq)
+        cs_v = np.concatenate([np.zeros((_NF, 1)), np.cumsum(np.where(have, seq, 0.0), axis=1)], 1)
+        cs_n = np.concatenate([np.zeros((_NF, 1)), np.cumsum(have, axis=1)], axis=1)
+        win_n = cs_n[:, span:] - cs_n[:, :-span]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = np.where(win_n > 0, (cs_v[:, span:] - cs_v[:, :-span]) / win_n, np.nan)
+        if span > 1:
+            self._u_tail = seq[:, -(span - 1) :].copy()
+        ok = ~np.isnan(m)
+        mv = np.round(np.where(ok, m, 0.0) * _GRID) / _GRID
+        stats = self._moments(
+            np.stack([ok.astype(np.float64), mv, np.round(mv * mv * _GRID) / _GRID]), g0
+        )
+        cnt, s1, s2 = stats[0], stats[1], stats[2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = s1 / cnt
+            sd = np.sqrt(np.maximum(s2 / cnt - mean * mean, 0.0))
+            z = (m - mean) / np.maximum(sd, _SIGMA_FLOOR)
+        live = ok & usable & (cnt >= c.min_history) & (z > 0)
+        zz = np.where(live, np.maximum(z, 1e-6), 1e-6)
+        # log10 of the normal upper tail Q(z) (Karagiannidis & Lioumpas 2007, a few % relative)
+        log_q = (
+            np.log1p(-np.exp(-1.4 * zz))
+            - 0.5 * zz * zz
+            - np.log(1.135 * math.sqrt(2 * math.pi) * zz)
+        ) / math.log(10.0)
+        log_q = np.where(live, np.minimum(log_q, 0.0), 0.0)
+        k = np.maximum(live.sum(axis=0), 1)
+        combined = np.minimum(log_q.min(axis=0) + np.log10(k), 0.0)  # Bonferroni over features
+        level = -math.log10(c.likelihood_alarm)
+        score = np.where(live.any(axis=0), 1.0 - np.exp2(combined / level), 0.0)
+        return score, np.argmin(log_q, axis=0).astype(np.int64)
+
+    def _moments(self, q: FloatArray, g0: int) -> FloatArray:
+        """Per point: sums of ``q[j]`` over the previous blocks and this block before the point."""
         c = self.config
         bsz, nb = c.block_size, c.reference_blocks
-        m, n = f.shape
+        nq, m, n = q.shape
         off = g0 % bsz
         total = off + n
         nblk = -(-total // bsz)
-        buf = np.full((m, nblk * bsz), -np.inf)
-        buf[:, off : off + n] = f
-        blocks = buf.reshape(m, nblk, bsz)
-        pm = np.maximum.accumulate(blocks, axis=2)
-        excl = np.empty_like(pm)
-        excl[:, :, 0] = -np.inf
-        excl[:, :, 1:] = pm[:, :, :-1]
-        excl[:, 0, :] = np.maximum(excl[:, 0, :], self._partial[:, None])
-        block_max = pm[:, :, -1].copy()
-        block_max[:, 0] = np.maximum(block_max[:, 0], self._partial)
-        allb = np.concatenate([self._ring, block_max], axis=1)
-        window = sliding_window_view(allb, nb, axis=1)[:, :nblk, :].max(axis=2)
-        ref = np.maximum(window[:, :, None], excl).reshape(m, -1)[:, off : off + n]
+        buf = np.zeros((nq, m, nblk * bsz))
+        buf[:, :, off : off + n] = q
+        blocks = buf.reshape(nq, m, nblk, bsz)
+        excl = np.cumsum(blocks, axis=3) - blocks
+        excl[:, :, 0, :] += self._mpartial[:, :, None]
+        block_sum = excl[:, :, :, -1] + blocks[:, :, :, -1]
+        allb = np.concatenate([self._mring, block_sum], axis=2)
+        csum = np.concatenate([np.zeros((nq, m, 1)), np.cumsum(allb, axis=2)], axis=2)
+        window = csum[:, :, nb : nb + nblk] - csum[:, :, :nblk]
+        out = (window[:, :, :, None] + excl).reshape(nq, m, -1)[:, :, off : off + n]
         complete = nblk if total % bsz == 0 else nblk - 1
-        self._ring = allb[:, complete : complete + nb].copy()
-        self._partial = block_max[:, -1].copy() if total % bsz else np.full(m, -np.inf)
-        out: FloatArray = np.asarray(ref, dtype=np.float64)
-        return out
+        self._mring = allb[:, :, complete : complete + nb].copy()
+        self._mpartial = block_sum[:, :, -1].copy() if total % bsz else np.zeros((nq, m))
+        result: FloatArray = np.asarray(out, dtype=np.float64)
+        return result
+
+    def _reference(self, f: FloatArray, g0: int) -> FloatArray:
+        """Per point: max of each deviation over the previous blocks and this block so far."""
+        ref, self._ring, self._partial = _rolling_max(
+            f, g0, self.config.block_size, self._ring, self._partial
+        )
+        return ref
 
     def _retain(self, all_t: FloatArray, all_x: FloatArray) -> None:
         c = self.config
