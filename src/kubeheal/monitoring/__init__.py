@@ -16,6 +16,7 @@ from kubeheal.monitoring.alertmanager import (
     alertmanager_config,
     render_alertmanager_config,
 )
+from kubeheal.monitoring.alerts import ALERT_NAMES, build_rule_groups
 from kubeheal.monitoring.bundle import (
     REPLACED_DEFAULT_RULES,
     kube_prometheus_stack_values,
@@ -42,7 +43,6 @@ from kubeheal.monitoring.render import (
     render_rule_file,
     render_rule_tests,
 )
-from kubeheal.monitoring.rules import ALERT_NAMES, build_rule_groups
 
 __all__ = [
     "ALERT_NAMES",

@@ -20,6 +20,7 @@ import posixpath
 from typing import Any
 
 from kubeheal.monitoring.alertmanager import SECRET_FILES, alertmanager_config
+from kubeheal.monitoring.alerts import build_rule_groups
 from kubeheal.monitoring.config import MonitoringConfig, format_duration
 from kubeheal.monitoring.dashboards import (
     Dashboard,
@@ -36,7 +37,6 @@ from kubeheal.monitoring.render import (
     rule_group_dict,
     test_file_name,
 )
-from kubeheal.monitoring.rules import build_rule_groups
 
 __all__ = [
     "REPLACED_DEFAULT_RULES",
