@@ -11,7 +11,7 @@ from kubeheal.twin.clock import ManualClock, parse_time
 from kubeheal.twin.scenarios import load_scenario
 from kubeheal.twin.sim.faults import FaultInjector, FaultSpec, FaultTargetError, UnknownFault
 from kubeheal.twin.sim.loop import Simulation
-from kubeheal.twin.sim.nodes import node_controllers
+from kubeheal.twin.sim.node_side import node_controllers
 from kubeheal.twin.sim.state import RuntimeState
 from kubeheal.twin.sim.workloads import Profile
 from kubeheal.twin.store import ObjectStore

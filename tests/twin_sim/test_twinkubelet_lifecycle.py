@@ -12,7 +12,7 @@ from kubeheal.twin.scenarios import load_scenario
 from kubeheal.twin.sim.faults import FaultInjector, FaultSpec
 from kubeheal.twin.sim.kubelet import read_logs
 from kubeheal.twin.sim.loop import Simulation
-from kubeheal.twin.sim.nodes import node_controllers
+from kubeheal.twin.sim.node_side import node_controllers
 from kubeheal.twin.sim.objects import qos_class
 from kubeheal.twin.sim.state import RuntimeState
 from kubeheal.twin.sim.workloads import Profile

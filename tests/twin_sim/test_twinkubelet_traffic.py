@@ -9,7 +9,7 @@ from kubeheal.twin.clock import ManualClock
 from kubeheal.twin.scenarios import load_scenario
 from kubeheal.twin.sim.faults import FaultInjector, FaultSpec
 from kubeheal.twin.sim.loop import Simulation
-from kubeheal.twin.sim.nodes import node_controllers
+from kubeheal.twin.sim.node_side import node_controllers
 from kubeheal.twin.sim.state import LATENCY_BUCKETS, PodRuntime, RuntimeState
 from kubeheal.twin.sim.workloads import (
     DailyPattern,

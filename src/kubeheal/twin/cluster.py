@@ -18,7 +18,7 @@ from kubeheal.twin.scenarios import load_scenario
 from kubeheal.twin.sim.control_plane import control_plane_controllers
 from kubeheal.twin.sim.faults import FaultInjector
 from kubeheal.twin.sim.loop import Simulation
-from kubeheal.twin.sim.nodes import node_controllers
+from kubeheal.twin.sim.node_side import node_controllers
 from kubeheal.twin.sim.state import RuntimeState
 from kubeheal.twin.sim.workloads import ProfileRegistry
 from kubeheal.twin.store import ObjectStore

@@ -32,7 +32,7 @@ traffic-spike          the load offered to a Service is multiplied by ``multipli
 Pod-level behaviour faults are `workloads.Override`s installed in the shared
 `ProfileRegistry`; node faults change `NodeRuntime`; rollout faults patch the Deployment.
 A fault with ``duration`` clears itself (`FaultInjector.step`, run every tick by
-`nodes.FaultExpiry`); clearing undoes exactly what was done.
+`node_side.FaultExpiry`); clearing undoes exactly what was done.
 
 Exception tree::
 

@@ -20,7 +20,7 @@
   NoExecute taint runs out (300 s unless the pod says otherwise).
 
 Pod eviction under node pressure is the kubelet's eviction manager (`kubelet.Kubelet`).
-`node_controllers` assembles the node-side controllers of a twin in their tick order.
+`node_side.node_controllers` assembles the node-side controllers of a twin in their tick order.
 """
 
 from __future__ import annotations
@@ -34,13 +34,10 @@ from typing import Any
 
 from kubeheal.twin.clock import format_time, parse_time
 from kubeheal.twin.errors import ApiError, NotFound
-from kubeheal.twin.sim.loop import Controller
 from kubeheal.twin.sim.state import NodeRuntime, RuntimeState
 from kubeheal.twin.sim.workloads import (
     ObjectCache,
     ProfileError,
-    ProfileRegistry,
-    WorkloadController,
     cpu_quantity,
     memory_quantity,
 )
@@ -49,11 +46,9 @@ from kubeheal.twin.store import ObjectStore
 __all__ = [
     "CAPACITY_ANNOTATIONS",
     "EVICTION_MEMORY_ANNOTATION",
-    "FaultExpiry",
     "NodeConfig",
     "NodeController",
     "node_capacity",
-    "node_controllers",
     "register_node",
 ]
 
@@ -693,48 +688,3 @@ class NodeController:
                 self.store.delete(self._pod_rt, meta.get("namespace"), meta["name"])
             except NotFound:
                 continue
-
-
-class FaultExpiry:
-    """Steps every fault injector attached to the profile registry (timed faults expire)."""
-
-    name = "fault-expiry"
-
-    def __init__(self, profiles: ProfileRegistry) -> None:
-        self.profiles = profiles
-
-    def step(self, now: float) -> None:
-        for expirer in list(self.profiles.expirers):
-            expirer.step(now)
-
-
-def node_controllers(
-    *,
-    store: ObjectStore,
-    runtime: RuntimeState,
-    profiles: ProfileRegistry,
-    injector: Any = None,
-    config: NodeConfig | None = None,
-    seed: int = 0,
-) -> list[Controller]:
-    """The node-side controllers of a twin, in tick order.
-
-    1. fault expiry (timed faults end before anything observes them),
-    2. nodes (registration, usage, conditions, heartbeats, node lifecycle, taint evictions),
-    3. workloads (traffic over the pods Ready as of the last tick; CPU/memory usage),
-    4. kubelet (pod lifecycle, probes, OOM kills and pressure evictions reacting to the usage
-       just computed, status written last so the tick ends consistent).
-
-    `injector` (a `faults.FaultInjector`) is optional: an injector attaches itself to
-    `profiles` when created, and the fault-expiry controller steps every attached injector.
-    """
-    from kubeheal.twin.sim.kubelet import Kubelet
-
-    if injector is not None and injector not in profiles.expirers:
-        profiles.expirers.append(injector)
-    nodes = NodeController(store=store, runtime=runtime, config=config)
-    workloads = WorkloadController(
-        store=store, runtime=runtime, profiles=profiles, seed=seed, node_cpu=nodes.node_cpu
-    )
-    kubelet = Kubelet(store=store, runtime=runtime, profiles=profiles, config=config, seed=seed)
-    return [FaultExpiry(profiles), nodes, workloads, kubelet]
