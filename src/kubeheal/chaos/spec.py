@@ -40,6 +40,7 @@ from pydantic import (
 
 from kubeheal.chaos.errors import ExperimentSpecError
 from kubeheal.config import Duration
+from kubeheal.config.errors import field_problems
 from kubeheal.model.names import NameKind, name_problem, shown
 
 __all__ = [
@@ -538,35 +539,17 @@ class Experiment(_Model):
 # --------------------------------------------------------------------------- loading
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif item in FAULT_KINDS or item.startswith(("function-", "tagged-union")):
-            continue
-        else:
-            parts.append(f".{item}" if parts else str(item))
-    return "".join(parts) or "(top)"
-
-
 def _problems(error: ValidationError) -> list[str]:
     found: list[str] = []
-    errors = error.errors()
-    deeper = {tuple(e["loc"])[:1] for e in errors if len(e["loc"]) > 1}
-    for err in errors:
-        loc = tuple(err["loc"])
-        if err["type"] == "too_short" and loc[:1] in deeper:
-            continue  # the items failed: said below
-        where = _location(loc)
-        if err["type"] == "union_tag_invalid":
-            tag = (err.get("ctx") or {}).get("tag")
+    for problem in field_problems(error, union_tags=FAULT_KINDS):
+        where = problem.field or "(top)"
+        if problem.kind == "union_tag_invalid":
+            tag = problem.context.get("tag")
             found.append(f"{where}: unknown fault {tag!r} (known: {', '.join(FAULT_KINDS)})")
-        elif err["type"] == "union_tag_not_found":
+        elif problem.kind == "union_tag_not_found":
             found.append(f"{where}: every fault needs 'fault:' (one of {', '.join(FAULT_KINDS)})")
         else:
-            message = str(err["msg"]).removeprefix("Value error, ")
-            found.append(f"{where}: {message}")
+            found.append(f"{where}: {problem.message}")
     return found
 
 

@@ -31,6 +31,8 @@ from pydantic import (
     model_validator,
 )
 
+from kubeheal.config.errors import format_validation_error
+
 __all__ = [
     "AlertmanagerConfig",
     "CostConfig",
@@ -489,15 +491,6 @@ class MonitoringConfig(_Section):
         )
 
 
-def _describe(error: ValidationError) -> str:
-    lines = []
-    for item in error.errors():
-        message = str(item["msg"]).removeprefix("Value error, ")
-        where = ".".join(str(part) for part in item["loc"])
-        lines.append(f"{where}: {message}" if where else message)
-    return "; ".join(lines)
-
-
 def validate_monitoring_config(data: object) -> MonitoringConfig:
     """A mapping (parsed YAML/JSON) as a `MonitoringConfig`; errors name the field."""
     if data is None:
@@ -507,7 +500,7 @@ def validate_monitoring_config(data: object) -> MonitoringConfig:
     try:
         return MonitoringConfig.model_validate(data)
     except ValidationError as e:
-        raise MonitoringConfigError(_describe(e)) from e
+        raise MonitoringConfigError(format_validation_error(e, sep="; ")) from e
 
 
 def parse_monitoring_config(text: str) -> MonitoringConfig:

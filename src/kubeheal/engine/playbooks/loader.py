@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from kubeheal.config.errors import field_problems
 from kubeheal.engine.playbooks.schema import ActionName, Playbook
 
 __all__ = [
@@ -142,25 +143,17 @@ def _line_of(root: yaml.Node, loc: Sequence[int | str]) -> tuple[int, str]:
 def _issues_from_validation(
     error: ValidationError, *, file: Path, root: yaml.Node
 ) -> list[PlaybookIssue]:
-    items = error.errors(include_url=False)
     issues: list[PlaybookIssue] = []
-    for item in items:
-        loc = tuple(item["loc"])
-        message = item["msg"]
-        if item["type"] == "union_tag_invalid":
+    for problem in field_problems(error):
+        loc, message = problem.loc, problem.message
+        if problem.kind == "union_tag_invalid":
             loc = (*loc, "action")
-            ctx = item.get("ctx") or {}
-            message = f"unknown action {ctx.get('tag')!r}; expected one of " + ", ".join(
-                sorted(_ACTION_TAGS)
+            message = f"unknown action {problem.context.get('tag')!r}; expected one of " + (
+                ", ".join(sorted(_ACTION_TAGS))
             )
-        elif item["type"] == "union_tag_not_found":
+        elif problem.kind == "union_tag_not_found":
             loc = (*loc, "action")
             message = "a step needs an action"
-        elif item["type"] == "too_short" and any(
-            len(other["loc"]) > len(loc) and tuple(other["loc"][: len(loc)]) == loc
-            for other in items
-        ):
-            continue  # the list is "too short" only because its items failed
         line, field = _line_of(root, loc)
         issues.append(PlaybookIssue(file=file, line=line, field=field, message=message))
     return issues
