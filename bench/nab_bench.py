@@ -81,8 +81,7 @@ def load_corpus(root: Path) -> list[tuple[LabelledFile, np.ndarray, np.ndarray]]
 # The coarse grid of --cv, one parameter at a time around the defaults.
 CV_GRID: dict[str, tuple[object, ...]] = {
     "combine": ("both", "likelihood"),
-    "likelihood_span": (5, 20),
-    "alarm_ratio": (1.03, 1.1),
+    "alarm_ratio": (1.015, 1.05),
     "suppress_points": (10, 100),
     "reference_blocks": (50, 120),
     "weekly_lags": (0,),
