@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
 
-from kubeheal.twin.api import AuditRecord, add_global_audit, remove_global_audit
+import kubeheal.twin.server
+from kubeheal.twin.api import ApiOptions, AuditRecord, create_app
+from kubeheal.twin.cluster import Twin
 from kubeheal.twin.promstack import PromStack, PromStackError, find_binaries
 from kubeheal.twin.rbac import denied, load_rules
 
@@ -55,6 +59,9 @@ def promstack_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom
 # recorded and, at the end of the session, checked against the ClusterRole and Roles shipped in
 # deploy/kustomize/base/rbac.yaml. A call the roles do not allow fails the run. (That the roles
 # grant nothing unused is checked by tests/deploy/test_deploy_rbac.py on a run built for it.)
+# The twin keeps no audit of its own: every twin API server of the run is started through
+# `kubeheal.twin.server`, whose `create_app` is given, for the session, an `ApiOptions.audit`
+# that hands the call to the test's own audit, if any, and records it.
 
 _RBAC = Path(__file__).resolve().parents[1] / "deploy" / "kustomize" / "base" / "rbac.yaml"
 _SERVICE_ACCOUNT = ("kubeheal", "kubeheal-system")
@@ -68,12 +75,27 @@ def _record_kubeheal_call(record: AuditRecord) -> None:
             _KUBEHEAL_CALLS.add(record)
 
 
+def _create_app_with_rbac_proof(twin: Twin, *, options: ApiOptions | None = None) -> Starlette:
+    options = options or ApiOptions()
+    own = options.audit
+
+    def audit(record: AuditRecord) -> None:
+        if own is not None:
+            own(record)
+        _record_kubeheal_call(record)
+
+    return create_app(twin, options=dataclasses.replace(options, audit=audit))
+
+
+_SESSION_PATCH = pytest.MonkeyPatch()
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    add_global_audit(_record_kubeheal_call)
+    _SESSION_PATCH.setattr(kubeheal.twin.server, "create_app", _create_app_with_rbac_proof)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    remove_global_audit(_record_kubeheal_call)
+    _SESSION_PATCH.undo()
     with _KUBEHEAL_CALLS_LOCK:
         calls = list(_KUBEHEAL_CALLS)
     refused = denied(calls, load_rules(_RBAC, service_account=_SERVICE_ACCOUNT))
