@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from kubeheal.cli.main import app
@@ -16,6 +19,37 @@ from kubeheal.monitoring import (
     parse_monitoring_config,
 )
 from kubeheal.monitoring.config import format_duration, parse_duration
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "monitoring.md"
+
+
+def _fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, str | None, bool]]:
+    """(dotted path as written in the file, description, is a section) of every field."""
+    for name, field in model.model_fields.items():
+        path = prefix + (field.alias or name)
+        section = isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        yield path, field.description, section
+        if section:
+            assert isinstance(field.annotation, type)
+            yield from _fields(field.annotation, path + ".")
+
+
+def test_every_field_has_a_description() -> None:
+    undocumented = [path for path, description, _ in _fields(MonitoringConfig) if not description]
+    assert undocumented == []
+
+
+def test_the_documented_configuration_is_the_defaults_and_names_every_field() -> None:
+    block = re.search(r"```yaml\n(rate_window:.*?)```", DOC.read_text(), re.DOTALL)
+    assert block is not None, "docs/monitoring.md lost its configuration example"
+    data = yaml.safe_load(block.group(1))
+    assert parse_monitoring_config(block.group(1)) == MonitoringConfig()
+    for path, _, section in _fields(MonitoringConfig):
+        node = data
+        for part in path.split("."):
+            assert isinstance(node, dict) and part in node, f"{path} is not in docs/monitoring.md"
+            node = node[part]
+        assert isinstance(node, dict) or not section, path
 
 
 @pytest.mark.parametrize(

@@ -120,10 +120,16 @@ class _Section(BaseModel):
     )
 
 
+_FOR = (
+    "How long the alert's condition must hold before it fires (its `for`, written `for:` in "
+    "the file; 0s: at once)."
+)
+
+
 class _Alert(_Section):
     """One alert's settings; `for` is how long its condition must hold before it fires."""
 
-    for_: Duration = Field(0, alias="for")
+    for_: Duration = Field(0, alias="for", description=_FOR)
 
 
 # ---------------------------------------------------------------------------- golden signals
@@ -132,7 +138,7 @@ class _Alert(_Section):
 class LatencyConfig(_Alert):
     """HighLatency: a quantile of request latency above a threshold."""
 
-    for_: Duration = Field(600, alias="for")
+    for_: Duration = Field(600, alias="for", description=_FOR)
     quantile: Ratio = 0.95
     """Latency quantile, computed from the request-duration histogram."""
     threshold_seconds: float = Field(0.5, gt=0)
@@ -142,7 +148,7 @@ class LatencyConfig(_Alert):
 class TrafficConfig(_Alert):
     """HighTraffic: request rate far above its own recent baseline."""
 
-    for_: Duration = Field(300, alias="for")
+    for_: Duration = Field(300, alias="for", description=_FOR)
     spike_factor: float = Field(3.0, gt=1)
     """Fires when the rate is more than this many times the baseline."""
     baseline_window: Duration = 3600
@@ -152,7 +158,7 @@ class TrafficConfig(_Alert):
 class ErrorRateConfig(_Alert):
     """HighErrorRate: share of 5xx answers among all requests."""
 
-    for_: Duration = Field(300, alias="for")
+    for_: Duration = Field(300, alias="for", description=_FOR)
     warning_ratio: Ratio = 0.05
     """Share of 5xx answers above which a warning fires."""
     critical_ratio: Ratio | None = 0.2
@@ -168,7 +174,7 @@ class ErrorRateConfig(_Alert):
 class SaturationConfig(_Alert):
     """HighCPUSaturation / HighMemorySaturation: usage as a share of the limit."""
 
-    for_: Duration = Field(900, alias="for")
+    for_: Duration = Field(900, alias="for", description=_FOR)
     ratio: Ratio = 0.9
     """Fires when usage is above this share of the container limit."""
 
@@ -176,7 +182,7 @@ class SaturationConfig(_Alert):
 class MemorySaturationConfig(SaturationConfig):
     """HighMemorySaturation: working set as a share of the memory limit."""
 
-    for_: Duration = Field(300, alias="for")
+    for_: Duration = Field(300, alias="for", description=_FOR)
 
 
 class GoldenSignalsConfig(_Section):
@@ -186,10 +192,15 @@ class GoldenSignalsConfig(_Section):
     """Requests per second a workload must serve before latency and error alerts apply (so
     three failed requests of an idle service do not page anyone)."""
     latency: LatencyConfig = LatencyConfig()
+    """HighLatency."""
     traffic: TrafficConfig = TrafficConfig()
+    """HighTraffic."""
     errors: ErrorRateConfig = ErrorRateConfig()
+    """HighErrorRate (a warning and an optional critical tier)."""
     cpu_saturation: SaturationConfig = SaturationConfig()
+    """HighCPUSaturation."""
     memory_saturation: MemorySaturationConfig = MemorySaturationConfig()
+    """HighMemorySaturation."""
 
 
 # ---------------------------------------------------------------------------- kubernetes
@@ -198,7 +209,7 @@ class GoldenSignalsConfig(_Section):
 class CrashLoopConfig(_Alert):
     """PodCrashLooping: CrashLoopBackOff, or several restarts within a window."""
 
-    for_: Duration = Field(300, alias="for")
+    for_: Duration = Field(300, alias="for", description=_FOR)
     restarts: int = Field(3, ge=2)
     """Restarts within `window` that count as crash-looping (at least 2: one restart is not a
     crash loop)."""
@@ -209,9 +220,11 @@ class CrashLoopConfig(_Alert):
 class VolumeUsageConfig(_Alert):
     """PersistentVolumeUsageHigh: share of a volume's capacity in use."""
 
-    for_: Duration = Field(300, alias="for")
+    for_: Duration = Field(300, alias="for", description=_FOR)
     warning_ratio: Ratio = 0.8
+    """Share of the capacity in use above which a warning fires."""
     critical_ratio: Ratio | None = 0.95
+    """Share in use above which a critical alert fires too (null: no critical tier)."""
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> VolumeUsageConfig:
@@ -223,7 +236,7 @@ class VolumeUsageConfig(_Alert):
 class ReplicasMismatchConfig(_Alert):
     """KubeDeploymentReplicasMismatch: fewer available replicas than desired, no rollout."""
 
-    for_: Duration = Field(900, alias="for")
+    for_: Duration = Field(900, alias="for", description=_FOR)
     rollout_window: Duration = 600
     """A Deployment whose updated replicas changed within this window is rolling out and is
     not reported."""
@@ -232,37 +245,44 @@ class ReplicasMismatchConfig(_Alert):
 class NodeMemoryPressureConfig(_Alert):
     """NodeMemoryPressure: the kubelet reports the MemoryPressure condition."""
 
-    for_: Duration = Field(120, alias="for")
+    for_: Duration = Field(120, alias="for", description=_FOR)
 
 
 class PodNotReadyConfig(_Alert):
     """KubePodNotReady: a pod neither ready nor finished."""
 
-    for_: Duration = Field(900, alias="for")
+    for_: Duration = Field(900, alias="for", description=_FOR)
 
 
 class HpaMaxedOutConfig(_Alert):
     """KubeHpaMaxedOut: an HPA running at its maxReplicas."""
 
-    for_: Duration = Field(900, alias="for")
+    for_: Duration = Field(900, alias="for", description=_FOR)
 
 
 class NodeNotReadyConfig(_Alert):
     """NodeNotReady: a node's Ready condition is False or Unknown."""
 
-    for_: Duration = Field(300, alias="for")
+    for_: Duration = Field(300, alias="for", description=_FOR)
 
 
 class KubernetesConfig(_Section):
     """Pods, nodes, volumes, Deployments and HPAs, from kube-state-metrics and the kubelet."""
 
     crash_loop: CrashLoopConfig = CrashLoopConfig()
+    """PodCrashLooping."""
     node_memory_pressure: NodeMemoryPressureConfig = NodeMemoryPressureConfig()
+    """NodeMemoryPressure."""
     volume_usage: VolumeUsageConfig = VolumeUsageConfig()
+    """PersistentVolumeUsageHigh (a warning and an optional critical tier)."""
     pod_not_ready: PodNotReadyConfig = PodNotReadyConfig()
+    """KubePodNotReady."""
     replicas_mismatch: ReplicasMismatchConfig = ReplicasMismatchConfig()
+    """KubeDeploymentReplicasMismatch."""
     hpa_maxed_out: HpaMaxedOutConfig = HpaMaxedOutConfig()
+    """KubeHpaMaxedOut."""
     node_not_ready: NodeNotReadyConfig = NodeNotReadyConfig()
+    """NodeNotReady."""
 
 
 # ---------------------------------------------------------------------------- cost
@@ -271,7 +291,7 @@ class KubernetesConfig(_Section):
 class OverProvisionedConfig(_Alert):
     """OverProvisionedPods: a workload using a small share of what it requests."""
 
-    for_: Duration = Field(21600, alias="for")
+    for_: Duration = Field(21600, alias="for", description=_FOR)
     cpu_usage_ratio: Ratio = 0.2
     """Fires when CPU usage stays below this share of the CPU requests."""
     memory_usage_ratio: Ratio = 0.3
@@ -290,7 +310,7 @@ class OverProvisionedConfig(_Alert):
 class IneffectiveHpaConfig(_Alert):
     """IneffectiveHPA: an HPA pinned at minReplicas (> 1) with its metrics far below target."""
 
-    for_: Duration = Field(21600, alias="for")
+    for_: Duration = Field(21600, alias="for", description=_FOR)
     utilization_ratio: Ratio = 0.5
     """Fires when every metric of the HPA is below this share of its target."""
 
@@ -298,15 +318,18 @@ class IneffectiveHpaConfig(_Alert):
 class UnusedVolumesConfig(_Alert):
     """UnusedPersistentVolumes: a PersistentVolume bound to no claim."""
 
-    for_: Duration = Field(86400, alias="for")
+    for_: Duration = Field(86400, alias="for", description=_FOR)
 
 
 class CostConfig(_Section):
     """Money spent on capacity nobody uses."""
 
     over_provisioned: OverProvisionedConfig = OverProvisionedConfig()
+    """OverProvisionedPods."""
     unused_volumes: UnusedVolumesConfig = UnusedVolumesConfig()
+    """UnusedPersistentVolumes."""
     ineffective_hpa: IneffectiveHpaConfig = IneffectiveHpaConfig()
+    """IneffectiveHPA."""
 
 
 # ---------------------------------------------------------------------------- kubeheal itself
@@ -315,18 +338,19 @@ class CostConfig(_Section):
 class RemediationsFailingConfig(_Alert):
     """KubehealRemediationsFailing: most of kubeheal's recent actions failed."""
 
-    for_: Duration = Field(300, alias="for")
+    for_: Duration = Field(300, alias="for", description=_FOR)
     ratio: Ratio = 0.5
     """Fires when more than this share of the finished actions failed..."""
     min_failures: int = Field(3, ge=1)
     """...and at least this many failed within the window."""
     window: Duration = 1800
+    """Window over which finished and failed actions are counted."""
 
 
 class BudgetExhaustedConfig(_Alert):
     """KubehealActionBudgetExhausted: the action budget (circuit breaker) stopped a plan."""
 
-    for_: Duration = Field(0, alias="for")
+    for_: Duration = Field(0, alias="for", description=_FOR)
     window: Duration = 900
     """The alert stays active this long after the last blocked plan."""
 
@@ -334,7 +358,7 @@ class BudgetExhaustedConfig(_Alert):
 class KubehealDownConfig(_Alert):
     """KubehealDown: no kubeheal instance answers Prometheus' scrapes."""
 
-    for_: Duration = Field(300, alias="for")
+    for_: Duration = Field(300, alias="for", description=_FOR)
 
 
 class KubehealHealthConfig(_Section):
@@ -343,8 +367,11 @@ class KubehealHealthConfig(_Section):
     job: str = Field("kubeheal", min_length=1)
     """The `job` label Prometheus gives kubeheal's /metrics target."""
     down: KubehealDownConfig = KubehealDownConfig()
+    """KubehealDown."""
     remediations_failing: RemediationsFailingConfig = RemediationsFailingConfig()
+    """KubehealRemediationsFailing."""
     budget_exhausted: BudgetExhaustedConfig = BudgetExhaustedConfig()
+    """KubehealActionBudgetExhausted."""
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -360,20 +387,31 @@ class AlertmanagerConfig(_Section):
     `pagerduty-routing-key`, `smtp-password` (kube-prometheus-stack mounts the Secret named
     after the last path element here)."""
     slack_channel_critical: str = "#alerts-critical"
+    """Slack channel of critical alerts."""
     slack_channel_warning: str = "#alerts"
+    """Slack channel of warnings."""
     email_to: str = "oncall@example.com"
+    """Recipient of the e-mailed (info) alerts."""
     email_from: str = "alertmanager@example.com"
+    """From address of Alertmanager's e-mails."""
     smtp_smarthost: str = "smtp.example.com:587"
+    """SMTP server (host:port) Alertmanager sends e-mail through."""
     smtp_auth_username: str = "alertmanager"
+    """SMTP AUTH user name (the password is the `smtp-password` file in `secrets_dir`)."""
     info_receiver: Literal["email", "null"] = "email"
     """Where info alerts go: e-mail, or nowhere ('null')."""
     group_wait: Duration = 30
+    """How long Alertmanager waits to group a new alert with others before notifying people."""
     group_interval: Duration = 300
+    """How long it waits before notifying people of new alerts in a group already notified."""
     repeat_interval: Duration = 14400
+    """How long it waits before notifying people again of an alert still firing."""
     webhook_group_wait: Duration = 5
     """group_wait of the route to kubeheal: part of the floor of its reaction time."""
     webhook_group_interval: Duration = 30
+    """group_interval of the route to kubeheal."""
     webhook_repeat_interval: Duration = 3600
+    """repeat_interval of the route to kubeheal (kubeheal also sees the resolution)."""
 
     @model_validator(mode="after")
     def _valid(self) -> AlertmanagerConfig:
@@ -391,6 +429,7 @@ class PrometheusRuleConfig(_Section):
     """Metadata of the generated PrometheusRule custom resources."""
 
     namespace: str = "monitoring"
+    """Namespace of the PrometheusRule resources."""
     labels: dict[str, str] = Field(default_factory=lambda: {"release": "kube-prometheus-stack"})
     """Labels the Prometheus operator's ruleSelector looks for (kube-prometheus-stack selects
     `release: <release name>` by default)."""
@@ -408,8 +447,11 @@ class DashboardsConfig(_Section):
     """The generated Grafana dashboards and their ConfigMaps."""
 
     namespace: str = "monitoring"
+    """Namespace of the dashboard ConfigMaps (where Grafana's sidecar looks)."""
     refresh: str = "30s"
+    """Grafana's auto-refresh interval of the dashboards."""
     time_from: str = "now-6h"
+    """Start of the dashboards' default time range (Grafana's syntax)."""
 
 
 class MonitoringConfig(_Section):
@@ -422,12 +464,19 @@ class MonitoringConfig(_Section):
     runbook_base_url: str = "https://github.com/kubeheal/kubeheal/blob/main/docs/monitoring.md"
     """Each alert's runbook_url is this URL plus `#<alert name in lower case>`."""
     golden_signals: GoldenSignalsConfig = GoldenSignalsConfig()
+    """Alerts on the workloads' latency, traffic, errors and saturation."""
     kubernetes: KubernetesConfig = KubernetesConfig()
+    """Alerts on pods, nodes, volumes, Deployments and HPAs."""
     cost: CostConfig = CostConfig()
+    """Alerts on capacity paid for and not used."""
     kubeheal: KubehealHealthConfig = KubehealHealthConfig()
+    """Alerts on kubeheal's own health."""
     alertmanager: AlertmanagerConfig = AlertmanagerConfig()
+    """The generated Alertmanager configuration."""
     prometheus_rule: PrometheusRuleConfig = PrometheusRuleConfig()
+    """Namespace and labels of the generated PrometheusRule resources."""
     dashboards: DashboardsConfig = DashboardsConfig()
+    """The generated Grafana dashboards."""
 
     @model_validator(mode="after")
     def _consistent(self) -> MonitoringConfig:
