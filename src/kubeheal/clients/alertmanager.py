@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any
 
 import httpx
+
+from kubeheal.clients._http import ServiceClient, ServiceErrors
 
 __all__ = [
     "AlertmanagerClient",
@@ -38,8 +39,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
 
 
 class AlertmanagerError(Exception):
@@ -224,8 +223,16 @@ def _parse_status(raw: Mapping[str, Any]) -> AlertmanagerStatus:
     )
 
 
-class AlertmanagerClient:
+class AlertmanagerClient(ServiceClient):
     """Async client of one Alertmanager; use as `async with` or call `aclose()`."""
+
+    errors = ServiceErrors(
+        service="Alertmanager",
+        possessive="Alertmanager's",
+        base=AlertmanagerError,
+        unavailable=AlertmanagerUnavailable,
+        response=AlertmanagerResponseError,
+    )
 
     def __init__(
         self,
@@ -235,27 +242,7 @@ class AlertmanagerClient:
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=timeout,
-            headers=dict(headers or {}),
-            transport=transport,
-        )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        super().__init__(base_url, timeout=timeout, headers=headers, transport=transport)
 
     async def alerts(
         self,
@@ -278,7 +265,7 @@ class AlertmanagerClient:
         if receiver is not None:
             params.append(("receiver", receiver))
         body = await self._call("GET", "/api/v2/alerts", params=params)
-        return _parse(lambda b: [_parse_alert(a) for a in b], body)
+        return self._parse(lambda b: [_parse_alert(a) for a in b], body)
 
     async def post_alerts(self, alerts: Sequence[PostableAlert]) -> None:
         """Post alerts as Prometheus does (for tests and load tools)."""
@@ -287,12 +274,12 @@ class AlertmanagerClient:
     async def silences(self) -> list[Silence]:
         """Every silence Alertmanager knows (active, pending and expired)."""
         body = await self._call("GET", "/api/v2/silences")
-        return _parse(lambda b: [_parse_silence(s) for s in b], body)
+        return self._parse(lambda b: [_parse_silence(s) for s in b], body)
 
     async def status(self) -> AlertmanagerStatus:
         """Version, uptime, cluster status and the loaded configuration."""
         body = await self._call("GET", "/api/v2/status")
-        return _parse(_parse_status, body)
+        return self._parse(_parse_status, body)
 
     async def ready(self) -> bool:
         """True when Alertmanager answers 200 on `/-/ready`; False otherwise."""
@@ -301,27 +288,6 @@ class AlertmanagerClient:
         except AlertmanagerError:
             return False
         return response.status_code == 200
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Sequence[tuple[str, str]] = (),
-        json_body: Any = None,
-    ) -> httpx.Response:
-        try:
-            return await self._http.request(
-                method, path, params=list(params) or None, json=json_body
-            )
-        except httpx.TimeoutException as e:
-            raise AlertmanagerUnavailable(f"timeout calling Alertmanager {path}: {e!r}") from e
-        except httpx.TransportError as e:
-            raise AlertmanagerUnavailable(
-                f"cannot reach Alertmanager at {self.base_url}: {e!r}"
-            ) from e
-        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as e:
-            raise AlertmanagerError(f"request to Alertmanager {path} failed: {e!r}") from e
 
     async def _call(
         self,
@@ -333,18 +299,10 @@ class AlertmanagerClient:
     ) -> Any:
         response = await self._send(method, path, params=params, json_body=json_body)
         status = response.status_code
-        if status >= 500 or status == 429:
-            raise AlertmanagerUnavailable(
-                f"Alertmanager answered {status} on {path}: {_message(response)}",
-                status_code=status,
-            )
+        self._raise_if_unavailable(response, path, lambda: _message(response))
         if status in (400, 422):
             raise AlertmanagerRequestError(_message(response), status_code=status)
-        if status != 200:
-            raise AlertmanagerResponseError(
-                f"unexpected HTTP {status} from Alertmanager on {path}: {_message(response)}",
-                status_code=status,
-            )
+        self._raise_unless_ok(response, path, lambda: _message(response))
         if not response.content:
             return None
         try:
@@ -366,10 +324,3 @@ def _message(response: httpx.Response) -> str:
     if isinstance(body, dict) and "message" in body:
         return str(body["message"])
     return response.text[:300].strip()
-
-
-def _parse(parse: Callable[[Any], _T], body: Any) -> _T:
-    try:
-        return parse(body)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
-        raise AlertmanagerResponseError(f"unexpected data in Alertmanager's answer: {e!r}") from e

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from kubeheal.clients._http import HttpClient
+
 __all__ = ["HttpCheckError", "HttpCheckResult", "HttpChecker", "HttpUnreachable"]
 
 
@@ -36,7 +38,7 @@ class HttpCheckResult:
     latency_s: float
 
 
-class HttpChecker:
+class HttpChecker(HttpClient):
     """Makes timed HTTP requests; use as ``async with`` or call ``aclose()``."""
 
     def __init__(
@@ -46,19 +48,12 @@ class HttpChecker:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        self._http = httpx.AsyncClient(
-            timeout=timeout, transport=transport, follow_redirects=False, trust_env=False
+        super().__init__(
+            httpx.AsyncClient(
+                timeout=timeout, transport=transport, follow_redirects=False, trust_env=False
+            )
         )
         self._clock = clock
-
-    async def __aenter__(self) -> HttpChecker:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def check(
         self,

@@ -27,13 +27,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 import httpx
 import numpy as np
 import numpy.typing as npt
+
+from kubeheal.clients._http import ServiceClient, ServiceErrors
 
 __all__ = [
     "MAX_POINTS_PER_SERIES",
@@ -60,9 +61,6 @@ MAX_POINTS_PER_SERIES = 11_000
 _DEFAULT_CHUNK_POINTS = 10_000
 
 FloatArray = npt.NDArray[np.float64]
-_T = TypeVar("_T")
-
-
 # --- errors -------------------------------------------------------------------------------
 
 
@@ -386,12 +384,20 @@ def _fmt(value: float) -> str:
 # --- client -------------------------------------------------------------------------------
 
 
-class PrometheusClient:
+class PrometheusClient(ServiceClient):
     """Async client of one Prometheus server; use as `async with` or call `aclose()`.
 
     `base_url` is the server's root (e.g. "http://127.0.0.1:9090", or with the path prefix
     given by `--web.external-url`/`--web.route-prefix`).
     """
+
+    errors = ServiceErrors(
+        service="Prometheus",
+        possessive="Prometheus'",
+        base=PrometheusError,
+        unavailable=PrometheusUnavailable,
+        response=PrometheusResponseError,
+    )
 
     def __init__(
         self,
@@ -405,30 +411,10 @@ class PrometheusClient:
     ) -> None:
         if not 1 <= max_points_per_request <= MAX_POINTS_PER_SERIES:
             raise ValueError(f"max_points_per_request must be in 1..{MAX_POINTS_PER_SERIES}")
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, timeout=timeout, headers=headers, transport=transport)
         self.max_points_per_request = max_points_per_request
         self.stats = PrometheusStats()
         self._clock = clock
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=timeout,
-            headers=dict(headers or {}),
-            transport=transport,
-        )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     # --- queries --------------------------------------------------------------------------
 
@@ -557,13 +543,6 @@ class PrometheusClient:
             params.append(("end", _fmt(end)))
         return params
 
-    @staticmethod
-    def _parse(parse: Callable[[Any], _T], data: Any) -> _T:
-        try:
-            return parse(data)
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
-            raise PrometheusResponseError(f"unexpected data in Prometheus' answer: {e!r}") from e
-
     async def _request(
         self,
         method: str,
@@ -576,24 +555,18 @@ class PrometheusClient:
         self.stats.requests += 1
         self.stats.by_endpoint[path] = self.stats.by_endpoint.get(path, 0) + 1
         try:
-            return await self._http.request(
+            return await self._send(
                 method,
                 path,
-                params=list(params) or None,
+                params=params,
                 content=None if form is None else _form_body(form),
                 headers=None
                 if form is None
                 else {"Content-Type": "application/x-www-form-urlencoded"},
             )
-        except httpx.TimeoutException as e:
+        except PrometheusError:
             self.stats.errors += 1
-            raise PrometheusUnavailable(f"timeout calling Prometheus {path}: {e!r}") from e
-        except httpx.TransportError as e:
-            self.stats.errors += 1
-            raise PrometheusUnavailable(f"cannot reach Prometheus at {self.base_url}: {e!r}") from e
-        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as e:
-            self.stats.errors += 1
-            raise PrometheusError(f"request to Prometheus {path} failed: {e!r}") from e
+            raise
         finally:
             self.stats.seconds += self._clock() - started
 
@@ -607,6 +580,13 @@ class PrometheusClient:
     ) -> Any:
         """One API call; returns the envelope's `data` or raises the mapped error."""
         response = await self._request(method, path, params=params, form=form)
+        try:
+            return self._envelope(response, path)
+        except PrometheusError:
+            self.stats.errors += 1
+            raise
+
+    def _envelope(self, response: httpx.Response, path: str) -> Any:
         status = response.status_code
         try:
             body = response.json()
@@ -618,14 +598,12 @@ class PrometheusClient:
         envelope = body if isinstance(body, dict) else None
         error_type = str(envelope.get("errorType", "")) if envelope else ""
         error_text = str(envelope.get("error", "")) if envelope else ""
-        if status >= 500 or status == 429:
-            self.stats.errors += 1
-            detail = error_text or response.text[:200].strip() or response.reason_phrase
-            raise PrometheusUnavailable(
-                f"Prometheus answered {status} on {path}: {detail}", status_code=status
-            )
+        self._raise_if_unavailable(
+            response,
+            path,
+            lambda: error_text or response.text[:200].strip() or response.reason_phrase,
+        )
         if status in (400, 422):
-            self.stats.errors += 1
             if envelope is None:
                 raise PrometheusResponseError(
                     f"Prometheus answered {status} on {path} without a JSON error: "
@@ -633,20 +611,13 @@ class PrometheusClient:
                     status_code=status,
                 )
             raise PrometheusQueryError(error_text, status_code=status, error_type=error_type)
-        if status != 200:
-            self.stats.errors += 1
-            raise PrometheusResponseError(
-                f"unexpected HTTP {status} from Prometheus on {path}: {response.text[:200]!r}",
-                status_code=status,
-            )
+        self._raise_unless_ok(response, path, lambda: repr(response.text[:200]))
         if envelope is None:
-            self.stats.errors += 1
             what = f"invalid JSON ({decode_error})" if decode_error else "not a JSON object"
             raise PrometheusResponseError(
                 f"Prometheus' answer on {path} is {what}", status_code=status
             ) from decode_error
         if envelope.get("status") != "success" or "data" not in envelope:
-            self.stats.errors += 1
             raise PrometheusResponseError(
                 f"Prometheus' answer on {path} is not a success envelope: "
                 f"{error_type or envelope.get('status')!r} {error_text}",
