@@ -1,0 +1,513 @@
+"""kube-state-metrics v2 series from the API objects in the store: namespaces, nodes, pods and
+their containers, deployments, replica sets, HPAs, PDBs, persistent volumes and claims.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from kubeheal.twin.metrics.exposition import (
+    _CONDITION_STATUSES,
+    _NAMESPACE_PHASES,
+    _POD_PHASES,
+    _POD_STATUS_REASONS,
+    _PV_PHASES,
+    _PVC_PHASES,
+    Obj,
+    _condition_series,
+    _esc,
+    _labels,
+    _map_labels,
+    _quantity,
+    _resources,
+    _timestamp,
+)
+from kubeheal.twin.metrics.scrape import PodInfo, Scrape
+
+__all__ = ["KubeStateMetrics"]
+
+
+class KubeStateMetrics(Scrape):
+    """The kube-state-metrics exporters of one scrape."""
+
+    def namespaces(self) -> None:
+        for ns in self._objects("", "v1", "namespaces"):
+            name = str(ns["metadata"]["name"])
+            phase = (ns.get("status") or {}).get("phase") or (
+                "Terminating" if ns["metadata"].get("deletionTimestamp") else "Active"
+            )
+            for candidate in _NAMESPACE_PHASES:
+                self.expo.add(
+                    "kube_namespace_status_phase",
+                    f'namespace="{_esc(name)}",phase="{candidate}"',
+                    1 if phase == candidate else 0,
+                )
+
+    def nodes(self) -> None:
+        expo = self.expo
+        for node in self._objects("", "v1", "nodes"):
+            meta, spec = node["metadata"], node.get("spec") or {}
+            status = node.get("status") or {}
+            name = str(meta["name"])
+            base = f'node="{_esc(name)}"'
+            info = status.get("nodeInfo") or {}
+            internal_ip = next(
+                (
+                    str(a.get("address", ""))
+                    for a in status.get("addresses") or []
+                    if a.get("type") == "InternalIP"
+                ),
+                "",
+            )
+            self.node_kernel[name] = str(info.get("kernelVersion", ""))
+            expo.add(
+                "kube_node_info",
+                base
+                + ","
+                + _labels(
+                    (
+                        ("kernel_version", str(info.get("kernelVersion", ""))),
+                        ("os_image", str(info.get("osImage", ""))),
+                        (
+                            "container_runtime_version",
+                            str(info.get("containerRuntimeVersion", "")),
+                        ),
+                        ("kubelet_version", str(info.get("kubeletVersion", ""))),
+                        ("kubeproxy_version", str(info.get("kubeProxyVersion", ""))),
+                        ("provider_id", str(spec.get("providerID", ""))),
+                        ("pod_cidr", str(spec.get("podCIDR", ""))),
+                        ("system_uuid", str(info.get("systemUUID", ""))),
+                        ("internal_ip", internal_ip),
+                    )
+                ),
+                1,
+            )
+            for key in sorted(meta.get("labels") or {}):
+                if key.startswith("node-role.kubernetes.io/"):
+                    role = key.removeprefix("node-role.kubernetes.io/")
+                    expo.add("kube_node_role", f'{base},role="{_esc(role)}"', 1)
+            created = _timestamp(meta.get("creationTimestamp"))
+            if created is not None:
+                expo.add("kube_node_created", base, created)
+            expo.add("kube_node_spec_unschedulable", base, 1 if spec.get("unschedulable") else 0)
+            for taint in spec.get("taints") or []:
+                expo.add(
+                    "kube_node_spec_taint",
+                    base
+                    + ","
+                    + _labels(
+                        (
+                            ("key", str(taint.get("key", ""))),
+                            ("value", str(taint.get("value", ""))),
+                            ("effect", str(taint.get("effect", ""))),
+                        )
+                    ),
+                    1,
+                )
+            for cond in status.get("conditions") or []:
+                _condition_series(expo, "kube_node_status_condition", base, cond)
+            for family, key in (
+                ("kube_node_status_capacity", "capacity"),
+                ("kube_node_status_allocatable", "allocatable"),
+            ):
+                for resource, unit, value in _resources(status.get(key) or {}):
+                    expo.add(family, f'{base},resource="{resource}",unit="{unit}"', value)
+            cpu = _quantity((status.get("capacity") or {}).get("cpu", "1"))
+            self.node_cpus[name] = max(1, math.ceil(cpu or 1))
+
+    def pods(self) -> None:
+        expo = self.expo
+        for pod in self._objects("", "v1", "pods"):
+            meta = pod["metadata"]
+            spec = pod.get("spec") or {}
+            status = pod.get("status") or {}
+            ns, name, uid = str(meta.get("namespace", "")), str(meta["name"]), str(meta["uid"])
+            labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+            self.pods_by_uid[uid] = PodInfo(pod, labels)
+            base = f'namespace="{_esc(ns)}",pod="{_esc(name)}",uid="{_esc(uid)}"'
+            node = str(spec.get("nodeName", ""))
+            owners = meta.get("ownerReferences") or []
+            controller = next((o for o in owners if o.get("controller")), None)
+            expo.add(
+                "kube_pod_info",
+                base
+                + ","
+                + _labels(
+                    (
+                        ("host_ip", str(status.get("hostIP", ""))),
+                        ("pod_ip", str(status.get("podIP", ""))),
+                        ("node", node),
+                        (
+                            "created_by_kind",
+                            str(controller.get("kind", "")) if controller else "<none>",
+                        ),
+                        (
+                            "created_by_name",
+                            str(controller.get("name", "")) if controller else "<none>",
+                        ),
+                        ("priority_class", str(spec.get("priorityClassName", ""))),
+                        ("host_network", "true" if spec.get("hostNetwork") else "false"),
+                    )
+                ),
+                1,
+            )
+            self._owner_series("kube_pod_owner", base, owners)
+            label_pairs = _map_labels("label_", labels)
+            expo.add(
+                "kube_pod_labels",
+                base + ("," + _labels(label_pairs) if label_pairs else ""),
+                1,
+            )
+            for ts_family, key in (
+                ("kube_pod_created", meta.get("creationTimestamp")),
+                ("kube_pod_start_time", status.get("startTime")),
+                ("kube_pod_deletion_timestamp", meta.get("deletionTimestamp")),
+            ):
+                ts = _timestamp(key)
+                if ts is not None:
+                    expo.add(ts_family, base, ts)
+            phase = status.get("phase")
+            if phase:
+                for candidate in _POD_PHASES:
+                    expo.add(
+                        "kube_pod_status_phase",
+                        f'{base},phase="{candidate}"',
+                        1 if phase == candidate else 0,
+                    )
+            for cond in status.get("conditions") or []:
+                cond_family = {
+                    "Ready": "kube_pod_status_ready",
+                    "PodScheduled": "kube_pod_status_scheduled",
+                }.get(str(cond.get("type")))
+                if cond_family is None:
+                    continue
+                cond_status = str(cond.get("status", "Unknown"))
+                for label, api_value in _CONDITION_STATUSES:
+                    expo.add(
+                        cond_family,
+                        f'{base},condition="{label}"',
+                        1 if cond_status == api_value else 0,
+                    )
+            reason = status.get("reason")
+            for candidate in _POD_STATUS_REASONS:
+                expo.add(
+                    "kube_pod_status_reason",
+                    f'{base},reason="{candidate}"',
+                    1 if reason == candidate else 0,
+                )
+            self._container_statuses(pod, base)
+            self._container_resources(pod, base, node)
+
+    def _owner_series(self, family: str, base: str, owners: list[Obj]) -> None:
+        if not owners:
+            self.expo.add(
+                family,
+                f'{base},owner_kind="<none>",owner_name="<none>",owner_is_controller="<none>"',
+                1,
+            )
+            return
+        for ref in owners:
+            self.expo.add(
+                family,
+                base
+                + ","
+                + _labels(
+                    (
+                        ("owner_kind", str(ref.get("kind", ""))),
+                        ("owner_name", str(ref.get("name", ""))),
+                        ("owner_is_controller", "true" if ref.get("controller") else "false"),
+                    )
+                ),
+                1,
+            )
+
+    def _container_statuses(self, pod: Obj, base: str) -> None:
+        expo = self.expo
+        spec_images = {
+            str(c.get("name")): str(c.get("image", ""))
+            for c in (pod.get("spec") or {}).get("containers") or []
+        }
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            cname = str(cs.get("name", ""))
+            cbase = f'{base},container="{_esc(cname)}"'
+            state = cs.get("state") or {}
+            last = (cs.get("lastState") or {}).get("terminated")
+            expo.add(
+                "kube_pod_container_info",
+                cbase
+                + ","
+                + _labels(
+                    (
+                        ("image_spec", spec_images.get(cname, "")),
+                        ("image", str(cs.get("image", ""))),
+                        ("image_id", str(cs.get("imageID", ""))),
+                        ("container_id", str(cs.get("containerID", ""))),
+                    )
+                ),
+                1,
+            )
+            waiting, running, terminated = (
+                state.get("waiting"),
+                state.get("running"),
+                state.get("terminated"),
+            )
+            expo.add("kube_pod_container_status_waiting", cbase, 1 if waiting is not None else 0)
+            if waiting is not None and waiting.get("reason"):
+                expo.add(
+                    "kube_pod_container_status_waiting_reason",
+                    f'{cbase},reason="{_esc(str(waiting["reason"]))}"',
+                    1,
+                )
+            expo.add("kube_pod_container_status_running", cbase, 1 if running is not None else 0)
+            expo.add(
+                "kube_pod_container_status_terminated", cbase, 1 if terminated is not None else 0
+            )
+            if terminated is not None and terminated.get("reason"):
+                expo.add(
+                    "kube_pod_container_status_terminated_reason",
+                    f'{cbase},reason="{_esc(str(terminated["reason"]))}"',
+                    1,
+                )
+            if last is not None:
+                if last.get("reason"):
+                    expo.add(
+                        "kube_pod_container_status_last_terminated_reason",
+                        f'{cbase},reason="{_esc(str(last["reason"]))}"',
+                        1,
+                    )
+                expo.add(
+                    "kube_pod_container_status_last_terminated_exitcode",
+                    cbase,
+                    int(last.get("exitCode", 0)),
+                )
+            expo.add("kube_pod_container_status_ready", cbase, 1 if cs.get("ready") else 0)
+            expo.add(
+                "kube_pod_container_status_restarts_total", cbase, int(cs.get("restartCount", 0))
+            )
+
+    def _container_resources(self, pod: Obj, base: str, node: str) -> None:
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            res = container.get("resources") or {}
+            limits = res.get("limits") or {}
+            # the API server defaults each missing request to its limit
+            requests = {**limits, **(res.get("requests") or {})}
+            cbase = f'{base},container="{_esc(str(container.get("name", "")))}",node="{_esc(node)}"'
+            for family, values in (
+                ("kube_pod_container_resource_requests", requests),
+                ("kube_pod_container_resource_limits", limits),
+            ):
+                for resource, unit, value in _resources(values):
+                    self.expo.add(family, f'{cbase},resource="{resource}",unit="{unit}"', value)
+
+    def deployments(self) -> None:
+        expo = self.expo
+        for dep in self._objects("apps", "v1", "deployments"):
+            meta, spec = dep["metadata"], dep.get("spec") or {}
+            status = dep.get("status") or {}
+            base = (
+                f'namespace="{_esc(str(meta.get("namespace", "")))}",'
+                f'deployment="{_esc(str(meta["name"]))}"'
+            )
+            expo.add("kube_deployment_spec_replicas", base, int(spec.get("replicas", 1)))
+            expo.add("kube_deployment_spec_paused", base, 1 if spec.get("paused") else 0)
+            for family, key in (
+                ("kube_deployment_status_replicas", "replicas"),
+                ("kube_deployment_status_replicas_ready", "readyReplicas"),
+                ("kube_deployment_status_replicas_available", "availableReplicas"),
+                ("kube_deployment_status_replicas_unavailable", "unavailableReplicas"),
+                ("kube_deployment_status_replicas_updated", "updatedReplicas"),
+                ("kube_deployment_status_observed_generation", "observedGeneration"),
+            ):
+                expo.add(family, base, int(status.get(key, 0)))
+            expo.add("kube_deployment_metadata_generation", base, int(meta.get("generation", 0)))
+            for cond in status.get("conditions") or []:
+                _condition_series(
+                    expo,
+                    "kube_deployment_status_condition",
+                    base,
+                    cond,
+                    extra=f',reason="{_esc(str(cond.get("reason", "")))}"',
+                )
+
+    def replicasets(self) -> None:
+        expo = self.expo
+        for rs in self._objects("apps", "v1", "replicasets"):
+            meta, spec = rs["metadata"], rs.get("spec") or {}
+            status = rs.get("status") or {}
+            base = (
+                f'namespace="{_esc(str(meta.get("namespace", "")))}",'
+                f'replicaset="{_esc(str(meta["name"]))}"'
+            )
+            self._owner_series("kube_replicaset_owner", base, meta.get("ownerReferences") or [])
+            expo.add("kube_replicaset_spec_replicas", base, int(spec.get("replicas", 1)))
+            expo.add("kube_replicaset_status_replicas", base, int(status.get("replicas", 0)))
+            expo.add(
+                "kube_replicaset_status_ready_replicas", base, int(status.get("readyReplicas", 0))
+            )
+
+    def hpas(self) -> None:
+        expo = self.expo
+        for hpa in self._objects("autoscaling", "v2", "horizontalpodautoscalers"):
+            meta, spec = hpa["metadata"], hpa.get("spec") or {}
+            status = hpa.get("status") or {}
+            base = (
+                f'namespace="{_esc(str(meta.get("namespace", "")))}",'
+                f'horizontalpodautoscaler="{_esc(str(meta["name"]))}"'
+            )
+            ref = spec.get("scaleTargetRef") or {}
+            expo.add(
+                "kube_horizontalpodautoscaler_info",
+                base
+                + ","
+                + _labels(
+                    (
+                        ("scaletargetref_api_version", str(ref.get("apiVersion", ""))),
+                        ("scaletargetref_kind", str(ref.get("kind", ""))),
+                        ("scaletargetref_name", str(ref.get("name", ""))),
+                    )
+                ),
+                1,
+            )
+            expo.add(
+                "kube_horizontalpodautoscaler_metadata_generation",
+                base,
+                int(meta.get("generation", 0)),
+            )
+            expo.add(
+                "kube_horizontalpodautoscaler_spec_max_replicas",
+                base,
+                int(spec.get("maxReplicas", 0)),
+            )
+            expo.add(
+                "kube_horizontalpodautoscaler_spec_min_replicas",
+                base,
+                int(spec.get("minReplicas", 1)),
+            )
+            for metric in spec.get("metrics") or []:
+                self._hpa_metric(
+                    "kube_horizontalpodautoscaler_spec_target_metric", base, metric, "target"
+                )
+            for metric in status.get("currentMetrics") or []:
+                self._hpa_metric(
+                    "kube_horizontalpodautoscaler_status_target_metric", base, metric, "current"
+                )
+            expo.add(
+                "kube_horizontalpodautoscaler_status_current_replicas",
+                base,
+                int(status.get("currentReplicas", 0)),
+            )
+            expo.add(
+                "kube_horizontalpodautoscaler_status_desired_replicas",
+                base,
+                int(status.get("desiredReplicas", 0)),
+            )
+            for cond in status.get("conditions") or []:
+                _condition_series(expo, "kube_horizontalpodautoscaler_status_condition", base, cond)
+
+    def _hpa_metric(self, family: str, base: str, metric: Mapping[str, Any], which: str) -> None:
+        kind = str(metric.get("type", ""))
+        key = kind[:1].lower() + kind[1:]  # Resource -> resource, ContainerResource -> ...
+        source = metric.get(key) or {}
+        if kind in ("Resource", "ContainerResource"):
+            metric_name = str(source.get("name", ""))
+        else:
+            metric_name = str((source.get("metric") or {}).get("name", ""))
+        values = source.get(which) or {}
+        for field_name, target_type in (
+            ("value", "value"),
+            ("averageValue", "average"),
+            ("averageUtilization", "utilization"),
+        ):
+            if field_name not in values:
+                continue
+            raw = values[field_name]
+            value = float(raw) if isinstance(raw, int | float) else _quantity(raw)
+            if value is None:
+                continue
+            self.expo.add(
+                family,
+                f'{base},metric_name="{_esc(metric_name)}",metric_target_type="{target_type}"',
+                value,
+            )
+
+    def pdbs(self) -> None:
+        for pdb in self._objects("policy", "v1", "poddisruptionbudgets"):
+            meta, status = pdb["metadata"], pdb.get("status") or {}
+            base = (
+                f'namespace="{_esc(str(meta.get("namespace", "")))}",'
+                f'poddisruptionbudget="{_esc(str(meta["name"]))}"'
+            )
+            for family, key in (
+                ("kube_poddisruptionbudget_status_current_healthy", "currentHealthy"),
+                ("kube_poddisruptionbudget_status_desired_healthy", "desiredHealthy"),
+                ("kube_poddisruptionbudget_status_pod_disruptions_allowed", "disruptionsAllowed"),
+                ("kube_poddisruptionbudget_status_expected_pods", "expectedPods"),
+                ("kube_poddisruptionbudget_status_observed_generation", "observedGeneration"),
+            ):
+                self.expo.add(family, base, int(status.get(key, 0)))
+
+    def volumes(self) -> None:
+        expo = self.expo
+        for pv in self._objects("", "v1", "persistentvolumes"):
+            meta, spec = pv["metadata"], pv.get("spec") or {}
+            base = f'persistentvolume="{_esc(str(meta["name"]))}"'
+            phase = (pv.get("status") or {}).get("phase")
+            if phase:
+                for candidate in _PV_PHASES:
+                    expo.add(
+                        "kube_persistentvolume_status_phase",
+                        f'{base},phase="{candidate}"',
+                        1 if phase == candidate else 0,
+                    )
+            capacity = _quantity((spec.get("capacity") or {}).get("storage", "0"))
+            expo.add("kube_persistentvolume_capacity_bytes", base, capacity or 0.0)
+            claim = spec.get("claimRef")
+            if claim:
+                expo.add(
+                    "kube_persistentvolume_claim_ref",
+                    base
+                    + ","
+                    + _labels(
+                        (
+                            ("claim_namespace", str(claim.get("namespace", ""))),
+                            ("name", str(claim.get("name", ""))),
+                        )
+                    ),
+                    1,
+                )
+        for pvc in self._objects("", "v1", "persistentvolumeclaims"):
+            meta, spec = pvc["metadata"], pvc.get("spec") or {}
+            base = (
+                f'namespace="{_esc(str(meta.get("namespace", "")))}",'
+                f'persistentvolumeclaim="{_esc(str(meta["name"]))}"'
+            )
+            expo.add(
+                "kube_persistentvolumeclaim_info",
+                base
+                + ","
+                + _labels(
+                    (
+                        ("storageclass", str(spec.get("storageClassName") or "")),
+                        ("volumename", str(spec.get("volumeName", ""))),
+                        ("volumemode", str(spec.get("volumeMode", "Filesystem"))),
+                    )
+                ),
+                1,
+            )
+            phase = (pvc.get("status") or {}).get("phase")
+            if phase:
+                for candidate in _PVC_PHASES:
+                    expo.add(
+                        "kube_persistentvolumeclaim_status_phase",
+                        f'{base},phase="{candidate}"',
+                        1 if phase == candidate else 0,
+                    )
+            requested = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+            if requested is not None:
+                value = _quantity(requested)
+                if value is not None:
+                    expo.add(
+                        "kube_persistentvolumeclaim_resource_requests_storage_bytes", base, value
+                    )
