@@ -17,8 +17,8 @@ from kubeheal.twin.api import create_app
 from kubeheal.twin.clock import ManualClock
 from kubeheal.twin.cluster import Twin
 from kubeheal.twin.metrics import render_metrics
-from kubeheal.twin.sim.deployments import ReplicaSetController
 from kubeheal.twin.sim.objects import get_condition, is_pod_ready, qos_class
+from kubeheal.twin.sim.replicasets import ReplicaSetController
 from kubeheal.twin.sim.state import ContainerRuntime, PodRuntime, RuntimeState
 from kubeheal.twin.store import ObjectStore
 

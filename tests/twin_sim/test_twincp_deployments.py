@@ -15,13 +15,12 @@ from kubeheal.twin.sim.deployments import (
     POD_TEMPLATE_HASH_LABEL,
     REVISION_ANNOTATION,
     REVISION_HISTORY_ANNOTATION,
-    ReplicaSetController,
     compute_template_hash,
     max_surge,
     max_unavailable,
-    rank_pods_for_deletion,
 )
 from kubeheal.twin.sim.loop import Simulation
+from kubeheal.twin.sim.replicasets import ReplicaSetController, rank_pods_for_deletion
 from kubeheal.twin.sim.state import RuntimeState
 from kubeheal.twin.store import ObjectStore
 

@@ -11,10 +11,11 @@ store, so no namespace controller is needed.
 
 from __future__ import annotations
 
-from kubeheal.twin.sim.deployments import DeploymentController, ReplicaSetController
+from kubeheal.twin.sim.deployments import DeploymentController
 from kubeheal.twin.sim.disruption import DisruptionController, evict
 from kubeheal.twin.sim.hpa import HorizontalPodAutoscalerController
 from kubeheal.twin.sim.loop import Controller
+from kubeheal.twin.sim.replicasets import ReplicaSetController
 from kubeheal.twin.sim.scheduler import Scheduler
 from kubeheal.twin.sim.state import RuntimeState
 from kubeheal.twin.store import ObjectStore

@@ -1,4 +1,4 @@
-"""The twin's deployment and replica-set controllers, and the pod helpers they share.
+"""The twin's deployment controller.
 
 `DeploymentController` keeps one ReplicaSet per pod-template hash for each Deployment and
 moves replicas between them as the documented strategies say: RollingUpdate within
@@ -8,29 +8,34 @@ maxSurge/maxUnavailable, Recreate, paused deployments, proportional scaling, rev
 `kubectl rollout status` reads (observedGeneration, updatedReplicas, availableReplicas,
 Progressing with progressDeadlineSeconds, Available).
 
-`ReplicaSetController` creates and deletes pods to match `spec.replicas`, choosing which
-pods to delete with Kubernetes' ranking, adopts orphans and reports status.
-
-Both talk to the cluster only through the `ObjectStore`, like real controllers through the
-API server. They keep no state between ticks: everything is read back from the store.
+The ReplicaSets' own controller is `kubeheal.twin.sim.replicasets`; the pod and ownership
+helpers both use are in `kubeheal.twin.sim.objects`. The controller talks to the cluster
+only through the `ObjectStore`, like the real one through the API server, and keeps no state
+between ticks: everything is read back from the store.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import logging
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from kubeheal.twin.clock import format_time, parse_time
 from kubeheal.twin.errors import AlreadyExists, ApiError
-from kubeheal.twin.selectors import LabelSelector, SelectorError
-from kubeheal.twin.sim.objects import get_condition, is_pod_ready, qos_class
+from kubeheal.twin.selectors import LabelSelector
+from kubeheal.twin.sim.objects import (
+    controller_ref,
+    creation_time,
+    get_condition,
+    owner_ref,
+    scaled_value,
+    selector_of,
+    spec_replicas,
+)
 from kubeheal.twin.store import ObjectStore
 
 __all__ = [
@@ -38,22 +43,12 @@ __all__ = [
     "DESIRED_REPLICAS_ANNOTATION",
     "MAX_REPLICAS_ANNOTATION",
     "POD_TEMPLATE_HASH_LABEL",
-    "REPLICASET_COMPONENT",
     "REVISION_ANNOTATION",
     "REVISION_HISTORY_ANNOTATION",
     "DeploymentController",
-    "PodView",
-    "ReplicaSetController",
     "compute_template_hash",
-    "controller_ref",
-    "is_pod_active",
-    "is_pod_available",
     "max_surge",
     "max_unavailable",
-    "pod_ready_since",
-    "rank_pods_for_deletion",
-    "scaled_value",
-    "selector_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,9 +60,7 @@ REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY_ANNOTATION = "deployment.kubernetes.io/revision-history"
 DESIRED_REPLICAS_ANNOTATION = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS_ANNOTATION = "deployment.kubernetes.io/max-replicas"
-POD_DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
 DEPLOYMENT_COMPONENT = "deployment-controller"
-REPLICASET_COMPONENT = "replicaset-controller"
 
 # Deployment annotations the controller does not copy to its ReplicaSets.
 _SKIP_COPY_ANNOTATIONS = frozenset(
@@ -84,7 +77,6 @@ _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _DEFAULT_PROGRESS_DEADLINE = 600
 _NO_DEADLINE = 2**31 - 1
 _DEFAULT_REVISION_HISTORY = 10
-_BURST_REPLICAS = 500
 
 # Deployment condition reasons (as the deployment controller writes them).
 NEW_RS_CREATED = "NewReplicaSetCreated"
@@ -99,79 +91,6 @@ MIN_UNAVAILABLE = "MinimumReplicasUnavailable"
 
 
 # --------------------------------------------------------------------------- shared helpers
-
-
-def controller_ref(obj: Mapping[str, Any]) -> Obj | None:
-    """The owner reference with `controller: true`, if any."""
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
-        if ref.get("controller"):
-            result: Obj = ref
-            return result
-    return None
-
-
-def _owner_ref(owner: Mapping[str, Any]) -> Obj:
-    meta = owner["metadata"]
-    return {
-        "apiVersion": owner["apiVersion"],
-        "kind": owner["kind"],
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
-def selector_of(obj: Mapping[str, Any]) -> LabelSelector | None:
-    """`spec.selector` parsed; None when it is missing or invalid (the object is skipped)."""
-    raw = (obj.get("spec") or {}).get("selector")
-    if raw is None:
-        return None
-    try:
-        return LabelSelector.from_api(raw)
-    except SelectorError:
-        return None
-
-
-def pod_ready_since(pod: Mapping[str, Any]) -> float | None:
-    """When the pod last became Ready (None when it is not Ready)."""
-    cond = get_condition(pod, "Ready")
-    if cond is None or cond.get("status") != "True":
-        return None
-    stamp = cond.get("lastTransitionTime")
-    if not stamp:
-        return 0.0
-    return parse_time(str(stamp))
-
-
-def is_pod_available(pod: Mapping[str, Any], min_ready_seconds: int, now: float) -> bool:
-    """Ready for at least `minReadySeconds` (what ReplicaSet and Deployment call available)."""
-    since = pod_ready_since(pod)
-    if since is None:
-        return False
-    return min_ready_seconds <= 0 or since + min_ready_seconds <= now
-
-
-def is_pod_active(pod: Mapping[str, Any]) -> bool:
-    """Not terminated (Succeeded/Failed) and not being deleted."""
-    phase = (pod.get("status") or {}).get("phase")
-    return phase not in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp")
-
-
-def scaled_value(value: object, total: int, *, round_up: bool) -> int:
-    """An int-or-percent field resolved against `total` (`"25%"` of 10 is 3 up, 2 down)."""
-    if value is None:
-        return 0
-    if isinstance(value, bool):
-        raise TypeError(f"invalid int-or-string value {value!r}")
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    if text.endswith("%"):
-        percent = int(text[:-1])
-        exact = percent * total
-        return -(-exact // 100) if round_up else exact // 100
-    return int(text)
 
 
 def _set_condition(status: Obj, cond: Obj, *, keep_if_same_reason: bool = True) -> None:
@@ -211,18 +130,8 @@ def _deployment_condition(type_: str, status: str, reason: str, message: str, no
     }
 
 
-def _spec_replicas(obj: Mapping[str, Any], default: int = 1) -> int:
-    value = (obj.get("spec") or {}).get("replicas")
-    return default if value is None else int(value)
-
-
 def _status_int(obj: Mapping[str, Any], key: str) -> int:
     return int((obj.get("status") or {}).get(key) or 0)
-
-
-def _creation(obj: Mapping[str, Any]) -> float:
-    stamp = obj["metadata"].get("creationTimestamp")
-    return parse_time(str(stamp)) if stamp else 0.0
 
 
 # --------------------------------------------------------------------------- deployments
@@ -237,7 +146,7 @@ def _fenceposts(deploy: Mapping[str, Any]) -> tuple[int, int]:
     """maxSurge (rounded up) and maxUnavailable (rounded down), never both zero."""
     spec = deploy.get("spec") or {}
     rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
-    desired = _spec_replicas(deploy)
+    desired = spec_replicas(deploy)
     surge = scaled_value(rolling.get("maxSurge", "25%"), desired, round_up=True)
     unavailable = scaled_value(rolling.get("maxUnavailable", "25%"), desired, round_up=False)
     if surge == 0 and unavailable == 0:
@@ -254,7 +163,7 @@ def max_surge(deploy: Mapping[str, Any]) -> int:
 
 def max_unavailable(deploy: Mapping[str, Any]) -> int:
     """How many pods below the desired count may be unavailable during a rolling update."""
-    desired = _spec_replicas(deploy)
+    desired = spec_replicas(deploy)
     if not _is_rolling(deploy) or desired == 0:
         return 0
     return min(_fenceposts(deploy)[1], desired)
@@ -395,7 +304,7 @@ class DeploymentController:
 
             def adopt(obj: Obj, owner: Obj = d) -> None:
                 refs = obj["metadata"].setdefault("ownerReferences", [])
-                refs.append(_owner_ref(owner))
+                refs.append(owner_ref(owner))
 
             candidates[index] = self.store.mutate(
                 self._replicasets, ns, rs["metadata"]["name"], adopt
@@ -406,7 +315,7 @@ class DeploymentController:
     def _split(self, d: Obj, rs_list: list[Obj]) -> tuple[Obj | None, list[Obj]]:
         """The ReplicaSet whose template is the deployment's (oldest first), and the rest."""
         template = (d.get("spec") or {}).get("template") or {}
-        ordered = sorted(rs_list, key=lambda r: (_creation(r), r["metadata"]["name"]))
+        ordered = sorted(rs_list, key=lambda r: (creation_time(r), r["metadata"]["name"]))
         new_rs = next(
             (
                 r
@@ -442,9 +351,9 @@ class DeploymentController:
         return self._write_status(d, status)
 
     def _is_scaling_event(self, d: Obj, rs_list: list[Obj]) -> bool:
-        desired = _spec_replicas(d)
+        desired = spec_replicas(d)
         for rs in rs_list:
-            if _spec_replicas(rs, 0) <= 0:
+            if spec_replicas(rs, 0) <= 0:
                 continue
             annotated = _int_annotation(rs, DESIRED_REPLICAS_ANNOTATION)
             if annotated is not None and annotated != desired:
@@ -460,36 +369,40 @@ class DeploymentController:
         self._write_status(d, self._calculate_status(d, old_rss, new_rs, now))
 
     def _scale(self, d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> None:
-        desired = _spec_replicas(d)
+        desired = spec_replicas(d)
         all_rss = ([new_rs] if new_rs is not None else []) + old_rss
-        active = [r for r in all_rss if _spec_replicas(r, 0) > 0]
+        active = [r for r in all_rss if spec_replicas(r, 0) > 0]
         target: Obj | None = None
         if len(active) == 1:
             target = active[0]
         elif not active and all_rss:
-            target = new_rs if new_rs is not None else max(old_rss, key=_creation)
+            target = new_rs if new_rs is not None else max(old_rss, key=creation_time)
         if target is not None:
-            if _spec_replicas(target, 0) != desired:
+            if spec_replicas(target, 0) != desired:
                 self._scale_rs(target, desired, d)
             return
         if new_rs is not None and self._is_saturated(d, new_rs):
             for old in old_rss:
-                if _spec_replicas(old, 0) > 0:
+                if spec_replicas(old, 0) > 0:
                     self._scale_rs(old, 0, d)
             return
         if not _is_rolling(d):
             return
-        total = sum(_spec_replicas(r, 0) for r in active)
+        total = sum(spec_replicas(r, 0) for r in active)
         allowed = desired + max_surge(d) if desired > 0 else 0
         to_add = allowed - total
         if to_add > 0:  # larger first; newer first among equals
-            active.sort(key=lambda r: (-_spec_replicas(r, 0), -_creation(r), r["metadata"]["name"]))
+            active.sort(
+                key=lambda r: (-spec_replicas(r, 0), -creation_time(r), r["metadata"]["name"])
+            )
         elif to_add < 0:  # larger first; older first among equals
-            active.sort(key=lambda r: (-_spec_replicas(r, 0), _creation(r), r["metadata"]["name"]))
+            active.sort(
+                key=lambda r: (-spec_replicas(r, 0), creation_time(r), r["metadata"]["name"])
+            )
         added = 0
         sizes: dict[str, int] = {}
         for rs in active:
-            size = _spec_replicas(rs, 0)
+            size = spec_replicas(rs, 0)
             if to_add != 0:
                 proportion = self._proportion(rs, d, to_add, added)
                 sizes[rs["metadata"]["name"]] = size + proportion
@@ -504,10 +417,10 @@ class DeploymentController:
 
     @staticmethod
     def _proportion(rs: Obj, d: Obj, to_add: int, added: int) -> int:
-        size = _spec_replicas(rs, 0)
+        size = spec_replicas(rs, 0)
         if size == 0 or to_add in (0, added):
             return 0
-        desired = _spec_replicas(d)
+        desired = spec_replicas(d)
         if desired == 0:
             fraction = -size
         else:
@@ -524,10 +437,10 @@ class DeploymentController:
 
     @staticmethod
     def _is_saturated(d: Obj, rs: Obj) -> bool:
-        desired = _spec_replicas(d)
+        desired = spec_replicas(d)
         return (
             _int_annotation(rs, DESIRED_REPLICAS_ANNOTATION) == desired
-            and _spec_replicas(rs, 0) == desired
+            and spec_replicas(rs, 0) == desired
             and _status_int(rs, "availableReplicas") == desired
         )
 
@@ -549,20 +462,20 @@ class DeploymentController:
         self._sync_rollout_status(d, old_rss, new_rs, now)
 
     def _new_rs_replicas(self, d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> int:
-        desired = _spec_replicas(d)
+        desired = spec_replicas(d)
         if not _is_rolling(d):
             return desired
-        current_new = _spec_replicas(new_rs, 0) if new_rs is not None else 0
+        current_new = spec_replicas(new_rs, 0) if new_rs is not None else 0
         all_rss = ([new_rs] if new_rs is not None else []) + old_rss
-        current_total = sum(_spec_replicas(r, 0) for r in all_rss)
+        current_total = sum(spec_replicas(r, 0) for r in all_rss)
         max_total = desired + max_surge(d)
         if current_total >= max_total:
             return current_new
         return current_new + min(max_total - current_total, max(0, desired - current_new))
 
     def _reconcile_new_rs(self, d: Obj, new_rs: Obj, old_rss: list[Obj]) -> bool:
-        desired = _spec_replicas(d)
-        current = _spec_replicas(new_rs, 0)
+        desired = spec_replicas(d)
+        current = spec_replicas(new_rs, 0)
         if current == desired:
             return False
         if current > desired:
@@ -575,22 +488,22 @@ class DeploymentController:
         return True
 
     def _reconcile_old_rss(self, d: Obj, new_rs: Obj, old_rss: list[Obj]) -> bool:
-        active_old = [r for r in old_rss if _spec_replicas(r, 0) > 0]
+        active_old = [r for r in old_rss if spec_replicas(r, 0) > 0]
         if not active_old:
             return False
         all_rss = [new_rs, *old_rss]
-        all_count = sum(_spec_replicas(r, 0) for r in all_rss)
-        min_available = _spec_replicas(d) - max_unavailable(d)
-        new_unavailable = _spec_replicas(new_rs, 0) - _status_int(new_rs, "availableReplicas")
+        all_count = sum(spec_replicas(r, 0) for r in all_rss)
+        min_available = spec_replicas(d) - max_unavailable(d)
+        new_unavailable = spec_replicas(new_rs, 0) - _status_int(new_rs, "availableReplicas")
         max_scaled_down = all_count - min_available - new_unavailable
         if max_scaled_down <= 0:
             return False
         # First scale down old replicas that are not available anyway (oldest first).
         cleaned = 0
-        for rs in sorted(active_old, key=lambda r: (_creation(r), r["metadata"]["name"])):
+        for rs in sorted(active_old, key=lambda r: (creation_time(r), r["metadata"]["name"])):
             if cleaned >= max_scaled_down:
                 break
-            size = _spec_replicas(rs, 0)
+            size = spec_replicas(rs, 0)
             unhealthy = size - _status_int(rs, "availableReplicas")
             if size == 0 or unhealthy <= 0:
                 continue
@@ -602,10 +515,10 @@ class DeploymentController:
         available = sum(_status_int(r, "availableReplicas") for r in all_rss)
         if available > min_available:
             budget = available - min_available
-            for rs in sorted(active_old, key=lambda r: (_creation(r), r["metadata"]["name"])):
+            for rs in sorted(active_old, key=lambda r: (creation_time(r), r["metadata"]["name"])):
                 if scaled >= budget:
                     break
-                size = _spec_replicas(rs, 0)
+                size = spec_replicas(rs, 0)
                 if size == 0:
                     continue
                 count = min(size, budget - scaled)
@@ -618,7 +531,7 @@ class DeploymentController:
         d = self._refresh(d)
         scaled_down = False
         for rs in old_rss:
-            if _spec_replicas(rs, 0) > 0:
+            if spec_replicas(rs, 0) > 0:
                 self._scale_rs(rs, 0, d)
                 scaled_down = True
         if scaled_down or self._old_pods_running(ns, new_rs, old_rss):
@@ -629,8 +542,8 @@ class DeploymentController:
             d = self._refresh(d)
             if new_rs is None:
                 return
-        if _spec_replicas(new_rs, 0) != _spec_replicas(d):
-            self._scale_rs(new_rs, _spec_replicas(d), d)
+        if spec_replicas(new_rs, 0) != spec_replicas(d):
+            self._scale_rs(new_rs, spec_replicas(d), d)
         if self._complete(d, d.get("status") or {}):
             self._cleanup(d, old_rss)
         self._sync_rollout_status(d, old_rss, new_rs, now)
@@ -726,7 +639,7 @@ class DeploymentController:
         selector = copy.deepcopy(spec.get("selector") or {})
         selector.setdefault("matchLabels", {})[POD_TEMPLATE_HASH_LABEL] = pod_hash
         name = f"{d['metadata']['name']}-{pod_hash}"
-        desired = _spec_replicas(d)
+        desired = spec_replicas(d)
         replicas = self._new_rs_replicas(d, None, old_rss)
         rs: Obj = {
             "apiVersion": "apps/v1",
@@ -735,7 +648,7 @@ class DeploymentController:
                 "name": name,
                 "namespace": ns,
                 "labels": dict(tmeta["labels"]),
-                "ownerReferences": [_owner_ref(d)],
+                "ownerReferences": [owner_ref(d)],
             },
             "spec": {
                 "replicas": 0,
@@ -784,8 +697,8 @@ class DeploymentController:
 
     def _scale_rs(self, rs: Obj, size: int, d: Obj) -> None:
         """Set a ReplicaSet's replicas and its desired/max annotations (in place)."""
-        old_size = _spec_replicas(rs, 0)
-        desired = _spec_replicas(d)
+        old_size = spec_replicas(rs, 0)
+        desired = spec_replicas(d)
         want = {
             DESIRED_REPLICAS_ANNOTATION: str(desired),
             MAX_REPLICAS_ANNOTATION: str(desired + max_surge(d)),
@@ -822,12 +735,12 @@ class DeploymentController:
         diff = len(alive) - int(limit)
         if diff <= 0:
             return
-        alive.sort(key=lambda r: (_revision(r), _creation(r), r["metadata"]["name"]))
+        alive.sort(key=lambda r: (_revision(r), creation_time(r), r["metadata"]["name"]))
         for rs in alive[:diff]:
             observed = _status_int(rs, "observedGeneration")
             if (
                 _status_int(rs, "replicas") != 0
-                or _spec_replicas(rs, 0) != 0
+                or spec_replicas(rs, 0) != 0
                 or int(rs["metadata"].get("generation") or 0) > observed
             ):
                 continue
@@ -846,7 +759,7 @@ class DeploymentController:
     def _calculate_status(self, d: Obj, old_rss: list[Obj], new_rs: Obj | None, now: float) -> Obj:
         all_rss = ([new_rs] if new_rs is not None else []) + old_rss
         available = sum(_status_int(r, "availableReplicas") for r in all_rss)
-        total_spec = sum(_spec_replicas(r, 0) for r in all_rss)
+        total_spec = sum(spec_replicas(r, 0) for r in all_rss)
         status: Obj = copy.deepcopy(d.get("status") or {})
         status.update(
             {
@@ -858,7 +771,7 @@ class DeploymentController:
                 "unavailableReplicas": max(0, total_spec - available),
             }
         )
-        if available >= _spec_replicas(d) - max_unavailable(d):
+        if available >= spec_replicas(d) - max_unavailable(d):
             cond = _deployment_condition(
                 "Available", "True", MIN_AVAILABLE, "Deployment has minimum availability.", now
             )
@@ -884,7 +797,7 @@ class DeploymentController:
 
     @staticmethod
     def _complete(d: Obj, status: Mapping[str, Any]) -> bool:
-        desired = _spec_replicas(d)
+        desired = spec_replicas(d)
         return (
             int(status.get("updatedReplicas") or 0) == desired
             and int(status.get("replicas") or 0) == desired
@@ -977,330 +890,4 @@ class DeploymentController:
         ns = d["metadata"]["namespace"]
         return self.store.mutate(
             self._deployments, ns, d["metadata"]["name"], update, subresource="status"
-        )
-
-
-# --------------------------------------------------------------------------- replica sets
-
-_PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
-
-
-def _log_rank_diff(t1: float, t2: float, now: float) -> int:
-    """Compare two past instants on a log2 scale of nanoseconds ago (LogarithmicScaleDown)."""
-
-    def rank(t: float) -> int:
-        delta = (now - t) * 1e9
-        return int(math.log2(delta)) if delta > 0 else -1
-
-    return rank(t1) - rank(t2)
-
-
-def _deletion_cost(pod: Mapping[str, Any]) -> int:
-    text = (pod["metadata"].get("annotations") or {}).get(POD_DELETION_COST_ANNOTATION)
-    try:
-        return int(text) if text is not None else 0
-    except ValueError:
-        return 0
-
-
-@dataclass(frozen=True, slots=True)
-class PodView:
-    """What the replica-set controller needs to know about a pod (decoded once per change)."""
-
-    namespace: str
-    name: str
-    uid: str
-    controller_uid: str | None
-    labels: Mapping[str, str]
-    node: str
-    phase: str
-    deleting: bool
-    ready: bool
-    ready_since: float | None
-    restarts: int
-    created: float
-    deletion_cost: int
-
-    @classmethod
-    def of(cls, pod: Mapping[str, Any]) -> PodView:
-        meta = pod["metadata"]
-        ref = controller_ref(pod)
-        statuses = (pod.get("status") or {}).get("containerStatuses") or ()
-        return cls(
-            namespace=str(meta.get("namespace") or ""),
-            name=str(meta["name"]),
-            uid=str(meta.get("uid") or ""),
-            controller_uid=str(ref.get("uid")) if ref is not None else None,
-            labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
-            node=str((pod.get("spec") or {}).get("nodeName") or ""),
-            phase=str((pod.get("status") or {}).get("phase") or ""),
-            deleting=bool(meta.get("deletionTimestamp")),
-            ready=is_pod_ready(pod),
-            ready_since=pod_ready_since(pod),
-            restarts=max((int(st.get("restartCount") or 0) for st in statuses), default=0),
-            created=_creation(pod),
-            deletion_cost=_deletion_cost(pod),
-        )
-
-    @property
-    def active(self) -> bool:
-        return self.phase not in ("Succeeded", "Failed") and not self.deleting
-
-    def available(self, min_ready_seconds: int, now: float) -> bool:
-        if not self.ready or self.ready_since is None:
-            return False
-        return min_ready_seconds <= 0 or self.ready_since + min_ready_seconds <= now
-
-
-def _compare_for_deletion(a: PodView, b: PodView, ranks: Mapping[str, int], now: float) -> int:
-    if bool(a.node) != bool(b.node):
-        return -1 if not a.node else 1
-    a_phase, b_phase = _PHASE_ORDINAL.get(a.phase, 0), _PHASE_ORDINAL.get(b.phase, 0)
-    if a_phase != b_phase:
-        return -1 if a_phase < b_phase else 1
-    if a.ready != b.ready:
-        return -1 if not a.ready else 1
-    if a.deletion_cost != b.deletion_cost:
-        return -1 if a.deletion_cost < b.deletion_cost else 1
-    a_rank, b_rank = ranks.get(a.uid, 0), ranks.get(b.uid, 0)
-    if a_rank != b_rank:
-        return -1 if a_rank > b_rank else 1
-    uid_order = -1 if a.uid < b.uid else 1
-    if a.ready and b.ready:
-        a_since, b_since = a.ready_since or 0.0, b.ready_since or 0.0
-        if a_since != b_since:
-            diff = _log_rank_diff(a_since, b_since, now)
-            if diff == 0:
-                return uid_order
-            return -1 if diff < 0 else 1
-    if a.restarts != b.restarts:
-        return -1 if a.restarts > b.restarts else 1
-    if a.created != b.created:
-        diff = _log_rank_diff(a.created, b.created, now)
-        if diff == 0:
-            return uid_order
-        return -1 if diff < 0 else 1
-    return 0
-
-
-def _rank_views(views: list[PodView], ranks: Mapping[str, int], now: float) -> list[PodView]:
-    def compare(a: PodView, b: PodView) -> int:
-        return _compare_for_deletion(a, b, ranks, now)
-
-    ordered = sorted(views, key=lambda v: v.name)
-    return sorted(ordered, key=functools.cmp_to_key(compare))
-
-
-def rank_pods_for_deletion(pods: list[Obj], ranks: Mapping[str, int], now: float) -> list[Obj]:
-    """Pods in the order a ReplicaSet deletes them when scaling down (first = deleted first).
-
-    The order of `ActivePodsWithRanks`: unscheduled before scheduled; Pending before
-    Unknown before Running; not ready before ready; lower pod-deletion-cost first; more
-    related pods on the same node (`ranks`, by pod uid) first; more recently ready first;
-    more container restarts first; newer first. Ready and creation times compare on a
-    logarithmic scale, equal buckets ordered by uid.
-    """
-    by_uid = {str(p["metadata"].get("uid") or ""): p for p in pods}
-    return [by_uid[v.uid] for v in _rank_views([PodView.of(p) for p in pods], ranks, now)]
-
-
-class ReplicaSetController:
-    """Keeps each ReplicaSet's pod count at `spec.replicas` and reports its status."""
-
-    name = REPLICASET_COMPONENT
-
-    def __init__(self, *, store: ObjectStore) -> None:
-        self.store = store
-        self._replicasets = store.rtype("apps", "v1", "replicasets")
-        self._pods = store.rtype("", "v1", "pods")
-        # pod uid -> (resourceVersion, view): pods are decoded only when they change.
-        self._views: dict[str, tuple[int, PodView]] = {}
-
-    def step(self, now: float) -> None:
-        with self.store.lock:
-            by_ns: dict[str, list[Obj]] = {}
-            for rs in self.store.list_objects(self._replicasets):
-                by_ns.setdefault(rs["metadata"]["namespace"], []).append(rs)
-            seen: set[str] = set()
-            for ns, rss in by_ns.items():
-                pods = self._pod_views(ns, seen)
-                siblings = self._siblings(rss)
-                for rs in rss:
-                    try:
-                        self._sync(rs, pods, siblings, now)
-                    except ApiError as err:
-                        log.debug("replicaset %s/%s: %s", ns, rs["metadata"]["name"], err)
-            for uid in [u for u in self._views if u not in seen]:
-                del self._views[uid]
-
-    def _pod_views(self, ns: str, seen: set[str]) -> list[PodView]:
-        views: list[PodView] = []
-        for stored in self.store.iter_stored(self._pods, ns):
-            seen.add(stored.uid)
-            cached = self._views.get(stored.uid)
-            if cached is None or cached[0] != stored.rv:
-                cached = (stored.rv, PodView.of(stored.obj()))
-                self._views[stored.uid] = cached
-            views.append(cached[1])
-        return views
-
-    @staticmethod
-    def _siblings(rss: Iterable[Obj]) -> dict[str, set[str]]:
-        """ReplicaSet uid -> uids of ReplicaSets with the same controller (itself included)."""
-        by_owner: dict[str, set[str]] = {}
-        for rs in rss:
-            ref = controller_ref(rs)
-            key = str(ref.get("uid")) if ref else rs["metadata"]["uid"]
-            by_owner.setdefault(key, set()).add(rs["metadata"]["uid"])
-        out: dict[str, set[str]] = {}
-        for group in by_owner.values():
-            for uid in group:
-                out[uid] = group
-        return out
-
-    def _sync(
-        self, rs: Obj, pods: list[PodView], siblings: Mapping[str, set[str]], now: float
-    ) -> None:
-        meta = rs["metadata"]
-        uid = meta["uid"]
-        selector = selector_of(rs)
-        if selector is None:
-            return
-        rs_deleting = bool(meta.get("deletionTimestamp"))
-        owned: list[PodView] = []
-        for index, pod in enumerate(pods):
-            if pod.controller_uid is not None:
-                if pod.controller_uid != uid:
-                    continue
-                if not selector.matches(pod.labels) and not rs_deleting:
-                    pods[index] = self._release(pod, uid)
-                    continue
-                owned.append(pod)
-            elif (
-                not rs_deleting
-                and not pod.deleting
-                and not selector.is_empty
-                and selector.matches(pod.labels)
-            ):
-                pods[index] = adopted = self._adopt(pod, rs)
-                owned.append(adopted)
-        active = [p for p in owned if p.active]
-        if not rs_deleting:
-            diff = len(active) - _spec_replicas(rs)
-            if diff < 0:
-                for _ in range(min(-diff, _BURST_REPLICAS)):
-                    pod = self._create_pod(rs)
-                    pods.append(pod)
-                    active.append(pod)
-            elif diff > 0:
-                related = siblings.get(uid, {uid})
-                victims = self._pods_to_delete(active, pods, related, diff, now)
-                for victim in victims:
-                    self._delete_pod(rs, victim)
-                gone = {v.uid for v in victims}
-                active = [p for p in active if p.uid not in gone]
-        self._write_status(rs, active, now)
-
-    def _view(self, pod: Obj) -> PodView:
-        view = PodView.of(pod)
-        self._views[view.uid] = (int(pod["metadata"]["resourceVersion"]), view)
-        return view
-
-    def _release(self, pod: PodView, uid: str) -> PodView:
-        def release(obj: Obj) -> None:
-            refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
-            if refs:
-                obj["metadata"]["ownerReferences"] = refs
-            else:
-                obj["metadata"].pop("ownerReferences", None)
-
-        return self._view(self.store.mutate(self._pods, pod.namespace, pod.name, release))
-
-    def _adopt(self, pod: PodView, rs: Obj) -> PodView:
-        def adopt(obj: Obj) -> None:
-            obj["metadata"].setdefault("ownerReferences", []).append(_owner_ref(rs))
-
-        return self._view(self.store.mutate(self._pods, pod.namespace, pod.name, adopt))
-
-    def _create_pod(self, rs: Obj) -> PodView:
-        template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
-        tmeta = template.get("metadata") or {}
-        spec: Obj = template.get("spec") or {}
-        spec.setdefault("restartPolicy", "Always")
-        spec.setdefault("schedulerName", "default-scheduler")
-        spec.setdefault("terminationGracePeriodSeconds", 30)
-        spec.setdefault("dnsPolicy", "ClusterFirst")
-        meta: Obj = {
-            "generateName": f"{rs['metadata']['name']}-",
-            "namespace": rs["metadata"]["namespace"],
-            "ownerReferences": [_owner_ref(rs)],
-        }
-        if tmeta.get("labels"):
-            meta["labels"] = dict(tmeta["labels"])
-        if tmeta.get("annotations"):
-            meta["annotations"] = dict(tmeta["annotations"])
-        pod: Obj = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": meta,
-            "spec": spec,
-            "status": {"phase": "Pending", "qosClass": qos_class({"spec": spec})},
-        }
-        created = self.store.create(self._pods, pod)
-        self.store.record_event(
-            rs,
-            reason="SuccessfulCreate",
-            message=f"Created pod: {created['metadata']['name']}",
-            component=REPLICASET_COMPONENT,
-        )
-        return self._view(created)
-
-    @staticmethod
-    def _pods_to_delete(
-        active: list[PodView], pods: list[PodView], related: set[str], count: int, now: float
-    ) -> list[PodView]:
-        on_node: dict[str, int] = {}
-        for pod in pods:
-            if pod.controller_uid not in related or not pod.active:
-                continue
-            on_node[pod.node] = on_node.get(pod.node, 0) + 1
-        ranks = {p.uid: on_node.get(p.node, 0) for p in active}
-        return _rank_views(active, ranks, now)[:count]
-
-    def _delete_pod(self, rs: Obj, pod: PodView) -> None:
-        try:
-            self.store.delete(self._pods, pod.namespace, pod.name)
-        except ApiError:
-            return
-        self.store.record_event(
-            rs,
-            reason="SuccessfulDelete",
-            message=f"Deleted pod: {pod.name}",
-            component=REPLICASET_COMPONENT,
-        )
-
-    def _write_status(self, rs: Obj, active: list[PodView], now: float) -> None:
-        spec = rs.get("spec") or {}
-        min_ready = int(spec.get("minReadySeconds") or 0)
-        template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-        status: Obj = copy.deepcopy(rs.get("status") or {})
-        status["replicas"] = len(active)
-        status["fullyLabeledReplicas"] = sum(
-            1 for p in active if all(p.labels.get(k) == v for k, v in template_labels.items())
-        )
-        status["readyReplicas"] = sum(1 for p in active if p.ready)
-        status["availableReplicas"] = sum(1 for p in active if p.available(min_ready, now))
-        status["observedGeneration"] = int(rs["metadata"].get("generation") or 1)
-        for key in ("fullyLabeledReplicas", "readyReplicas", "availableReplicas"):
-            if status[key] == 0:
-                status.pop(key)
-        if status == (rs.get("status") or {}):
-            return
-
-        def update(obj: Obj) -> None:
-            obj["status"] = status
-
-        meta = rs["metadata"]
-        self.store.mutate(
-            self._replicasets, meta["namespace"], meta["name"], update, subresource="status"
         )

@@ -26,8 +26,7 @@ from kubeheal.twin.errors import (
     InternalError,
     TooManyRequests,
 )
-from kubeheal.twin.sim.deployments import controller_ref, scaled_value, selector_of
-from kubeheal.twin.sim.objects import is_pod_ready
+from kubeheal.twin.sim.objects import controller_ref, is_pod_ready, scaled_value, selector_of
 from kubeheal.twin.store import ObjectStore
 
 __all__ = [

@@ -26,8 +26,7 @@ from kubeheal.model.quantity import QuantityError, format_memory, parse_quantity
 from kubeheal.twin.clock import format_time, parse_time
 from kubeheal.twin.errors import ApiError
 from kubeheal.twin.selectors import LabelSelector
-from kubeheal.twin.sim.deployments import selector_of
-from kubeheal.twin.sim.objects import get_condition
+from kubeheal.twin.sim.objects import get_condition, selector_of
 from kubeheal.twin.sim.scheduler import container_requests
 from kubeheal.twin.sim.state import RuntimeState
 from kubeheal.twin.store import ObjectStore
