@@ -229,8 +229,13 @@ class ScoreBatch:
 def _median_windows(x: FloatArray, width: int, count: int, end: int) -> FloatArray:
     """Medians of the ``count`` windows ``x[j-width:j]`` for ``j`` in ``end-count+1..end``."""
     start = end - count + 1 - width
-    view = sliding_window_view(x[start : end + 1], width)[:count]
-    return np.asarray(np.median(view, axis=1), dtype=np.float64)
+    rows = sliding_window_view(x[start : end + 1], width)[:count].copy()
+    lo, hi = (width - 1) // 2, width // 2
+    rows.partition((lo, hi) if lo != hi else lo, axis=1)  # np.median's order statistics
+    if lo == hi:
+        return rows[:, lo].copy()
+    out: FloatArray = (rows[:, lo] + rows[:, hi]) / 2
+    return out
 
 
 def _rolling_max(
