@@ -24,20 +24,29 @@ For every pod with ``spec.nodeName`` on a node whose kubelet runs (`NodeRuntime.
   PodScheduled) with lastTransitionTime, phase (Pending, Running, Succeeded, Failed).
 
 Status is written (status subresource) only when it changed. Pods removed from the store lose
-their runtime state. `read_logs` serves `kubectl logs [--previous]`.
+their runtime state. `read_logs` serves `kubectl logs [--previous]`. What the kubelet keeps per
+pod and container between ticks (back-off, probe counters) is `kubeheal.twin.sim.kubelet_state`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from kubeheal.twin.clock import format_time
 from kubeheal.twin.errors import ApiError, BadRequest, NotFound
+from kubeheal.twin.sim.kubelet_state import (
+    BACKOFF_INITIAL,
+    BACKOFF_MAX,
+    ContainerState,
+    PodState,
+    ProbeState,
+    fake_hex,
+    go_duration,
+    probe_failure_message,
+    pull_policy,
+)
 from kubeheal.twin.sim.nodes import (
     NodeConfig,
     disk_pressure_observed,
@@ -64,182 +73,7 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
-BACKOFF_INITIAL = 10.0
-BACKOFF_MAX = 300.0
 _CRITICAL_PRIORITY = 2_000_000_000
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _hex(*parts: object) -> str:
-    return hashlib.sha256("/".join(str(p) for p in parts).encode()).hexdigest()
-
-
-def _pull_policy(container: Mapping[str, Any]) -> str:
-    policy = container.get("imagePullPolicy")
-    if policy:
-        return str(policy)
-    image = str(container.get("image", ""))
-    ref = image.split("@", 1)[0]
-    tag = ref.rsplit(":", 1)[1] if ":" in ref.rsplit("/", 1)[-1] else "latest"
-    return "Always" if tag == "latest" and "@" not in image else "IfNotPresent"
-
-
-def _fmt_seconds(s: float) -> str:
-    if s >= 60 and s % 60 == 0:
-        return f"{int(s // 60)}m0s"
-    if s >= 60:
-        return f"{int(s // 60)}m{s % 60:g}s"
-    return f"{s:g}s"
-
-
-@dataclass
-class _Backoff:
-    """The kubelet's per-container back-off (client-go flowcontrol.Backoff semantics)."""
-
-    delay: float = 0.0
-    last_update: float | None = None
-
-    def expired(self, event_time: float) -> bool:
-        return self.last_update is None or event_time - self.last_update > 2 * BACKOFF_MAX
-
-    def in_backoff_since(self, event_time: float, now: float) -> bool:
-        if self.expired(event_time):
-            return False
-        return now - event_time < self.delay
-
-    def next(self, event_time: float, now: float) -> None:
-        if self.expired(event_time):
-            self.delay = BACKOFF_INITIAL
-        else:
-            self.delay = min(self.delay * 2, BACKOFF_MAX)
-        self.last_update = now
-
-
-@dataclass
-class _Probe:
-    kind: str
-    spec: Obj
-    next_at: float = 0.0
-    successes: int = 0
-    failures: int = 0
-
-    @property
-    def period(self) -> float:
-        return float(self.spec.get("periodSeconds") or 10)
-
-    @property
-    def failure_threshold(self) -> int:
-        return int(self.spec.get("failureThreshold") or 3)
-
-    @property
-    def success_threshold(self) -> int:
-        return int(self.spec.get("successThreshold") or 1)
-
-    @property
-    def initial_delay(self) -> float:
-        return float(self.spec.get("initialDelaySeconds") or 0)
-
-
-@dataclass
-class _Container:
-    name: str
-    init: bool
-    spec: Obj
-    state: str = "waiting"  # waiting | running | terminated
-    reason: str = "ContainerCreating"
-    message: str | None = None
-    pulling_until: float | None = None
-    pull_fails: bool = False
-    pull_started: float = 0.0
-    image_backoff: _Backoff = field(default_factory=_Backoff)
-    image_retry_at: float | None = None
-    crash_backoff: _Backoff = field(default_factory=_Backoff)
-    backoff_event_for: float | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    restart_count: int = 0
-    ran_before: bool = False
-    current_term: Obj | None = None
-    last_term: Obj | None = None
-    ready: bool = False
-    started: bool = False
-    done: bool = False
-    container_id: str = ""
-    image_id: str = ""
-    crash_at: float | None = None
-    exit_at: float | None = None
-    probes: dict[str, _Probe] = field(default_factory=dict)
-
-    @property
-    def image(self) -> str:
-        return str(self.spec.get("image", ""))
-
-
-@dataclass
-class _Pod:
-    uid: str
-    namespace: str
-    name: str
-    node: str
-    ip: str
-    host_ip: str
-    start_time: float
-    init: list[_Container]
-    main: list[_Container]
-    phase: str = "Pending"
-    evicted_message: str | None = None
-    terminal: bool = False
-    stopping: bool = False
-
-
-def _probe_target(probe: Mapping[str, Any], container: Mapping[str, Any], ip: str) -> str:
-    def port_of(value: object) -> str:
-        if isinstance(value, str) and not value.isdigit():
-            for port in container.get("ports") or ():
-                if port.get("name") == value:
-                    return str(port.get("containerPort"))
-        return str(value)
-
-    if "httpGet" in probe:
-        http = probe["httpGet"] or {}
-        scheme = str(http.get("scheme") or "HTTP").lower()
-        host = http.get("host") or ip
-        path = http.get("path") or "/"
-        return f"{scheme}://{host}:{port_of(http.get('port', 80))}{path}"
-    if "tcpSocket" in probe:
-        tcp = probe["tcpSocket"] or {}
-        return f"{tcp.get('host') or ip}:{port_of(tcp.get('port', 80))}"
-    if "grpc" in probe:
-        return f"{ip}:{(probe['grpc'] or {}).get('port', 0)}"
-    return ""
-
-
-def _probe_failure_message(
-    probe: Mapping[str, Any], container: Mapping[str, Any], ip: str, *, timeout: bool
-) -> str:
-    target = _probe_target(probe, container, ip)
-    if "httpGet" in probe:
-        if timeout:
-            return (
-                f'Get "{target}": context deadline exceeded '
-                "(Client.Timeout exceeded while awaiting headers)"
-            )
-        hostport = target.split("://", 1)[1].split("/", 1)[0]
-        return f'Get "{target}": dial tcp {hostport}: connect: connection refused'
-    if "tcpSocket" in probe:
-        return f"dial tcp {target}: " + (
-            "i/o timeout" if timeout else "connect: connection refused"
-        )
-    if "grpc" in probe:
-        seconds = probe.get("timeoutSeconds") or 1
-        return f'timeout: failed to connect service "{target}" within {seconds}s'
-    command = ((probe.get("exec") or {}).get("command")) or []
-    text = shlex.join(str(c) for c in command)
-    if timeout:
-        return f'command "{text}" timed out'
-    return f'command "{text}" exited with 1'
 
 
 # --------------------------------------------------------------------------- the kubelet
@@ -267,7 +101,7 @@ class Kubelet:
         self._pods_cache = ObjectCache(store, "", "v1", "pods")
         self._nodes_cache = ObjectCache(store, "", "v1", "nodes")
         self._pod_rt = store.rtype("", "v1", "pods")
-        self._pods: dict[str, _Pod] = {}
+        self._pods: dict[str, PodState] = {}
         self._images: dict[str, set[str]] = {}
         self._next_ip: dict[str, int] = {}
         self._last_eviction_check: dict[str, float] = {}
@@ -305,7 +139,7 @@ class Kubelet:
 
     # ----------------------------------------------------------------- admission
 
-    def _admit(self, pod: Obj, node: Obj, now: float) -> _Pod:
+    def _admit(self, pod: Obj, node: Obj, now: float) -> PodState:
         meta = pod["metadata"]
         spec = pod.get("spec") or {}
         node_name = node["metadata"]["name"]
@@ -316,7 +150,7 @@ class Kubelet:
             n = 2
         self._next_ip[node_name] = n
         status = pod.get("status") or {}
-        state = _Pod(
+        state = PodState(
             uid=meta["uid"],
             namespace=meta.get("namespace", "default"),
             name=meta["name"],
@@ -325,9 +159,12 @@ class Kubelet:
             host_ip=node_ip(node),
             start_time=now,
             init=[
-                _Container(str(c.get("name")), True, c) for c in spec.get("initContainers") or ()
+                ContainerState(str(c.get("name")), True, c)
+                for c in spec.get("initContainers") or ()
             ],
-            main=[_Container(str(c.get("name")), False, c) for c in spec.get("containers") or ()],
+            main=[
+                ContainerState(str(c.get("name")), False, c) for c in spec.get("containers") or ()
+            ],
         )
         if state.init:
             for c in state.main:
@@ -364,7 +201,7 @@ class Kubelet:
             self._run_containers(st, pod, node, now)
         self._write_status(st, pod, now)
 
-    def _run_containers(self, st: _Pod, pod: Obj, node: Obj, now: float) -> None:
+    def _run_containers(self, st: PodState, pod: Obj, node: Obj, now: float) -> None:
         policy = str((pod.get("spec") or {}).get("restartPolicy") or "Always")
         for c in st.init:
             if c.done and c.current_term and c.current_term.get("exitCode") == 0:
@@ -385,7 +222,7 @@ class Kubelet:
             st.phase = "Succeeded" if all(code == 0 for code in codes) else "Failed"
 
     def _sync_container(
-        self, st: _Pod, pod: Obj, c: _Container, *, node: Obj, now: float, policy: str
+        self, st: PodState, pod: Obj, c: ContainerState, *, node: Obj, now: float, policy: str
     ) -> None:
         if c.done:
             return
@@ -397,7 +234,7 @@ class Kubelet:
             finished = c.finished_at or now
             if c.crash_backoff.in_backoff_since(finished, now):
                 message = (
-                    f"back-off {_fmt_seconds(c.crash_backoff.delay)} restarting failed "
+                    f"back-off {go_duration(c.crash_backoff.delay)} restarting failed "
                     f"container={c.name} pod={st.name}_{st.namespace}({st.uid})"
                 )
                 c.last_term, c.current_term = c.current_term, None
@@ -417,7 +254,7 @@ class Kubelet:
             return
         self._try_start(st, pod, c, profile=profile, now=now)
 
-    def _backoff_event(self, pod: Obj, st: _Pod, c: _Container, finished: float) -> None:
+    def _backoff_event(self, pod: Obj, st: PodState, c: ContainerState, finished: float) -> None:
         if c.backoff_event_for == finished:
             return
         c.backoff_event_for = finished
@@ -432,7 +269,7 @@ class Kubelet:
     # image pull and start
 
     def _try_start(
-        self, st: _Pod, pod: Obj, c: _Container, *, profile: Profile, now: float
+        self, st: PodState, pod: Obj, c: ContainerState, *, profile: Profile, now: float
     ) -> None:
         image = c.image
         node_images = self._images.setdefault(st.node, set())
@@ -445,7 +282,7 @@ class Kubelet:
                     self._event(pod, "Failed", "Error: ImagePullBackOff", type_="Warning")
                 return
             missing = image_missing(image) or effects.image_missing
-            policy = _pull_policy(c.spec)
+            policy = pull_policy(c.spec)
             if not missing and policy != "Always" and image in node_images:
                 self._event(pod, "Pulled", f'Container image "{image}" already present on machine')
                 self._start(st, pod, c, profile, now)
@@ -486,7 +323,9 @@ class Kubelet:
         c.image_retry_at = None
         self._start(st, pod, c, profile, now)
 
-    def _start(self, st: _Pod, pod: Obj, c: _Container, profile: Profile, now: float) -> None:
+    def _start(
+        self, st: PodState, pod: Obj, c: ContainerState, profile: Profile, now: float
+    ) -> None:
         effects = self.profiles.effects(pod, c.name)
         if c.ran_before:
             c.restart_count += 1
@@ -494,9 +333,9 @@ class Kubelet:
         c.state, c.reason, c.message = "running", "", None
         c.started_at = now
         c.finished_at = None
-        c.container_id = "containerd://" + _hex(self.seed, st.uid, c.name, c.restart_count, now)
+        c.container_id = "containerd://" + fake_hex(self.seed, st.uid, c.name, c.restart_count, now)
         repo = c.image.split("@", 1)[0].rsplit(":", 1)[0] if ":" in c.image else c.image
-        c.image_id = f"{repo}@sha256:{_hex('image', c.image)}"
+        c.image_id = f"{repo}@sha256:{fake_hex('image', c.image)}"
         c.ready = False
         c.started = "startupProbe" not in c.spec or c.init
         c.crash_at = (
@@ -513,7 +352,7 @@ class Kubelet:
             for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
                 spec = c.spec.get(kind)
                 if isinstance(spec, Mapping):
-                    probe = _Probe(kind, dict(spec))
+                    probe = ProbeState(kind, dict(spec))
                     probe.next_at = now + probe.initial_delay
                     c.probes[kind] = probe
         self._event(pod, "Created", f"Created container {c.name}")
@@ -530,7 +369,14 @@ class Kubelet:
     # a running container
 
     def _check_running(
-        self, st: _Pod, pod: Obj, c: _Container, *, profile: Profile, now: float, policy: str
+        self,
+        st: PodState,
+        pod: Obj,
+        c: ContainerState,
+        *,
+        profile: Profile,
+        now: float,
+        policy: str,
     ) -> None:
         crt = self.runtime.pods[st.uid].containers.get(c.name)
         if c.crash_at is not None and now >= c.crash_at:
@@ -551,7 +397,7 @@ class Kubelet:
             append_log(crt, now, profile.logs.oom, image=c.image, name=c.name)
             node = {"metadata": {"name": st.node, "uid": ""}, "kind": "Node", "apiVersion": "v1"}
             found = self.store.find(self.store.rtype("", "v1", "nodes"), None, st.node)
-            pid = int(_hex("pid", st.uid, c.name, c.restart_count)[:4], 16) + 1000
+            pid = int(fake_hex("pid", st.uid, c.name, c.restart_count)[:4], 16) + 1000
             self.store.record_event(
                 found or node,
                 reason="SystemOOM",
@@ -564,7 +410,7 @@ class Kubelet:
         if not c.init:
             self._probe(st, pod, c, profile=profile, now=now, policy=policy)
 
-    def _app_health(self, pod: Obj, c: _Container, profile: Profile, now: float) -> str:
+    def _app_health(self, pod: Obj, c: ContainerState, profile: Profile, now: float) -> str:
         """'ok', 'refused' (not listening yet) or 'timeout' (hung)."""
         up = now - (c.started_at or now)
         if up < profile.startup_seconds:
@@ -575,7 +421,14 @@ class Kubelet:
         return "ok"
 
     def _probe(
-        self, st: _Pod, pod: Obj, c: _Container, *, profile: Profile, now: float, policy: str
+        self,
+        st: PodState,
+        pod: Obj,
+        c: ContainerState,
+        *,
+        profile: Profile,
+        now: float,
+        policy: str,
     ) -> None:
         order = ["startupProbe"] if not c.started else ["livenessProbe", "readinessProbe"]
         for kind in order:
@@ -601,7 +454,7 @@ class Kubelet:
                 continue
             probe.successes = 0
             probe.failures += 1
-            message = _probe_failure_message(
+            message = probe_failure_message(
                 probe.spec, c.spec, st.ip, timeout=(health == "timeout")
             )
             self._event(pod, "Unhealthy", f"{label} probe failed: {message}", type_="Warning")
@@ -625,9 +478,9 @@ class Kubelet:
 
     def _terminate(
         self,
-        st: _Pod,
+        st: PodState,
         pod: Obj,
-        c: _Container,
+        c: ContainerState,
         now: float,
         *,
         exit_code: int,
@@ -671,7 +524,7 @@ class Kubelet:
             resource = "ephemeral-storage"
         else:
             return
-        candidates: list[tuple[tuple[int, int, float], _Pod, Obj, str]] = []
+        candidates: list[tuple[tuple[int, int, float], PodState, Obj, str]] = []
         for st in self._pods.values():
             if st.node != name or st.terminal or st.stopping:
                 continue
@@ -730,7 +583,7 @@ class Kubelet:
         )
         self._evict(victim, pod, now, message, resource)
 
-    def _evict(self, st: _Pod, pod: Obj, now: float, message: str, resource: str) -> None:
+    def _evict(self, st: PodState, pod: Obj, now: float, message: str, resource: str) -> None:
         self._event(pod, "Evicted", message, type_="Warning")
         for c in [*st.init, *st.main]:
             if c.state == "running":
@@ -744,7 +597,7 @@ class Kubelet:
 
     # ----------------------------------------------------------------- status
 
-    def _container_status(self, c: _Container) -> Obj:
+    def _container_status(self, c: ContainerState) -> Obj:
         if c.state == "running":
             state: Obj = {"running": {"startedAt": format_time(c.started_at or 0)}}
         elif c.state == "terminated" and c.current_term is not None:
@@ -769,7 +622,7 @@ class Kubelet:
         return status
 
     def _write_status(
-        self, st: _Pod, pod: Obj, now: float, *, disruption: str | None = None
+        self, st: PodState, pod: Obj, now: float, *, disruption: str | None = None
     ) -> None:
         old = pod.get("status") or {}
         new = dict(old)
