@@ -23,9 +23,17 @@ from typing import Any, Protocol, Self, TypeVar
 
 import httpx
 
-__all__ = ["HttpClient", "ServiceClient", "ServiceErrors"]
+__all__ = ["HttpClient", "ServiceClient", "ServiceErrors", "StatusError"]
 
 _T = TypeVar("_T")
+
+
+class StatusError(Exception):
+    """Mixed into a service's errors that may carry the HTTP status of the answer."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class _StatusError(Protocol):

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from kubeheal.clients._http import ServiceClient, ServiceErrors
+from kubeheal.clients._http import ServiceClient, ServiceErrors, StatusError
 
 __all__ = [
     "AlertmanagerClient",
@@ -45,12 +45,8 @@ class AlertmanagerError(Exception):
     """Base of every error talking to Alertmanager."""
 
 
-class AlertmanagerUnavailable(AlertmanagerError):
+class AlertmanagerUnavailable(AlertmanagerError, StatusError):
     """Alertmanager cannot answer now (network, timeout, 5xx, 429): retry later."""
-
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
 
 
 class AlertmanagerRequestError(AlertmanagerError):
@@ -62,12 +58,8 @@ class AlertmanagerRequestError(AlertmanagerError):
         self.message = message
 
 
-class AlertmanagerResponseError(AlertmanagerError):
+class AlertmanagerResponseError(AlertmanagerError, StatusError):
     """The answer is not what the API documents (bad JSON, unexpected shape or status)."""
-
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
 
 
 @dataclass(frozen=True)

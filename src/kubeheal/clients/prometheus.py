@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-from kubeheal.clients._http import ServiceClient, ServiceErrors
+from kubeheal.clients._http import ServiceClient, ServiceErrors, StatusError
 
 __all__ = [
     "MAX_POINTS_PER_SERIES",
@@ -68,12 +68,8 @@ class PrometheusError(Exception):
     """Base of every error talking to Prometheus."""
 
 
-class PrometheusUnavailable(PrometheusError):
+class PrometheusUnavailable(PrometheusError, StatusError):
     """Prometheus cannot answer now (network, timeout, 5xx, 429, not ready): retry later."""
-
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
 
 
 class PrometheusQueryError(PrometheusError):
@@ -86,12 +82,8 @@ class PrometheusQueryError(PrometheusError):
         self.message = message
 
 
-class PrometheusResponseError(PrometheusError):
+class PrometheusResponseError(PrometheusError, StatusError):
     """The answer is not what the HTTP API documents (bad JSON, unexpected shape/status)."""
-
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
 
 
 # --- result types -------------------------------------------------------------------------

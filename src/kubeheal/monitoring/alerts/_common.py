@@ -9,7 +9,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kubeheal.monitoring.config import MonitoringConfig, format_duration
@@ -55,6 +55,7 @@ __all__ = [
     "one_hot",
     "pct",
     "seconds",
+    "tiered",
     "with_hpa_target",
 ]
 
@@ -189,6 +190,45 @@ class Timing:
             series=tuple(series),
             expected=tuple(expected),
         )
+
+
+def tiered(
+    t: Timing,
+    rule: Callable[[Severity, float, Sequence[Scenario]], AlertRule],
+    *,
+    warning: float,
+    critical: float | None,
+    labels: Mapping[str, str],
+    series: Callable[[float], Sequence[Series]],
+    warning_name: Callable[[str], str],
+    critical_name: Callable[[str], str],
+    quiet: Sequence[Scenario],
+) -> list[AlertRule]:
+    """A warning alert above the ratio `warning` and, unless `critical` is None, a critical
+    one above `critical`. The warning fires halfway between its ratio and the next tier (or
+    1), the critical one (with the warning) halfway between its ratio and 1; `series(share)`
+    makes the fault at a share, the names say it (``warning_name("62.5%")``), `quiet` are the
+    warning's quiet scenarios."""
+    upper = critical if critical is not None else 1.0
+    share = (warning + upper) / 2
+    rules = [
+        rule(
+            Severity.WARNING,
+            warning,
+            (t.fires(warning_name(pct(share)), series(share), ExpectedAlert(labels)), *quiet),
+        )
+    ]
+    if critical is not None:
+        share = (critical + 1) / 2
+        both = (ExpectedAlert(labels, Severity.WARNING), ExpectedAlert(labels, Severity.CRITICAL))
+        rules.append(
+            rule(
+                Severity.CRITICAL,
+                critical,
+                (t.fires(critical_name(pct(share)), series(share), *both),),
+            )
+        )
+    return rules
 
 
 # ---------------------------------------------------------------------------- fixture series

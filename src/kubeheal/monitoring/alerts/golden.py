@@ -24,6 +24,7 @@ from kubeheal.monitoring.alerts._common import (
     mapping_series,
     pct,
     seconds,
+    tiered,
 )
 from kubeheal.monitoring.fixtures import Value, counter, gauge, number, selector
 from kubeheal.monitoring.model import (
@@ -247,46 +248,26 @@ def _error_rate(b: Builder, rate_record: str) -> list[AlertRule]:
             *requests(t.step, [(rate, normal, t.warm), (rate, share, t.fault)]),
         ]
 
-    upper = cfg.critical_ratio if cfg.critical_ratio is not None else 1.0
-    warning_share = (cfg.warning_ratio + upper) / 2
-    rules = [
-        rule(
-            Severity.WARNING,
-            cfg.warning_ratio,
-            (
-                t.fires(
-                    f"fires a warning when {pct(warning_share)} of the requests fail",
-                    failing(warning_share),
-                    ExpectedAlert(WORKLOAD_EXPECTED),
-                ),
-                t.quiet(
-                    f"stays quiet while {pct(normal)} of the requests fail",
-                    [*mapping_series(t.total), *requests(t.step, [(rate, normal, t.total)])],
-                ),
-                t.quiet(
-                    "stays quiet when every request fails at a trickle (below min_request_rate)",
-                    [*mapping_series(t.total), *requests(t.step, [(min_rps / 4, 1.0, t.total)])],
-                ),
+    return tiered(
+        t,
+        rule,
+        warning=cfg.warning_ratio,
+        critical=cfg.critical_ratio,
+        labels=WORKLOAD_EXPECTED,
+        series=failing,
+        warning_name=lambda share: f"fires a warning when {share} of the requests fail",
+        critical_name=lambda share: f"fires critical (and warning) when {share} fail",
+        quiet=(
+            t.quiet(
+                f"stays quiet while {pct(normal)} of the requests fail",
+                [*mapping_series(t.total), *requests(t.step, [(rate, normal, t.total)])],
             ),
-        )
-    ]
-    if cfg.critical_ratio is not None:
-        critical_share = (cfg.critical_ratio + 1) / 2
-        rules.append(
-            rule(
-                Severity.CRITICAL,
-                cfg.critical_ratio,
-                (
-                    t.fires(
-                        f"fires critical (and warning) when {pct(critical_share)} fail",
-                        failing(critical_share),
-                        ExpectedAlert(WORKLOAD_EXPECTED, Severity.WARNING),
-                        ExpectedAlert(WORKLOAD_EXPECTED, Severity.CRITICAL),
-                    ),
-                ),
-            )
-        )
-    return rules
+            t.quiet(
+                "stays quiet when every request fails at a trickle (below min_request_rate)",
+                [*mapping_series(t.total), *requests(t.step, [(min_rps / 4, 1.0, t.total)])],
+            ),
+        ),
+    )
 
 
 def _cpu_saturation(b: Builder) -> AlertRule:

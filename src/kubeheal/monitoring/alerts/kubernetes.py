@@ -23,6 +23,7 @@ from kubeheal.monitoring.alerts._common import (
     hpa_series,
     one_hot,
     pct,
+    tiered,
     with_hpa_target,
 )
 from kubeheal.monitoring.fixtures import Value, gauge, number, selector, staircase, steps
@@ -196,42 +197,22 @@ def _volume_usage(b: Builder) -> list[AlertRule]:
             scenarios=scenarios,
         )
 
-    upper = cfg.critical_ratio if cfg.critical_ratio is not None else 1.0
-    warn_use = (cfg.warning_ratio + upper) / 2
-    rules = [
-        rule(
-            Severity.WARNING,
-            cfg.warning_ratio,
-            (
-                t.fires(
-                    f"fires a warning at {pct(warn_use)} used",
-                    series(warn_use),
-                    ExpectedAlert(pvc),
-                ),
-                t.quiet(
-                    f"stays quiet at {pct(cfg.warning_ratio / 2)} used",
-                    series(cfg.warning_ratio / 2),
-                ),
+    return tiered(
+        t,
+        rule,
+        warning=cfg.warning_ratio,
+        critical=cfg.critical_ratio,
+        labels=pvc,
+        series=series,
+        warning_name=lambda share: f"fires a warning at {share} used",
+        critical_name=lambda share: f"fires critical (and warning) at {share} used",
+        quiet=(
+            t.quiet(
+                f"stays quiet at {pct(cfg.warning_ratio / 2)} used",
+                series(cfg.warning_ratio / 2),
             ),
-        )
-    ]
-    if cfg.critical_ratio is not None:
-        crit_use = (cfg.critical_ratio + 1) / 2
-        rules.append(
-            rule(
-                Severity.CRITICAL,
-                cfg.critical_ratio,
-                (
-                    t.fires(
-                        f"fires critical (and warning) at {pct(crit_use)} used",
-                        series(crit_use),
-                        ExpectedAlert(pvc, Severity.WARNING),
-                        ExpectedAlert(pvc, Severity.CRITICAL),
-                    ),
-                ),
-            )
-        )
-    return rules
+        ),
+    )
 
 
 _PHASES = ("Pending", "Succeeded", "Failed", "Unknown", "Running")
