@@ -9,7 +9,8 @@ collection (background, foreground, orphan) and dry runs.
 
 Thread-safe: one re-entrant lock guards every read and write, so the HTTP server, the
 simulation and tests may share a store. Watchers are called synchronously under that lock and
-must only buffer (see `Watcher`).
+must only buffer (see `Watcher`, with the stored records and change events, in
+`kubeheal.twin.watch`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from sortedcontainers import SortedList
@@ -40,6 +41,7 @@ from kubeheal.twin.errors import (
     NotFound,
 )
 from kubeheal.twin.resources import REGISTRY, ResourceRegistry, ResourceType
+from kubeheal.twin.watch import Matcher, Stored, Watcher, WatchEvent
 
 __all__ = [
     "DEFAULT_NAMESPACES",
@@ -59,45 +61,6 @@ _NAME_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 _intern = sys.intern
 
 
-class Matcher(Protocol):
-    """A parsed label or field selector."""
-
-    def matches(self, values: Mapping[str, str], /) -> bool: ...
-
-
-@dataclass(slots=True)
-class Stored:
-    """One object as stored: its JSON and what indexes and selectors need."""
-
-    raw: bytes
-    rv: int
-    key: str
-    namespace: str
-    name: str
-    uid: str
-    labels: dict[str, str]
-    fields: dict[str, str]
-    owner_uids: tuple[str, ...]
-    finalizers: tuple[str, ...]
-    deleting: bool
-
-    def obj(self) -> Obj:
-        """A fresh, mutable copy of the object."""
-        value: Obj = orjson.loads(self.raw)
-        return value
-
-
-@dataclass(slots=True, frozen=True)
-class WatchEvent:
-    """A change as history keeps it: the new state (or last state for DELETED)."""
-
-    type: str
-    rtype: ResourceType
-    rv: int
-    new: Stored
-    prev: Stored | None
-
-
 @dataclass(slots=True, frozen=True)
 class ListResult:
     """One page of a list."""
@@ -113,81 +76,6 @@ class _Table:
     rtype: ResourceType
     objects: dict[str, Stored] = field(default_factory=dict)
     keys: SortedList = field(default_factory=SortedList)
-
-
-class Watcher:
-    """A watch on one resource type, filtered by namespace and selectors.
-
-    The store calls `offer` under its lock; the watcher translates the change into what this
-    client should see (an object leaving the selector is DELETED for it) and buffers it.
-    A consumer sets `wake` to be told when something arrives, drains with `drain`.
-    If the buffer exceeds `max_buffer` the watch is closed with `error` set (as Kubernetes
-    terminates watchers that cannot keep up).
-    """
-
-    def __init__(
-        self,
-        *,
-        rtype: ResourceType,
-        namespace: str | None,
-        label_selector: Matcher | None,
-        field_selector: Matcher | None,
-        max_buffer: int = 200_000,
-    ) -> None:
-        self.rtype = rtype
-        self.namespace = namespace
-        self.label_selector = label_selector
-        self.field_selector = field_selector
-        self.max_buffer = max_buffer
-        self.buffer: collections.deque[tuple[str, bytes, int]] = collections.deque()
-        self.closed = False
-        self.error: ApiError | None = None
-        self.wake: Callable[[], None] | None = None
-        self.last_rv = 0
-
-    def _matches(self, stored: Stored) -> bool:
-        if self.namespace is not None and stored.namespace != self.namespace:
-            return False
-        if self.label_selector is not None and not self.label_selector.matches(stored.labels):
-            return False
-        return self.field_selector is None or self.field_selector.matches(stored.fields)
-
-    def offer(self, event: WatchEvent) -> None:
-        """Take one change (called by the store, under its lock)."""
-        if self.closed or event.rtype != self.rtype:
-            return
-        now_matches = self._matches(event.new)
-        if event.type == "MODIFIED" and event.prev is not None:
-            before = self._matches(event.prev)
-            if before and not now_matches:
-                self._push("DELETED", event.new.raw, event.rv)
-            elif now_matches and not before:
-                self._push("ADDED", event.new.raw, event.rv)
-            elif now_matches:
-                self._push("MODIFIED", event.new.raw, event.rv)
-        elif now_matches:
-            self._push(event.type, event.new.raw, event.rv)
-        self.last_rv = max(self.last_rv, event.rv)
-
-    def _push(self, kind: str, raw: bytes, rv: int) -> None:
-        if len(self.buffer) >= self.max_buffer:
-            self.error = Gone("watch closed: the client did not keep up with the event stream")
-            self.close()
-            return
-        self.buffer.append((kind, raw, rv))
-        if self.wake is not None:
-            self.wake()
-
-    def drain(self) -> list[tuple[str, bytes, int]]:
-        """Everything buffered so far, oldest first."""
-        out = list(self.buffer)
-        self.buffer.clear()
-        return out
-
-    def close(self) -> None:
-        self.closed = True
-        if self.wake is not None:
-            self.wake()
 
 
 def _encode_continue(rv: int, last_key: str) -> str:

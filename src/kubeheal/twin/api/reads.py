@@ -30,7 +30,7 @@ from kubeheal.twin.cluster import Twin
 from kubeheal.twin.errors import ApiError, BadRequest
 from kubeheal.twin.resources import ResourceType
 from kubeheal.twin.selectors import FieldSelector
-from kubeheal.twin.store import Watcher
+from kubeheal.twin.watch import Watcher
 
 __all__ = ["Reads", "render_one"]
 
