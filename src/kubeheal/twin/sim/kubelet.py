@@ -55,16 +55,15 @@ from kubeheal.twin.sim.nodes import (
     node_ip,
 )
 from kubeheal.twin.sim.objects import qos_class
-from kubeheal.twin.sim.state import ContainerRuntime, PodRuntime, RuntimeState
-from kubeheal.twin.sim.workloads import (
-    ObjectCache,
+from kubeheal.twin.sim.profiles import (
     Profile,
     ProfileRegistry,
-    append_log,
     container_limits,
     container_requests,
     image_missing,
 )
+from kubeheal.twin.sim.state import ContainerRuntime, PodRuntime, RuntimeState
+from kubeheal.twin.sim.workloads import ObjectCache, append_log
 from kubeheal.twin.store import ObjectStore
 
 __all__ = ["BACKOFF_INITIAL", "BACKOFF_MAX", "Kubelet", "read_logs"]
