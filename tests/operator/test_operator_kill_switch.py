@@ -71,7 +71,7 @@ async def test_an_unreadable_kill_switch_stops_the_rollback_until_it_reads_off(
             return value or 0.0
 
         r.h.twin.api_faults.configure(error_rate=1.0, error_codes=(503,), path_prefix=SWITCH_PATH)
-        with caplog.at_level(logging.WARNING, logger="kubeheal.runtime.operator"):
+        with caplog.at_level(logging.WARNING, logger="kubeheal.runtime"):
             await r.until(lambda: op.kill_switch.state is UNKNOWN, what="the switch unknown")
             r.inject(kh.BAD_ROLLOUT)
             inc = await r.until(
@@ -218,7 +218,7 @@ async def test_a_warning_once_per_change_of_state_not_per_sweep(
     forbidden = KubeForbidden(code=403, reason="Forbidden", message="configmaps is forbidden")
     writer.answers = [_switch_configmap("false"), down, down, down, forbidden, down]
     writer.answers += [_switch_configmap("false"), down]
-    with caplog.at_level(logging.INFO, logger="kubeheal.runtime.operator"):
+    with caplog.at_level(logging.INFO, logger="kubeheal.runtime"):
         states = []
         for _ in range(len(writer.answers)):
             now[0] += timedelta(seconds=5)
@@ -241,7 +241,7 @@ async def test_control_characters_from_the_api_never_reach_the_log(
 ) -> None:
     writer: Any = operator.writer
     writer.answers = [KubeUnavailable("503: busy\r\nkubeheal: forged line")]
-    with caplog.at_level(logging.WARNING, logger="kubeheal.runtime.operator"):
+    with caplog.at_level(logging.WARNING, logger="kubeheal.runtime"):
         await operator._refresh_kill_switch()
     assert "\n" not in operator.kill_switch.reason and "\r" not in operator.kill_switch.reason
     assert all("\n" not in r.getMessage() for r in caplog.records)

@@ -9,7 +9,6 @@ dependencies, and /healthz stays 200 (an outage elsewhere is no reason to restar
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import httpx
@@ -17,7 +16,6 @@ import httpx
 from kubeheal.cli.harness import running_harness
 from kubeheal.config import DetectionSettings, Settings, WebhookSettings
 from kubeheal.config.settings import AnomalySettings
-from kubeheal.runtime.sources import attach_sources
 from kubeheal.server import Authenticator
 from kubeheal.store import records as rec
 from kubeheal.twin.sim.faults import FaultSpec
@@ -36,10 +34,9 @@ async def test_crash_loop_healed_from_watches_while_prometheus_is_down(rk: Any) 
             scenario="sample-app", speed=rk.SPEED, settings=settings, sweep_interval=rk.SWEEP,
             listen="127.0.0.1:0", auth=Authenticator.static(token=rk.TOKEN),
         ) as h,
-        contextlib.AsyncExitStack() as sources,
         httpx.AsyncClient(base_url=h.http_url or "", timeout=10) as http,
     ):  # fmt: skip
-        started = await attach_sources(h.operator, stack=sources)
+        started = h.sources  # the harness assembles the sources the settings enable
         assert started and started[0].startswith("anomaly")
 
         async def readiness() -> dict[str, Any]:

@@ -99,7 +99,7 @@ async def check_healed_once(rk: Any, h: Harness, writes: list[str]) -> None:
 async def test_disk_full_no_action_unrecorded_then_healed(
     rk: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="kubeheal.runtime.operator")
+    caplog.set_level(logging.ERROR, logger="kubeheal.runtime")
     async with harness(rk, tmp_path / "ledger.db") as h:
         disk = DiskFull(h.ledger._backend)
         h.ledger._backend = disk
@@ -141,7 +141,7 @@ def postgres() -> Iterator[LocalPostgres]:
 async def test_postgres_gone_not_ready_no_action_then_healed(
     rk: Any, postgres: LocalPostgres, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="kubeheal.runtime.operator")
+    caplog.set_level(logging.ERROR, logger="kubeheal.runtime")
     url = postgres.create_database("outage")
     async with harness(rk, url) as h, httpx.AsyncClient(base_url=h.http_url or "") as http:
         assert (await http.get("/readyz")).json()["checks"]["ledger"]["ok"] is True

@@ -7,6 +7,7 @@ after a restart, and a restarted operator verifies with what the inbox says stil
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,8 @@ from kubeheal.cli.harness import Harness, running_harness
 from kubeheal.clients.kube import KubeConnection
 from kubeheal.config import DetectionSettings, Settings
 from kubeheal.engine.playbooks import load_builtin_playbooks
-from kubeheal.runtime.operator import Operator, OperatorEvent, OperatorOptions
+from kubeheal.runtime.assembly import build
+from kubeheal.runtime.operator import OperatorEvent, OperatorOptions
 from kubeheal.server import Authenticator
 from kubeheal.server.serving import operator_http, serving
 from kubeheal.store import Ledger
@@ -182,20 +184,18 @@ async def test_restarts_lose_nothing(wk, tmp_path: Path) -> None:
         # 3. That operator stops while verifying; a successor takes over the same ledger.
         await h.operator.stop()
         successor_book = Ledger.open(path)
-        successor = Operator(
-            connection=KubeConnection.from_kubeconfig(h.kubeconfig),
-            ledger=successor_book,
-            settings=SETTINGS,
+        stack = contextlib.AsyncExitStack()
+        assembly = await build(
+            SETTINGS,
+            KubeConnection.from_kubeconfig(h.kubeconfig),
+            successor_book,
             playbooks=load_builtin_playbooks(),
+            stack=stack,
             clock=h.now,
             options=OperatorOptions(sweep_interval=SWEEP),
         )
-        wired = operator_http(
-            operator=successor,
-            ledger=successor_book,
-            settings=SETTINGS,
-            auth=Authenticator.static(token=TOKEN),
-        )
+        successor = assembly.operator
+        wired = operator_http(assembly, auth=Authenticator.static(token=TOKEN))
         try:
             async with serving(wired.app) as url:
                 await successor.start()
@@ -220,4 +220,5 @@ async def test_restarts_lose_nothing(wk, tmp_path: Path) -> None:
                 assert len(actions(successor_book)) == 1
         finally:
             await successor.stop()
+            await stack.aclose()
             successor_book.close()

@@ -41,6 +41,7 @@ __all__ = [
     "dig",
     "done",
     "dry",
+    "event_manifest",
     "noop",
     "record_change",
     "retry_conflicts",
@@ -189,6 +190,40 @@ def target_kind(target: Target) -> Kind | None:
     return _TARGET_KINDS.get(target.kind)
 
 
+def event_manifest(
+    target: Target,
+    *,
+    metadata: dict[str, str],
+    reason: str,
+    message: str,
+    warning: bool,
+    at: str,
+    involved: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A core/v1 Event about ``target`` (``at``: its RFC 3339 time; ``involved``: fields of
+    the involved object read from the cluster, e.g. its uid and apiVersion)."""
+    about: dict[str, Any] = {"kind": target.kind.value, "name": target.name}
+    if target.namespace:
+        about["namespace"] = target.namespace
+    about["apiVersion"] = _API_VERSIONS.get(target.kind, "v1")
+    about.update(involved or {})
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": metadata,
+        "involvedObject": about,
+        "reason": reason,
+        "type": "Warning" if warning else "Normal",
+        "message": message[:1024],
+        "source": {"component": "kubeheal"},
+        "reportingComponent": "kubeheal",
+        "reportingInstance": "kubeheal",
+        "firstTimestamp": at,
+        "lastTimestamp": at,
+        "count": 1,
+    }
+
+
 def _event_name(target: Target, key: str) -> str:
     base = target.name[:200].rstrip(".-") or "object"
     return f"{base}.kubeheal-{key[:16]}".lower()
@@ -254,28 +289,15 @@ async def record_change(ctx: Context, outcome: ActionOutcome) -> None:
     started = ctx.clock()
     at = ctx.wall_clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     failed = outcome.state is OutcomeState.FAILED
-    involved: dict[str, Any] = {"kind": target.kind.value, "name": target.name}
-    if target.namespace:
-        involved["namespace"] = target.namespace
-    involved["apiVersion"] = _API_VERSIONS.get(target.kind, "v1")
     namespace = target.namespace or "default"
-    event = {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": _event_name(target, plan.idempotency_key), "namespace": namespace},
-        "involvedObject": involved,
-        "reason": EVENT_REASON_FAILED if failed else EVENT_REASON,
-        "type": "Warning" if failed else "Normal",
-        "message": f"kubeheal {plan.action.value} (incident {plan.incident_id}): {outcome.detail}"[
-            :1024
-        ],
-        "source": {"component": "kubeheal"},
-        "reportingComponent": "kubeheal",
-        "reportingInstance": "kubeheal",
-        "firstTimestamp": at,
-        "lastTimestamp": at,
-        "count": 1,
-    }
+    event = event_manifest(
+        target,
+        metadata={"name": _event_name(target, plan.idempotency_key), "namespace": namespace},
+        reason=EVENT_REASON_FAILED if failed else EVENT_REASON,
+        message=f"kubeheal {plan.action.value} (incident {plan.incident_id}): {outcome.detail}",
+        warning=failed,
+        at=at,
+    )
 
     async def create_event() -> None:
         try:

@@ -5,10 +5,11 @@ then the operator in the caller's event loop, talking to the twin over HTTP exac
 real API server. The operator's clock is the twin's clock, so durations measured by the
 ledger are in simulated (cluster) time.
 
-The operator's HTTP side (webhook, API, /metrics, health) is wired too: the alert inbox and
-its consumer always, and with ``listen="127.0.0.1:0"`` the app is served by uvicorn
-(``Harness.http_url``), e.g. for a real Alertmanager to post to. The inbox stamps
-``received_at`` with the same clock as the operator.
+The operator is assembled as `kubeheal run` assembles it (`kubeheal.runtime.assembly`:
+alert consumer, notifications, the signal sources the settings enable, health), and its HTTP
+side (webhook, API, /metrics, health) is wired too; with ``listen="127.0.0.1:0"`` the app is
+served by uvicorn (``Harness.http_url``), e.g. for a real Alertmanager to post to. The inbox
+stamps ``received_at`` with the same clock as the operator.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ from kubeheal.clients.kube import KubeConnection
 from kubeheal.config import Settings
 from kubeheal.engine.playbooks import PlaybookSet, load_builtin_playbooks
 from kubeheal.runtime.alerts import AlertConsumer
-from kubeheal.runtime.metrics import OperatorMetrics
+from kubeheal.runtime.assembly import Assembly, build
 from kubeheal.runtime.operator import Operator, OperatorEvent, OperatorOptions
 from kubeheal.server.auth import Authenticator
-from kubeheal.server.incidents_api import notification_routers
 from kubeheal.server.serving import OperatorHttp, operator_http, serving, split_listen
 from kubeheal.store import Ledger
 from kubeheal.store.inbox import AlertInbox
@@ -50,6 +50,13 @@ class Harness:
     http: OperatorHttp
     http_url: str | None = None
     """Base URL of the operator's HTTP server when started with ``listen``."""
+    assembly: Assembly | None = None
+    """Everything built around the operator (`kubeheal.runtime.assembly`)."""
+
+    @property
+    def sources(self) -> list[str]:
+        """The signal sources the settings enabled (one line each)."""
+        return self.assembly.sources.names if self.assembly is not None else []
 
     @property
     def inbox(self) -> AlertInbox:
@@ -98,25 +105,19 @@ async def running_harness(
             return datetime.fromtimestamp(clock.now(), tz=UTC)
 
         settings = settings or Settings()
-        operator = Operator(
-            connection=KubeConnection.from_kubeconfig(kubeconfig),
-            ledger=ledger,
-            settings=settings,
-            playbooks=playbooks or load_builtin_playbooks(),
-            metrics=OperatorMetrics(),
-            clock=twin_now,
-            options=OperatorOptions(sweep_interval=sweep_interval),
-            on_event=on_event,
-        )
-        http = operator_http(
-            operator=operator,
-            ledger=ledger,
-            settings=settings,
-            auth=auth,
-            received_clock=twin_now,
-            routers=notification_routers(operator),
-        )
         async with contextlib.AsyncExitStack() as servers:
+            assembly = await build(
+                settings,
+                KubeConnection.from_kubeconfig(kubeconfig),
+                ledger,
+                playbooks=playbooks or load_builtin_playbooks(),
+                stack=servers,
+                clock=twin_now,
+                options=OperatorOptions(sweep_interval=sweep_interval),
+                on_event=on_event,
+            )
+            operator = assembly.operator
+            http = operator_http(assembly, auth=auth, received_clock=twin_now)
             http_url = None
             if listen is not None:
                 host, port = split_listen(listen)
@@ -133,6 +134,7 @@ async def running_harness(
                     ledger=ledger,
                     http=http,
                     http_url=http_url,
+                    assembly=assembly,
                 )
             finally:
                 await operator.stop()

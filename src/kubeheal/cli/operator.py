@@ -30,18 +30,16 @@ from kubeheal.engine.playbooks import (
     load_playbooks,
     validate_directory,
 )
+from kubeheal.runtime.assembly import build
 from kubeheal.runtime.leader import (
     DEFAULT_LEASE_NAME,
     campaign,
     default_identity,
     default_namespace,
 )
-from kubeheal.runtime.metrics import OperatorMetrics
-from kubeheal.runtime.operator import Operator, OperatorOptions
+from kubeheal.runtime.operator import OperatorOptions
 from kubeheal.runtime.reload import SettingsReloader
-from kubeheal.runtime.sources import attach_sources
 from kubeheal.server.auth import Authenticator
-from kubeheal.server.incidents_api import notification_routers
 from kubeheal.server.serving import operator_http, serving, split_listen
 from kubeheal.server.webhook import ALERTMANAGER_PATH
 from kubeheal.store import Ledger, LedgerError
@@ -399,40 +397,34 @@ async def _run_operator(
     leader: asyncio.Event | None,
     reloader: tuple[Path, Callable[[], Settings]] | None = None,
 ) -> None:
-    metrics = OperatorMetrics()
-    operator = Operator(
-        connection=connection,
-        ledger=ledger,
-        settings=settings,
-        playbooks=playbooks,
-        metrics=metrics,
-        options=OperatorOptions(ledger_in_thread=is_postgres_url(ledger.location)),
-        reload_playbooks=PlaybookReloader(settings),
-        leader=leader,
-    )
-    http = operator_http(
-        operator=operator,
-        ledger=ledger,
-        settings=settings,
-        auth=auth,
-        routers=notification_routers(operator),
-    )
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if reloader is not None:
-        settings_reloader = SettingsReloader(path=reloader[0], load=reloader[1], target=operator)
-        operator.tasks.spawn("settings-reload", settings_reloader.run())
-        loop.add_signal_handler(signal.SIGHUP, settings_reloader.request)
-    async with (
-        contextlib.AsyncExitStack() as sources,
-        serving(http.app, host=host, port=port) as url,
-    ):
-        await attach_sources(operator, stack=sources)
-        start_task = loop.create_task(operator.start(), name="operator-start")
-        webhook = f"; Alertmanager webhook {url}{ALERTMANAGER_PATH}" if http.consumer else ""
-        log.info("kubeheal running against %s; HTTP on %s%s", connection.server, url, webhook)
-        await stop.wait()
-        log.info("shutting down")
-        start_task.cancel()
-        await operator.stop()
+    async with contextlib.AsyncExitStack() as sources:
+        assembly = await build(
+            settings,
+            connection,
+            ledger,
+            playbooks=playbooks,
+            stack=sources,
+            options=OperatorOptions(ledger_in_thread=is_postgres_url(ledger.location)),
+            reload_playbooks=PlaybookReloader(settings),
+            leader=leader,
+        )
+        operator = assembly.operator
+        http = operator_http(assembly, auth=auth)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if reloader is not None:
+            settings_reloader = SettingsReloader(
+                path=reloader[0], load=reloader[1], target=operator
+            )
+            operator.tasks.spawn("settings-reload", settings_reloader.run())
+            loop.add_signal_handler(signal.SIGHUP, settings_reloader.request)
+        try:
+            async with serving(http.app, host=host, port=port) as url:
+                operator.tasks.spawn("operator-start", operator.start())
+                hook = f"; Alertmanager webhook {url}{ALERTMANAGER_PATH}" if http.consumer else ""
+                log.info("kubeheal running against %s; HTTP on %s%s", connection.server, url, hook)
+                await stop.wait()
+                log.info("shutting down")
+        finally:
+            await operator.stop()

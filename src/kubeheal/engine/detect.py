@@ -2,9 +2,10 @@
 
 One small function per signal kind; ``detect`` runs them all over a ``ClusterView``. The
 per-object entry points (``detect_pod``, ``detect_deployment``, ``detect_node``,
-``detect_hpa``) let the runtime re-run only what a watch event touched. Each signal targets
-the owning workload (a pod's Deployment through its ReplicaSet) or the node. Output is sorted,
-so the same snapshot always yields the same list.
+``detect_hpa``) are listed in ``DETECTORS`` by the watched resource whose objects they read;
+the runtime runs that table over what a watch event touched and over a full sweep. Each
+signal targets the owning workload (a pod's Deployment through its ReplicaSet) or the node.
+Output is sorted, so the same snapshot always yields the same list.
 
 Alert labels are untrusted input: every label that names an object (``namespace``,
 ``deployment``, ``statefulset``, ``daemonset``, ``pod``, ``node``) must be the Kubernetes name
@@ -17,8 +18,10 @@ Pure: no I/O, no clock (``now`` is a parameter).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -38,7 +41,9 @@ from kubeheal.model.names import NameKind, name_problem, shown
 
 __all__ = [
     "ALERT_NAME_LABELS",
+    "DETECTORS",
     "IMAGE_PULL_REASONS",
+    "Detector",
     "InvalidAlertLabel",
     "alert_signal",
     "alert_target",
@@ -47,6 +52,7 @@ __all__ = [
     "detect_hpa",
     "detect_node",
     "detect_pod",
+    "distinct_sorted",
     "invalid_alert_label",
 ]
 
@@ -559,19 +565,82 @@ def _sort_key(signal: Signal) -> tuple[str, str, str]:
     return (signal.target.key, signal.kind.value, signal.subject)
 
 
-def detect(view: ClusterView, *, now: datetime, settings: DetectionSettings) -> list[Signal]:
-    """Every signal the snapshot shows, sorted by target, kind and subject."""
-    found: list[Signal] = []
-    for pod in view.pods:
-        found.extend(detect_pod(view, pod, now=now, settings=settings))
-    for dep in view.deployments:
-        found.extend(detect_deployment(view, dep, now=now, settings=settings))
-    for node in view.nodes:
-        found.extend(detect_node(node, now=now, settings=settings))
-    for hpa in view.hpas:
-        found.extend(detect_hpa(hpa, now=now))
-    unique = {signal.id: signal for signal in found}
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Detector(Generic[_T]):
+    """The detector of one watched resource: which objects of a snapshot it reads, and the
+    signals of one of them."""
+
+    resource: str
+    """The watched resource (plural, e.g. ``pods``) whose objects it reads."""
+    objects: Callable[[ClusterView], Sequence[_T]]
+    run: Callable[[ClusterView, _T, datetime, DetectionSettings], list[Signal]]
+
+
+def _pods(view: ClusterView) -> Sequence[Pod]:
+    return view.pod_snapshot()
+
+
+def _deployments(view: ClusterView) -> Sequence[Deployment]:
+    return view.deployments
+
+
+def _nodes(view: ClusterView) -> Sequence[Node]:
+    return view.nodes
+
+
+def _hpas(view: ClusterView) -> Sequence[HorizontalPodAutoscaler]:
+    return view.hpas
+
+
+def _run_pod(view: ClusterView, pod: Pod, now: datetime, s: DetectionSettings) -> list[Signal]:
+    return detect_pod(view, pod, now=now, settings=s)
+
+
+def _run_deployment(
+    view: ClusterView, dep: Deployment, now: datetime, s: DetectionSettings
+) -> list[Signal]:
+    return detect_deployment(view, dep, now=now, settings=s)
+
+
+def _run_node(_view: ClusterView, node: Node, now: datetime, s: DetectionSettings) -> list[Signal]:
+    return detect_node(node, now=now, settings=s)
+
+
+def _run_hpa(
+    _view: ClusterView, hpa: HorizontalPodAutoscaler, now: datetime, _s: DetectionSettings
+) -> list[Signal]:
+    return detect_hpa(hpa, now=now)
+
+
+DETECTORS: Mapping[str, Detector[Any]] = {
+    d.resource: d
+    for d in (
+        Detector[Pod]("pods", _pods, _run_pod),
+        Detector[Deployment]("deployments", _deployments, _run_deployment),
+        Detector[Node]("nodes", _nodes, _run_node),
+        Detector[HorizontalPodAutoscaler]("horizontalpodautoscalers", _hpas, _run_hpa),
+    )
+}
+"""Every detector by watched resource, in sweep order (pods, Deployments, nodes, HPAs)."""
+
+
+def distinct_sorted(signals: Iterable[Signal]) -> list[Signal]:
+    """``signals`` without repeated ids (the last one kept), by target, kind and subject."""
+    unique = {signal.id: signal for signal in signals}
     return sorted(unique.values(), key=_sort_key)
+
+
+def detect(view: ClusterView, *, now: datetime, settings: DetectionSettings) -> list[Signal]:
+    """Every signal the snapshot shows (every entry of ``DETECTORS``), sorted by target,
+    kind and subject."""
+    found: list[Signal] = []
+    for detector in DETECTORS.values():
+        for obj in detector.objects(view):
+            found.extend(detector.run(view, obj, now, settings))
+    return distinct_sorted(found)
 
 
 _ALERT_WORKLOAD_LABELS = (

@@ -76,6 +76,8 @@ __all__ = [
     "Plan",
     "VerificationPlan",
     "decide",
+    "resumed_plan",
+    "verification_plan",
 ]
 
 logger = logging.getLogger(__name__)
@@ -586,6 +588,41 @@ def _choose_playbook(
     return matches[0] if matches else None
 
 
+def verification_plan(playbook: Playbook) -> VerificationPlan:
+    """How an action of ``playbook`` is verified, and what happens if it is not."""
+    verification = playbook.verification
+    return VerificationPlan(
+        check=verification.check.value,
+        timeout_seconds=verification.timeout.total_seconds(),
+        stable_for_seconds=verification.stable_for.total_seconds(),
+        on_failure=playbook.on_failure.value,
+    )
+
+
+def resumed_plan(
+    incident: Incident,
+    playbook: Playbook,
+    *,
+    action: ActionName,
+    params: ActionParams,
+    step: int,
+    idempotency_key: str,
+) -> ActionPlan:
+    """The plan of an action recorded before a restart (its action, parameters, step and
+    key as the ledger holds them), verified as ``playbook`` says: what `decide` returned
+    then, without deciding again."""
+    return ActionPlan(
+        incident_id=incident.id,
+        target=incident.target,
+        playbook=playbook.name,
+        step=step,
+        action=action,
+        params=params,
+        verification=verification_plan(playbook),
+        idempotency_key=idempotency_key,
+    )
+
+
 def decide(
     incident: Incident,
     view: ClusterView,
@@ -652,7 +689,6 @@ def decide(
                     dry_run=dry_run,
                 )
             return NoAction(incident_id=incident.id, target=incident.target, reasons=(block,))
-        verification = playbook.verification
         return ActionPlan(
             incident_id=incident.id,
             target=incident.target,
@@ -660,12 +696,7 @@ def decide(
             step=index,
             action=step.action,
             params=params,
-            verification=VerificationPlan(
-                check=verification.check.value,
-                timeout_seconds=verification.timeout.total_seconds(),
-                stable_for_seconds=verification.stable_for.total_seconds(),
-                on_failure=playbook.on_failure.value,
-            ),
+            verification=verification_plan(playbook),
             idempotency_key=stable_id(
                 incident.id, playbook.name, str(index), str(incident.attempts)
             ),

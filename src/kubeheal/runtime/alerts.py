@@ -45,9 +45,9 @@ import msgspec
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from kubeheal.engine.detect import alert_signal, invalid_alert_label
-from kubeheal.model.cluster import ClusterView
 from kubeheal.model.core import Signal, Target
 from kubeheal.model.names import shown
+from kubeheal.runtime.signals import SignalSink
 from kubeheal.store import LedgerError
 from kubeheal.store.inbox import AlertInbox, InboxRow
 
@@ -58,13 +58,8 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
-class AlertSink(Protocol):
-    """What the consumer needs from the operator (`kubeheal.runtime.operator.Operator`)."""
-
-    @property
-    def view(self) -> ClusterView:
-        """The operator's cluster cache (resolves a pod label to its workload)."""
-        ...
+class AlertSink(SignalSink, Protocol):
+    """What the consumer needs from the operator beyond a `SignalSink`."""
 
     @property
     def started(self) -> asyncio.Event:
@@ -76,16 +71,8 @@ class AlertSink(Protocol):
         """Set while this replica leads (None: no leader election, always act)."""
         ...
 
-    def submit(self, signals: Iterable[Signal]) -> None:
-        """Hand signals to their targets."""
-        ...
-
     def revisit(self, target: Target) -> None:
         """Look at the target's incident again soon (its alerts resolved)."""
-        ...
-
-    def now(self) -> datetime:
-        """The operator's clock."""
         ...
 
 

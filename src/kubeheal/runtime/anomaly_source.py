@@ -43,9 +43,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
 import numpy as np
@@ -57,9 +56,9 @@ from kubeheal.anomaly.forecast import Exhaustion, format_duration
 from kubeheal.clients.prometheus import PrometheusError, RangeSeries
 from kubeheal.config.settings import AnomalySettings, ForecastQuerySettings
 from kubeheal.engine.detect import alert_target
-from kubeheal.model.cluster import ClusterView
 from kubeheal.model.core import Signal, SignalKind, SignalSource, Target
 from kubeheal.runtime.operator import OperatorEvent
+from kubeheal.runtime.signals import SignalSink
 
 __all__ = [
     "AnomalyMetrics",
@@ -84,23 +83,6 @@ class RangeQuerier(Protocol):
         self, expr: str, *, start: float, end: float, step: float
     ) -> list[RangeSeries]:
         """The series of ``expr`` between ``start`` and ``end``."""
-        ...
-
-
-class SignalSink(Protocol):
-    """What the source needs from the operator (`kubeheal.runtime.operator.Operator`)."""
-
-    @property
-    def view(self) -> ClusterView:
-        """The operator's cluster cache (resolves a pod label to its workload)."""
-        ...
-
-    def submit(self, signals: Iterable[Signal]) -> None:
-        """Hand signals to their targets."""
-        ...
-
-    def now(self) -> datetime:
-        """The operator's clock."""
         ...
 
 

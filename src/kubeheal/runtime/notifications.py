@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -65,14 +65,15 @@ from kubeheal.store.outbox import (
 from kubeheal.store.records import IncidentRecord, IncidentState, JSONObject
 
 if TYPE_CHECKING:
-    from kubeheal.runtime.operator import Operator, OperatorEvent
+    from kubeheal.runtime.operator import OperatorEvent
 
 __all__ = [
     "NotificationService",
+    "Observed",
     "Probe",
     "acknowledge_incident",
-    "attach_notifications",
     "load_context",
+    "notification_service",
     "operator_probe",
 ]
 
@@ -245,6 +246,11 @@ class NotificationService:
     def wake(self) -> None:
         """Look at the escalations now (e.g. after an acknowledgement through the API)."""
         self._wake_escalation.set()
+
+    def reloaded(self, new: Settings) -> None:
+        """Settings listener of the operator: routes, policies, channels and timings apply
+        from the next pass of the loops."""
+        self.settings = self.dispatcher.settings = new.notifications
 
     # ------------------------------------------------------------------ loops
 
@@ -604,7 +610,18 @@ class NotificationService:
         return True
 
 
-def operator_probe(operator: Operator, *, quiet: timedelta) -> Probe:
+class Observed(Protocol):
+    """What `operator_probe` reads (`kubeheal.runtime.targets.TargetBoard`, or the operator)."""
+
+    @property
+    def started(self) -> asyncio.Event: ...
+
+    def now(self) -> datetime: ...
+
+    def last_seen(self, target: Target) -> tuple[datetime | None, str | None]: ...
+
+
+def operator_probe(operator: Observed, *, quiet: timedelta) -> Probe:
     """Whether the operator still observes the problem of an escalated incident: it counts as
     gone once the target sent no signal for ``quiet``, or a newer incident was opened for it
     (the operator only re-opens after the problem went quiet). A target the operator has not
@@ -632,40 +649,34 @@ def operator_probe(operator: Operator, *, quiet: timedelta) -> Probe:
     return probe
 
 
-def attach_notifications(
-    operator: Operator,
+def notification_service(
+    settings: NotificationSettings,
+    ledger: Ledger,
     *,
+    observed: Observed,
+    registry: CollectorRegistry,
+    ledger_in_thread: bool = False,
     http: HttpPoster | None = None,
     mail: MailSender | None = None,
 ) -> NotificationService | None:
-    """Wire notifications into a running-to-be operator: compose its ``on_event`` with the
-    service's (keeping any observer already there) and start the loops with its tasks (so
-    `Operator.stop` stops them). ``None`` when no channel is configured. Call from inside
-    the event loop, before or after `Operator.start`."""
-    settings = operator.settings.notifications
+    """The notification service of an operator (``None`` when no channel is configured),
+    for `kubeheal.runtime.assembly` to wire in: its ``on_event`` observes the operator,
+    `reloaded` follows settings reloads and ``run`` goes among the operator's tasks."""
     if not settings.channels:
         return None
     for name, channel in sorted(settings.channels.items()):
         for secret in channel.missing_secrets():
             log.warning("notification channel %s has no %s: it cannot be notified", name, secret)
     service = NotificationService(
-        ledger=operator.ledger,
+        ledger=ledger,
         settings=settings,
-        clock=operator.now,
+        clock=observed.now,
         http=http,
         mail=mail,
-        probe=operator_probe(operator, quiet=settings.resolve_quiet_after),
-        registry=operator.metrics.registry,
-        ledger_in_thread=operator.options.ledger_in_thread,
+        probe=operator_probe(observed, quiet=settings.resolve_quiet_after),
+        registry=registry,
+        ledger_in_thread=ledger_in_thread,
     )
-    operator.add_observer(service.on_event)
-
-    def reloaded(new: Settings) -> None:
-        # Routes, policies, channels and timings apply from the next pass of the loops.
-        service.settings = service.dispatcher.settings = new.notifications
-
-    operator.settings_listeners.append(reloaded)
-    operator.tasks.spawn("notifications", service.run())
     log.info(
         "notifications: %d channel(s), %d polic(y/ies)",
         len(settings.channels),

@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -48,6 +48,7 @@ from kubeheal.finops.service import rightsize
 from kubeheal.model.cluster import ClusterView
 from kubeheal.model.core import Incident, Signal, SignalKind, SignalSource, Target, TargetKind
 from kubeheal.runtime.operator import OperatorEvent
+from kubeheal.runtime.signals import SignalSink
 
 __all__ = [
     "PassReport",
@@ -72,21 +73,9 @@ _CONFIDENCE_RANK = {
 }
 
 
-class RightsizeSink(Protocol):
-    """What the source needs from the operator (`kubeheal.runtime.operator.Operator`)."""
-
-    @property
-    def view(self) -> ClusterView:
-        """The operator's cluster cache (the current templates)."""
-        ...
-
-    def submit(self, signals: Iterable[Signal]) -> None:
-        """Hand signals to their targets."""
-        ...
-
-    def now(self) -> datetime:
-        """The operator's clock."""
-        ...
+class RightsizeSink(SignalSink, Protocol):
+    """What the source needs from the operator beyond a `SignalSink` (whose view holds the
+    current templates)."""
 
     def open_incidents(self) -> list[Incident]:
         """Incidents not yet resolved or escalated."""

@@ -28,12 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kubeheal.config.settings import NotificationSettings
 from kubeheal.notify.policy import Classification, classify
-from kubeheal.runtime.notifications import (
-    acknowledge_incident,
-    attach_notifications,
-    load_context,
-)
-from kubeheal.runtime.operator import Operator
+from kubeheal.runtime.notifications import acknowledge_incident, load_context
 from kubeheal.store import ConflictError, IncidentRecord, IncidentState, Ledger, NotFoundError
 from kubeheal.store.outbox import EscalationRecord, NotificationStore
 
@@ -46,7 +41,6 @@ __all__ = [
     "incident_detail",
     "incident_summary",
     "incidents_router",
-    "notification_routers",
     "open_incidents",
 ]
 
@@ -329,18 +323,3 @@ def incidents_router(
         )
 
     return router
-
-
-def notification_routers(operator: Operator) -> list[APIRouter]:
-    """Start the notifications of ``operator`` (`attach_notifications`: nothing when no
-    channel is configured) and return the incidents API for `create_app`'s ``routers``.
-    Acknowledgements are stamped with the operator's clock. Call from the event loop."""
-    service = attach_notifications(operator)
-    return [
-        incidents_router(
-            ledger=operator.ledger,
-            settings=operator.settings.notifications,
-            clock=operator.now,
-            on_ack=service.wake if service is not None else None,
-        )
-    ]

@@ -1,11 +1,11 @@
 """Serving the operator over HTTP: the app wired to a running operator, and uvicorn.
 
-``operator_http`` builds the whole HTTP side of `kubeheal run` (and of the test harness):
-readiness and liveness from the operator, the ledger, leadership and the optional Prometheus
-and Alertmanager (`kubeheal.runtime.health`, probed by one of the operator's tasks), /metrics
-from the operator's registry, the Alertmanager webhook writing to the ledger's inbox, and the
-alert consumer that drains the inbox into the operator (started as one of the operator's
-tasks, so it stops with it).
+``operator_http`` builds the whole HTTP side of `kubeheal run` (and of the test harness)
+over an assembled operator (`kubeheal.runtime.assembly`): readiness and liveness from its
+health (the operator, the ledger, leadership and the optional Prometheus and Alertmanager),
+/metrics from the operator's registry, the Alertmanager webhook writing to the ledger's inbox
+and handing what it commits to the alert consumer, and the incidents API. It starts nothing:
+the assembly runs the loops among the operator's tasks.
 ``serving`` runs an app under uvicorn on an address bound before it starts (port 0 picks a
 free port) and yields its base URL.
 """
@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,15 +24,14 @@ from typing import Any
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
-from kubeheal.config import Settings
-from kubeheal.runtime.alerts import AlertConsumer, AlertMetrics
-from kubeheal.runtime.health import DependencyMonitor, OperatorHealth, dependencies_of
-from kubeheal.runtime.operator import Operator
+from kubeheal.runtime.alerts import AlertConsumer
+from kubeheal.runtime.assembly import Assembly
+from kubeheal.runtime.health import OperatorHealth
 from kubeheal.runtime.tasks import Tasks
 from kubeheal.server.app import create_app
 from kubeheal.server.auth import Authenticator
+from kubeheal.server.incidents_api import incidents_router
 from kubeheal.server.webhook import webhook_router
-from kubeheal.store import Ledger
 from kubeheal.store.inbox import AlertInbox
 
 __all__ = ["OperatorHttp", "operator_http", "serving", "split_listen"]
@@ -53,64 +52,45 @@ class OperatorHttp:
 
 
 def operator_http(
+    assembly: Assembly,
     *,
-    operator: Operator,
-    ledger: Ledger,
-    settings: Settings,
     auth: Authenticator | None = None,
-    routers: Sequence[APIRouter] = (),
     received_clock: Callable[[], datetime] | None = None,
 ) -> OperatorHttp:
-    """Wire the app to ``operator`` and start the alert consumer among its tasks.
-
-    Call from the event loop, before or after ``operator.start()``. ``auth`` defaults to
+    """The app of an assembled operator (`kubeheal.runtime.assembly.build`): the webhook
+    (when enabled) handing what it commits to the alert consumer, the incidents API, and
+    /metrics and health from the assembly. ``auth`` defaults to
     ``Authenticator.from_settings(settings.server)``; ``received_clock`` stamps the inbox's
-    ``received_at`` (wall time by default).
-    """
-    inbox = AlertInbox(ledger)
+    ``received_at`` (wall time by default). Acknowledgements are stamped with the
+    operator's clock and wake the notifications."""
+    operator, settings = assembly.operator, assembly.settings
     registry = operator.metrics.registry
-    consumer: AlertConsumer | None = None
+    consumer = assembly.consumer
     webhook: APIRouter | None = None
-    if settings.webhook.enabled:
-        consumer = AlertConsumer(
-            inbox=inbox,
-            sink=operator,
-            metrics=AlertMetrics(registry),
-            batch_size=settings.webhook.batch_size,
-            retention=settings.webhook.retention,
-        )
-        operator.alert_firing = consumer.firing
+    if consumer is not None:
         kwargs: dict[str, Any] = {} if received_clock is None else {"clock": received_clock}
         webhook = webhook_router(
-            inbox=inbox,
+            inbox=assembly.inbox,
             settings=settings.webhook,
             registry=registry,
             on_accepted=consumer.offer,
             **kwargs,
         )
-        operator.tasks.spawn("alert-consumer", consumer.run())
-
-    def inbox_check() -> dict[str, Any]:
-        if consumer is None:
-            return {}
-        return {"alert_inbox": {"pending": inbox.pending_count, "recovered": consumer.recovered}}
-
-    dependencies = dependencies_of(settings)
-    monitor: DependencyMonitor | None = None
-    if dependencies:
-        monitor = DependencyMonitor(dependencies)
-        operator.tasks.spawn("dependency-probes", monitor.run())
-    health = OperatorHealth(
-        operator=operator, ledger=ledger, dependencies=monitor, extra=inbox_check
+    notifications = assembly.notifications
+    incidents = incidents_router(
+        ledger=assembly.ledger,
+        settings=settings.notifications,
+        clock=operator.now,
+        on_ack=notifications.wake if notifications is not None else None,
     )
     app = create_app(
         registry=registry,
-        health=health,
+        health=assembly.health,
         webhook=webhook,
-        routers=routers,
+        routers=[incidents],
         auth=auth if auth is not None else Authenticator.from_settings(settings.server),
     )
-    return OperatorHttp(app=app, inbox=inbox, consumer=consumer, health=health)
+    return OperatorHttp(app=app, inbox=assembly.inbox, consumer=consumer, health=assembly.health)
 
 
 def split_listen(listen: str) -> tuple[str, int]:
