@@ -190,3 +190,42 @@ def test_strict_allow_duplicates_accepts_repeats_but_not_going_back(tmp_path: Pa
         ["anomaly", "score-csv", str(src), str(out), "--strict", "--allow-duplicates"],
     )
     assert bad.exit_code == 2 and "row 5: timestamp '1714521630' is earlier" in bad.output
+
+
+NAB = Path("/work/shared/data/nab/data")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not NAB.is_dir(), reason="NAB data not present")
+def test_every_nab_file_is_scored_row_for_row_with_default_options(tmp_path: Path) -> None:
+    sources = sorted(NAB.glob("*/*.csv"))
+    assert len(sources) >= 30
+    for src in sources:
+        out = tmp_path / "out.csv"
+        result = runner.invoke(app, ["anomaly", "score-csv", str(src), str(out)])
+        assert result.exit_code == 0, f"{src}: {result.output}"
+        rows = read(out)[1:]
+        assert len(rows) == len(read(src)) - 1
+        assert all(r[2] != "" for r in rows), src
+
+
+@pytest.mark.skipif(not NAB.is_dir(), reason="NAB data not present")
+def test_a_real_file_with_a_daylight_saving_repeat_and_a_late_row_is_scored(
+    tmp_path: Path,
+) -> None:
+    # the two refusals of issue 17, reproduced on a real NAB file: an hour repeated (the
+    # clocks going back) and a row whose timestamp is earlier than the row before
+    lines = (NAB / "realTraffic" / "speed_7578.csv").read_text().splitlines()
+    header, body = lines[0], lines[1:]
+    body = body[:600] + body[590:600] + body[600:]  # ten rows again, as after a DST change
+    body[800], body[801] = body[801], body[800]  # one row late
+    src = tmp_path / "dst.csv"
+    src.write_text("\n".join([header, *body]) + "\n")
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, ["anomaly", "score-csv", str(src), str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(read(out)) == len(body) + 1
+    # rows 602-610 go back, row 611 repeats the latest time, row 803 is the late one
+    assert "1 repeated and 10 out-of-order timestamps (first at row 602)" in result.output
+    strict = runner.invoke(app, ["anomaly", "score-csv", str(src), str(out), "--strict"])
+    assert strict.exit_code == 2 and "row 602" in strict.output and "earlier" in strict.output
