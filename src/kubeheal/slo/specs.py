@@ -45,6 +45,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from kubeheal.config.errors import field_problems
 from kubeheal.model.names import NameKind, name_problem, shown
 from kubeheal.slo.errors import SloSpecError
 from kubeheal.slo.model import (
@@ -621,32 +622,20 @@ class OsaSlo(_Strict):
 # -- error reporting -----------------------------------------------------------------------
 
 
-def _path(loc: Sequence[int | str]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def _problems(error: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for item in error.errors():
-        loc = [p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-        path = _path(loc)
+    for problem in field_problems(error):
+        path = problem.field
         if prefix:
             path = f"{prefix}.{path}" if path else prefix
-        message = item["msg"]
-        if item["type"] == "extra_forbidden":
+        message = problem.message
+        if problem.kind == "extra_forbidden":
             message = "unknown field"
-            last = loc[-1] if loc else ""
+            last = problem.loc[-1] if problem.loc else ""
             if isinstance(last, str) and last in _SPELLINGS:
                 message += f" (this format spells it {_SPELLINGS[last]})"
-        elif item["type"] == "missing":
+        elif problem.kind == "missing":
             message = "required field is missing"
-        message = message.removeprefix("Value error, ")
         found.append((path, message))
     return found
 
