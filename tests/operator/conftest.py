@@ -210,6 +210,16 @@ class Run:
         except AssertionError as e:
             raise AssertionError(f"{e}\ntimeline:\n{self.describe()}") from None
 
+    async def settled(self, *, sweeps: int, timeout: float = DEADLINE) -> None:
+        """Wait until ``sweeps`` more sweeps have run and the operator has nothing left to
+        do (`Operator.settled`): what "nothing happened" is proved after."""
+        try:
+            await asyncio.wait_for(self.h.operator.settled(sweeps=sweeps), timeout=timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"the operator did not settle after {sweeps} sweeps\ntimeline:\n{self.describe()}"
+            ) from None
+
     def kinds(self) -> list[str]:
         return [e.kind for e in self.timeline]
 

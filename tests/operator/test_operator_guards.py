@@ -45,7 +45,7 @@ async def test_kill_switch_configmap_blocks_every_action_until_lifted(kh: Any) -
             lambda: (i := r.incident()) and r.blocked_plan(i, "kill_switch") and i,
             what="a plan blocked by the kill switch",
         )
-        await asyncio.sleep(6 * kh.SWEEP)  # several sweeps: still nothing done
+        await r.settled(sweeps=6)  # several sweeps: still nothing done
         assert r.actions(inc) == [] and r.all_actions() == []
         assert r.image() == _bad_image(kh)
         assert r.events("demo", reason="KubehealAction") == []
@@ -80,7 +80,7 @@ async def test_disabled_annotation_on_the_workload_blocks_actions(kh: Any) -> No
             lambda: (i := r.incident()) and r.blocked_plan(i, "kill_switch") and i,
             what="a plan blocked by the annotation",
         )
-        await asyncio.sleep(6 * kh.SWEEP)
+        await r.settled(sweeps=6)
         assert "kubeheal.io/disabled=true" in r.blocked_plan(inc, "kill_switch").reason
         assert r.all_actions() == []
         assert r.image() == _bad_image(kh)
@@ -134,7 +134,7 @@ async def test_excluded_namespace_is_left_alone(kh: Any) -> None:
             ),
             what="a plan blocked by the excluded namespace",
         )
-        await asyncio.sleep(6 * kh.SWEEP)
+        await r.settled(sweeps=6)
         assert r.all_actions() == []
         assert r.image("kube-system", "sys-app") == bad
         assert r.events("kube-system", reason="KubehealAction") == []
@@ -166,7 +166,7 @@ async def test_dry_run_records_the_plan_and_changes_nothing(kh: Any) -> None:
             ("rollback_deployment", rec.ActionState.SKIPPED)
         ]
         assert "dry-run" in r.transitions(inc)[-1].reason
-        await asyncio.sleep(4 * kh.SWEEP)
+        await r.settled(sweeps=4)
         after = r.deployment()
         assert after["spec"] == before["spec"]
         assert after["metadata"]["generation"] == before["metadata"]["generation"]

@@ -21,7 +21,7 @@ from kubeheal.clients.kube import KubeConnection
 from kubeheal.config import DetectionSettings, Settings
 from kubeheal.engine.playbooks import load_builtin_playbooks
 from kubeheal.runtime.assembly import build
-from kubeheal.runtime.operator import OperatorEvent, OperatorOptions
+from kubeheal.runtime.operator import Operator, OperatorEvent, OperatorOptions
 from kubeheal.server import Authenticator
 from kubeheal.server.serving import operator_http, serving
 from kubeheal.store import Ledger
@@ -44,6 +44,11 @@ async def until(predicate: Callable[[], Any], *, what: str, timeout: float = 30.
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def settled(operator: Operator, *, sweeps: int, timeout: float = 30.0) -> None:
+    """Wait until ``sweeps`` more sweeps have run and the operator has nothing left to do."""
+    await asyncio.wait_for(operator.settled(sweeps=sweeps), timeout=timeout)
 
 
 def incidents(ledger: Ledger) -> list[rec.IncidentRecord]:
@@ -101,7 +106,7 @@ async def test_alert_remediated_and_verified_by_its_resolution(wk, tmp_path: Pat
             lambda: incidents(h.ledger)[0].state is rec.IncidentState.VERIFYING,
             what="verification to start",
         )
-        await asyncio.sleep(8 * SWEEP)
+        await settled(h.operator, sweeps=8)
         assert incidents(h.ledger)[0].state is rec.IncidentState.VERIFYING
         assert h.alerts is not None
         assert h.alerts.firing(h.operator.open_incidents()[0].target) is True
@@ -145,7 +150,7 @@ async def test_storm_of_10000_alerts_one_incident_one_remediation(wk, tmp_path: 
             ),
             what="the remediation",
         )
-        await asyncio.sleep(6 * SWEEP)  # room for a second incident or action, if any
+        await settled(h.operator, sweeps=6)  # room for a second incident or action, if any
         assert len(incidents(h.ledger)) == 1
         assert [a.action for a in actions(h.ledger)] == ["scale_out"]
         assert h.inbox.count() == 10_000
@@ -204,7 +209,7 @@ async def test_restarts_lose_nothing(wk, tmp_path: Path) -> None:
                 await until(lambda: consumer.recovered, what="the consumer's recovery")
                 # Still firing according to the inbox: still verifying, several sweeps on
                 # (longer than signals stay active without an alert source: 2 sweeps + 1 s).
-                await asyncio.sleep(10 * SWEEP)
+                await settled(successor, sweeps=10)
                 [incident] = incidents(successor_book)
                 assert incident.state is rec.IncidentState.VERIFYING
                 async with httpx.AsyncClient(

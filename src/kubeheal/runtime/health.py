@@ -42,6 +42,7 @@ from kubeheal.clients.httpcheck import HttpChecker, HttpCheckError
 from kubeheal.config import Settings
 from kubeheal.model.history import KillSwitchState
 from kubeheal.runtime.operator import Operator
+from kubeheal.runtime.tasks import Tasks
 from kubeheal.store import Ledger, LedgerError
 
 __all__ = [
@@ -188,6 +189,7 @@ class OperatorHealth:
         self.dependencies = dependencies
         self.extra = extra
         self.ledger_timeout = ledger_timeout
+        self._tasks = Tasks()
         self._ping: asyncio.Task[None] | None = None
         self._ping_started = 0.0
 
@@ -204,7 +206,8 @@ class OperatorHealth:
         loop = asyncio.get_running_loop()
         if self._ping is None or self._ping.done():
             # One read at a time: a hung database must not pile up threads.
-            self._ping = loop.create_task(asyncio.to_thread(self.ledger.ping), name="ledger-ping")
+            ping = asyncio.to_thread(self.ledger.ping)
+            self._ping = self._tasks.spawn("ledger-ping", ping, awaited=True)
             self._ping_started = loop.time()
         ping = self._ping
         remaining = self.ledger_timeout - (loop.time() - self._ping_started)

@@ -45,6 +45,7 @@ from typing import Protocol
 
 from kubeheal.clients.kube import KubeConflict, KubeConnection, KubeError
 from kubeheal.clients.lease import LeaseClient, LeaseRecord
+from kubeheal.runtime.tasks import Tasks
 
 __all__ = [
     "DEFAULT_LEASE_NAME",
@@ -334,13 +335,12 @@ async def campaign(
     elector = LeaderElector(
         client, identity=identity, timings=timings, on_stopped_leading=on_stopped_leading
     )
-    task = asyncio.get_running_loop().create_task(elector.run(), name="leader-election")
+    tasks = Tasks()
+    tasks.spawn("leader-election", elector.run())
     log.info("campaigning for lease %s/%s as %s", namespace, name, identity)
     try:
         yield elector
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await tasks.stop()
         await elector.release()
         await client.aclose()

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["Tasks"]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 class Tasks:
@@ -23,11 +25,19 @@ class Tasks:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.failures: list[tuple[str, BaseException]] = []
 
-    def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    def spawn(
+        self, name: str, coro: Coroutine[Any, Any, _T], *, awaited: bool = False
+    ) -> asyncio.Task[_T]:
+        """Run ``coro`` as the task ``name``. A task that fails is logged and recorded in
+        `failures`, unless it is ``awaited``: then whoever holds it reads its outcome (e.g.
+        a probe whose error is its answer); it is still cancelled by `stop`."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._reap)
+        task.add_done_callback(self._reap_awaited if awaited else self._reap)
         return task
+
+    def _reap_awaited(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
 
     def _reap(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

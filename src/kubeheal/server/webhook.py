@@ -44,6 +44,7 @@ from starlette.requests import ClientDisconnect
 
 from kubeheal.config import WebhookSettings
 from kubeheal.model.core import stable_id
+from kubeheal.runtime.tasks import Tasks
 from kubeheal.store import LedgerError
 from kubeheal.store.inbox import AddResult, AlertInbox, InboxAlert, InboxRow
 
@@ -225,6 +226,7 @@ class _GroupCommit:
         self._in_thread = in_thread
         self._queue: list[tuple[datetime, list[InboxAlert], asyncio.Future[AddResult]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._tasks = Tasks()
 
     async def add(self, alerts: list[InboxAlert], received_at: datetime) -> AddResult:
         """Commit ``alerts``, for which room was reserved in the inbox (`AlertInbox.reserve`):
@@ -233,8 +235,7 @@ class _GroupCommit:
         future: asyncio.Future[AddResult] = loop.create_future()
         self._queue.append((received_at, alerts, future))
         if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush(), name="webhook-commit")
-            self._flusher.add_done_callback(_log_failure)
+            self._flusher = self._tasks.spawn("webhook-commit", self._flush())
         return await future
 
     async def _write(
@@ -271,11 +272,6 @@ class _GroupCommit:
                         self._on_commit(stored)
                 except Exception:
                     log.exception("the webhook's commit observer failed")
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("webhook commit task failed", exc_info=task.exception())
 
 
 def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
