@@ -75,7 +75,8 @@ class HttpClient:
 
 
 class ServiceClient(HttpClient):
-    """A client of one HTTP API at `base_url`; subclasses set `errors`."""
+    """A client of one HTTP API at `base_url` (`timeout` in seconds, `headers` on every
+    request, `transport` for tests: `httpx.MockTransport`); subclasses set `errors`."""
 
     errors: ServiceErrors
 
@@ -83,9 +84,9 @@ class ServiceClient(HttpClient):
         self,
         base_url: str,
         *,
-        timeout: float,
-        headers: Mapping[str, str] | None,
-        transport: httpx.AsyncBaseTransport | None,
+        timeout: float = 10.0,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         super().__init__(

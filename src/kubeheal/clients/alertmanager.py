@@ -226,16 +226,6 @@ class AlertmanagerClient(ServiceClient):
         response=AlertmanagerResponseError,
     )
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout: float = 10.0,
-        headers: Mapping[str, str] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(base_url, timeout=timeout, headers=headers, transport=transport)
-
     async def alerts(
         self,
         *,
