@@ -2,7 +2,8 @@
 order), the text format 0.0.4 (label escaping, sample values), and the helpers that turn
 Kubernetes quantities, times and labels into series, as the real exporters do.
 
-Pure: no I/O, no clock.
+Pure: no I/O, no clock. The helpers are shared by the exporters of this package
+(`kube_state`, `runtime`); the package's public names are re-exported by `kubeheal.twin.metrics`.
 """
 
 from __future__ import annotations
@@ -20,11 +21,35 @@ from kubeheal.twin.clock import parse_time
 from kubeheal.twin.sim.objects import qos_class
 
 __all__ = [
+    "CFS_PERIOD_US",
+    "CONDITION_STATUSES",
+    "CONTAINER_FS_DEVICE",
     "FAMILIES",
+    "INTERFACE",
+    "NAMESPACE_PHASES",
+    "NODE_FS_DEVICE",
+    "NODE_FS_MOUNTPOINT",
+    "NODE_FS_TYPE",
     "PAUSE_IMAGE",
+    "POD_PHASES",
+    "POD_STATUS_REASONS",
+    "PVC_PHASES",
     "PVC_USED_BYTES_ANNOTATION",
+    "PV_PHASES",
+    "Exposition",
     "MetricFamily",
+    "Obj",
+    "cgroup_parent",
+    "condition_series",
+    "escape",
+    "fake_id",
+    "map_labels",
     "metrics_content_type",
+    "parse_stamp",
+    "quantity_value",
+    "resource_amounts",
+    "sample_value",
+    "series_labels",
 ]
 
 log = logging.getLogger(__name__)
@@ -40,11 +65,11 @@ PVC_USED_BYTES_ANNOTATION = "twin.kubeheal.io/volume-used-bytes"
 # The sandbox ("pause") container that owns a pod's network namespace.
 PAUSE_IMAGE = "registry.k8s.io/pause:3.9"
 
-_NODE_FS_DEVICE = "/dev/root"
-_NODE_FS_TYPE = "ext4"
-_NODE_FS_MOUNTPOINT = "/"
-_CONTAINER_FS_DEVICE = "/dev/root"
-_INTERFACE = "eth0"
+NODE_FS_DEVICE = "/dev/root"
+NODE_FS_TYPE = "ext4"
+NODE_FS_MOUNTPOINT = "/"
+CONTAINER_FS_DEVICE = "/dev/root"
+INTERFACE = "eth0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +228,8 @@ def _parse_family_table(table: str) -> tuple[MetricFamily, ...]:
 
 FAMILIES: tuple[MetricFamily, ...] = _parse_family_table(_FAMILY_TABLE)
 
-_POD_PHASES = ("Pending", "Succeeded", "Failed", "Unknown", "Running")
-_POD_STATUS_REASONS = (
+POD_PHASES = ("Pending", "Succeeded", "Failed", "Unknown", "Running")
+POD_STATUS_REASONS = (
     "Evicted",
     "NodeAffinity",
     "NodeLost",
@@ -214,18 +239,18 @@ _POD_STATUS_REASONS = (
     "TerminationByKubelet",
     "UnexpectedAdmissionError",
 )
-_PV_PHASES = ("Pending", "Available", "Bound", "Released", "Failed")
-_PVC_PHASES = ("Lost", "Bound", "Pending")
-_NAMESPACE_PHASES = ("Active", "Terminating")
-_CONDITION_STATUSES = (("true", "True"), ("false", "False"), ("unknown", "Unknown"))
-_CFS_PERIOD_US = 100_000
+PV_PHASES = ("Pending", "Available", "Bound", "Released", "Failed")
+PVC_PHASES = ("Lost", "Bound", "Pending")
+NAMESPACE_PHASES = ("Active", "Terminating")
+CONDITION_STATUSES = (("true", "True"), ("false", "False"), ("unknown", "Unknown"))
+CFS_PERIOD_US = 100_000
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
 
 # ---------------------------------------------------------------------------- formatting
 
 
-def _esc(value: str) -> str:
+def escape(value: str) -> str:
     """Escape a label value: backslash, double quote and line feed."""
     if "\\" in value or '"' in value or "\n" in value:
         return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -236,7 +261,7 @@ def _esc_help(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
-def _num(value: float) -> str:
+def sample_value(value: float) -> str:
     """A sample value as Prometheus writes it (integers without a fraction)."""
     if isinstance(value, bool):
         return "1" if value else "0"
@@ -251,15 +276,15 @@ def _num(value: float) -> str:
     return repr(value)
 
 
-def _labels(pairs: Iterable[tuple[str, str]]) -> str:
-    return ",".join(f'{key}="{_esc(value)}"' for key, value in pairs)
+def series_labels(pairs: Iterable[tuple[str, str]]) -> str:
+    return ",".join(f'{key}="{escape(value)}"' for key, value in pairs)
 
 
 def _sanitize(name: str) -> str:
     return _INVALID_LABEL_CHARS.sub("_", name)
 
 
-def _map_labels(prefix: str, mapping: Mapping[str, str]) -> list[tuple[str, str]]:
+def map_labels(prefix: str, mapping: Mapping[str, str]) -> list[tuple[str, str]]:
     """Kubernetes labels as `label_<sanitised key>` pairs, as kube-state-metrics maps them.
 
     Keys that sanitise to the same name all get a `_conflictN` suffix (N from 1, in key order).
@@ -277,14 +302,14 @@ def _map_labels(prefix: str, mapping: Mapping[str, str]) -> list[tuple[str, str]
     return out
 
 
-class _Exposition:
+class Exposition:
     """Samples collected per family, written out in `FAMILIES` order."""
 
     def __init__(self) -> None:
         self._lines: dict[str, list[str]] = {f.name: [] for f in FAMILIES}
 
     def add(self, family: str, labels: str, value: float, *, suffix: str = "") -> None:
-        self._lines[family].append(f"{family}{suffix}{{{labels}}} {_num(value)}")
+        self._lines[family].append(f"{family}{suffix}{{{labels}}} {sample_value(value)}")
 
     def render(self) -> bytes:
         parts: list[str] = []
@@ -299,7 +324,7 @@ class _Exposition:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _quantity(text: object) -> float | None:
+def quantity_value(text: object) -> float | None:
     try:
         return float(parse_quantity(str(text)))
     except QuantityError:
@@ -307,7 +332,7 @@ def _quantity(text: object) -> float | None:
         return None
 
 
-def _timestamp(text: object) -> float | None:
+def parse_stamp(text: object) -> float | None:
     if not isinstance(text, str) or not text:
         return None
     try:
@@ -327,10 +352,10 @@ def _resource_label(resource: str) -> tuple[str, str]:
     return _sanitize(resource), "integer"
 
 
-def _resources(res: Mapping[str, object]) -> list[tuple[str, str, float]]:
+def resource_amounts(res: Mapping[str, object]) -> list[tuple[str, str, float]]:
     out: list[tuple[str, str, float]] = []
     for name in sorted(res):
-        value = _quantity(res[name])
+        value = quantity_value(res[name])
         if value is None:
             continue
         label, unit = _resource_label(name)
@@ -338,24 +363,24 @@ def _resources(res: Mapping[str, object]) -> list[tuple[str, str, float]]:
     return out
 
 
-def _condition_series(
-    expo: _Exposition, family: str, base: str, cond: Mapping[str, Any], *, extra: str = ""
+def condition_series(
+    expo: Exposition, family: str, base: str, cond: Mapping[str, Any], *, extra: str = ""
 ) -> None:
     status = str(cond.get("status", "Unknown"))
-    for label, api_value in _CONDITION_STATUSES:
+    for label, api_value in CONDITION_STATUSES:
         expo.add(
             family,
-            f'{base},condition="{_esc(str(cond.get("type", "")))}",status="{label}"{extra}',
+            f'{base},condition="{escape(str(cond.get("type", "")))}",status="{label}"{extra}',
             1 if status == api_value else 0,
         )
 
 
-def _cgroup_parent(pod: Obj, uid: str) -> str:
+def cgroup_parent(pod: Obj, uid: str) -> str:
     qos = str((pod.get("status") or {}).get("qosClass") or qos_class(pod))
     if qos == "Guaranteed":
         return f"/kubepods/pod{uid}"
     return f"/kubepods/{qos.lower()}/pod{uid}"
 
 
-def _fake_id(*parts: object) -> str:
+def fake_id(*parts: object) -> str:
     return hashlib.sha256("/".join(str(p) for p in parts).encode()).hexdigest()

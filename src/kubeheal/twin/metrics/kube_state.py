@@ -9,20 +9,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubeheal.twin.metrics.exposition import (
-    _CONDITION_STATUSES,
-    _NAMESPACE_PHASES,
-    _POD_PHASES,
-    _POD_STATUS_REASONS,
-    _PV_PHASES,
-    _PVC_PHASES,
+    CONDITION_STATUSES,
+    NAMESPACE_PHASES,
+    POD_PHASES,
+    POD_STATUS_REASONS,
+    PV_PHASES,
+    PVC_PHASES,
     Obj,
-    _condition_series,
-    _esc,
-    _labels,
-    _map_labels,
-    _quantity,
-    _resources,
-    _timestamp,
+    condition_series,
+    escape,
+    map_labels,
+    parse_stamp,
+    quantity_value,
+    resource_amounts,
+    series_labels,
 )
 from kubeheal.twin.metrics.scrape import PodInfo, Scrape
 
@@ -38,10 +38,10 @@ class KubeStateMetrics(Scrape):
             phase = (ns.get("status") or {}).get("phase") or (
                 "Terminating" if ns["metadata"].get("deletionTimestamp") else "Active"
             )
-            for candidate in _NAMESPACE_PHASES:
+            for candidate in NAMESPACE_PHASES:
                 self.expo.add(
                     "kube_namespace_status_phase",
-                    f'namespace="{_esc(name)}",phase="{candidate}"',
+                    f'namespace="{escape(name)}",phase="{candidate}"',
                     1 if phase == candidate else 0,
                 )
 
@@ -51,7 +51,7 @@ class KubeStateMetrics(Scrape):
             meta, spec = node["metadata"], node.get("spec") or {}
             status = node.get("status") or {}
             name = str(meta["name"])
-            base = f'node="{_esc(name)}"'
+            base = f'node="{escape(name)}"'
             info = status.get("nodeInfo") or {}
             internal_ip = next(
                 (
@@ -66,7 +66,7 @@ class KubeStateMetrics(Scrape):
                 "kube_node_info",
                 base
                 + ","
-                + _labels(
+                + series_labels(
                     (
                         ("kernel_version", str(info.get("kernelVersion", ""))),
                         ("os_image", str(info.get("osImage", ""))),
@@ -87,8 +87,8 @@ class KubeStateMetrics(Scrape):
             for key in sorted(meta.get("labels") or {}):
                 if key.startswith("node-role.kubernetes.io/"):
                     role = key.removeprefix("node-role.kubernetes.io/")
-                    expo.add("kube_node_role", f'{base},role="{_esc(role)}"', 1)
-            created = _timestamp(meta.get("creationTimestamp"))
+                    expo.add("kube_node_role", f'{base},role="{escape(role)}"', 1)
+            created = parse_stamp(meta.get("creationTimestamp"))
             if created is not None:
                 expo.add("kube_node_created", base, created)
             expo.add("kube_node_spec_unschedulable", base, 1 if spec.get("unschedulable") else 0)
@@ -97,7 +97,7 @@ class KubeStateMetrics(Scrape):
                     "kube_node_spec_taint",
                     base
                     + ","
-                    + _labels(
+                    + series_labels(
                         (
                             ("key", str(taint.get("key", ""))),
                             ("value", str(taint.get("value", ""))),
@@ -107,14 +107,14 @@ class KubeStateMetrics(Scrape):
                     1,
                 )
             for cond in status.get("conditions") or []:
-                _condition_series(expo, "kube_node_status_condition", base, cond)
+                condition_series(expo, "kube_node_status_condition", base, cond)
             for family, key in (
                 ("kube_node_status_capacity", "capacity"),
                 ("kube_node_status_allocatable", "allocatable"),
             ):
-                for resource, unit, value in _resources(status.get(key) or {}):
+                for resource, unit, value in resource_amounts(status.get(key) or {}):
                     expo.add(family, f'{base},resource="{resource}",unit="{unit}"', value)
-            cpu = _quantity((status.get("capacity") or {}).get("cpu", "1"))
+            cpu = quantity_value((status.get("capacity") or {}).get("cpu", "1"))
             self.node_cpus[name] = max(1, math.ceil(cpu or 1))
 
     def pods(self) -> None:
@@ -126,7 +126,7 @@ class KubeStateMetrics(Scrape):
             ns, name, uid = str(meta.get("namespace", "")), str(meta["name"]), str(meta["uid"])
             labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
             self.pods_by_uid[uid] = PodInfo(pod, labels)
-            base = f'namespace="{_esc(ns)}",pod="{_esc(name)}",uid="{_esc(uid)}"'
+            base = f'namespace="{escape(ns)}",pod="{escape(name)}",uid="{escape(uid)}"'
             node = str(spec.get("nodeName", ""))
             owners = meta.get("ownerReferences") or []
             controller = next((o for o in owners if o.get("controller")), None)
@@ -134,7 +134,7 @@ class KubeStateMetrics(Scrape):
                 "kube_pod_info",
                 base
                 + ","
-                + _labels(
+                + series_labels(
                     (
                         ("host_ip", str(status.get("hostIP", ""))),
                         ("pod_ip", str(status.get("podIP", ""))),
@@ -154,10 +154,10 @@ class KubeStateMetrics(Scrape):
                 1,
             )
             self._owner_series("kube_pod_owner", base, owners)
-            label_pairs = _map_labels("label_", labels)
+            label_pairs = map_labels("label_", labels)
             expo.add(
                 "kube_pod_labels",
-                base + ("," + _labels(label_pairs) if label_pairs else ""),
+                base + ("," + series_labels(label_pairs) if label_pairs else ""),
                 1,
             )
             for ts_family, key in (
@@ -165,12 +165,12 @@ class KubeStateMetrics(Scrape):
                 ("kube_pod_start_time", status.get("startTime")),
                 ("kube_pod_deletion_timestamp", meta.get("deletionTimestamp")),
             ):
-                ts = _timestamp(key)
+                ts = parse_stamp(key)
                 if ts is not None:
                     expo.add(ts_family, base, ts)
             phase = status.get("phase")
             if phase:
-                for candidate in _POD_PHASES:
+                for candidate in POD_PHASES:
                     expo.add(
                         "kube_pod_status_phase",
                         f'{base},phase="{candidate}"',
@@ -184,14 +184,14 @@ class KubeStateMetrics(Scrape):
                 if cond_family is None:
                     continue
                 cond_status = str(cond.get("status", "Unknown"))
-                for label, api_value in _CONDITION_STATUSES:
+                for label, api_value in CONDITION_STATUSES:
                     expo.add(
                         cond_family,
                         f'{base},condition="{label}"',
                         1 if cond_status == api_value else 0,
                     )
             reason = status.get("reason")
-            for candidate in _POD_STATUS_REASONS:
+            for candidate in POD_STATUS_REASONS:
                 expo.add(
                     "kube_pod_status_reason",
                     f'{base},reason="{candidate}"',
@@ -213,7 +213,7 @@ class KubeStateMetrics(Scrape):
                 family,
                 base
                 + ","
-                + _labels(
+                + series_labels(
                     (
                         ("owner_kind", str(ref.get("kind", ""))),
                         ("owner_name", str(ref.get("name", ""))),
@@ -231,14 +231,14 @@ class KubeStateMetrics(Scrape):
         }
         for cs in (pod.get("status") or {}).get("containerStatuses") or []:
             cname = str(cs.get("name", ""))
-            cbase = f'{base},container="{_esc(cname)}"'
+            cbase = f'{base},container="{escape(cname)}"'
             state = cs.get("state") or {}
             last = (cs.get("lastState") or {}).get("terminated")
             expo.add(
                 "kube_pod_container_info",
                 cbase
                 + ","
-                + _labels(
+                + series_labels(
                     (
                         ("image_spec", spec_images.get(cname, "")),
                         ("image", str(cs.get("image", ""))),
@@ -257,7 +257,7 @@ class KubeStateMetrics(Scrape):
             if waiting is not None and waiting.get("reason"):
                 expo.add(
                     "kube_pod_container_status_waiting_reason",
-                    f'{cbase},reason="{_esc(str(waiting["reason"]))}"',
+                    f'{cbase},reason="{escape(str(waiting["reason"]))}"',
                     1,
                 )
             expo.add("kube_pod_container_status_running", cbase, 1 if running is not None else 0)
@@ -267,14 +267,14 @@ class KubeStateMetrics(Scrape):
             if terminated is not None and terminated.get("reason"):
                 expo.add(
                     "kube_pod_container_status_terminated_reason",
-                    f'{cbase},reason="{_esc(str(terminated["reason"]))}"',
+                    f'{cbase},reason="{escape(str(terminated["reason"]))}"',
                     1,
                 )
             if last is not None:
                 if last.get("reason"):
                     expo.add(
                         "kube_pod_container_status_last_terminated_reason",
-                        f'{cbase},reason="{_esc(str(last["reason"]))}"',
+                        f'{cbase},reason="{escape(str(last["reason"]))}"',
                         1,
                     )
                 expo.add(
@@ -293,12 +293,13 @@ class KubeStateMetrics(Scrape):
             limits = res.get("limits") or {}
             # the API server defaults each missing request to its limit
             requests = {**limits, **(res.get("requests") or {})}
-            cbase = f'{base},container="{_esc(str(container.get("name", "")))}",node="{_esc(node)}"'
+            cname = escape(str(container.get("name", "")))
+            cbase = f'{base},container="{cname}",node="{escape(node)}"'
             for family, values in (
                 ("kube_pod_container_resource_requests", requests),
                 ("kube_pod_container_resource_limits", limits),
             ):
-                for resource, unit, value in _resources(values):
+                for resource, unit, value in resource_amounts(values):
                     self.expo.add(family, f'{cbase},resource="{resource}",unit="{unit}"', value)
 
     def deployments(self) -> None:
@@ -307,8 +308,8 @@ class KubeStateMetrics(Scrape):
             meta, spec = dep["metadata"], dep.get("spec") or {}
             status = dep.get("status") or {}
             base = (
-                f'namespace="{_esc(str(meta.get("namespace", "")))}",'
-                f'deployment="{_esc(str(meta["name"]))}"'
+                f'namespace="{escape(str(meta.get("namespace", "")))}",'
+                f'deployment="{escape(str(meta["name"]))}"'
             )
             expo.add("kube_deployment_spec_replicas", base, int(spec.get("replicas", 1)))
             expo.add("kube_deployment_spec_paused", base, 1 if spec.get("paused") else 0)
@@ -323,12 +324,12 @@ class KubeStateMetrics(Scrape):
                 expo.add(family, base, int(status.get(key, 0)))
             expo.add("kube_deployment_metadata_generation", base, int(meta.get("generation", 0)))
             for cond in status.get("conditions") or []:
-                _condition_series(
+                condition_series(
                     expo,
                     "kube_deployment_status_condition",
                     base,
                     cond,
-                    extra=f',reason="{_esc(str(cond.get("reason", "")))}"',
+                    extra=f',reason="{escape(str(cond.get("reason", "")))}"',
                 )
 
     def replicasets(self) -> None:
@@ -337,8 +338,8 @@ class KubeStateMetrics(Scrape):
             meta, spec = rs["metadata"], rs.get("spec") or {}
             status = rs.get("status") or {}
             base = (
-                f'namespace="{_esc(str(meta.get("namespace", "")))}",'
-                f'replicaset="{_esc(str(meta["name"]))}"'
+                f'namespace="{escape(str(meta.get("namespace", "")))}",'
+                f'replicaset="{escape(str(meta["name"]))}"'
             )
             self._owner_series("kube_replicaset_owner", base, meta.get("ownerReferences") or [])
             expo.add("kube_replicaset_spec_replicas", base, int(spec.get("replicas", 1)))
@@ -353,15 +354,15 @@ class KubeStateMetrics(Scrape):
             meta, spec = hpa["metadata"], hpa.get("spec") or {}
             status = hpa.get("status") or {}
             base = (
-                f'namespace="{_esc(str(meta.get("namespace", "")))}",'
-                f'horizontalpodautoscaler="{_esc(str(meta["name"]))}"'
+                f'namespace="{escape(str(meta.get("namespace", "")))}",'
+                f'horizontalpodautoscaler="{escape(str(meta["name"]))}"'
             )
             ref = spec.get("scaleTargetRef") or {}
             expo.add(
                 "kube_horizontalpodautoscaler_info",
                 base
                 + ","
-                + _labels(
+                + series_labels(
                     (
                         ("scaletargetref_api_version", str(ref.get("apiVersion", ""))),
                         ("scaletargetref_kind", str(ref.get("kind", ""))),
@@ -404,7 +405,7 @@ class KubeStateMetrics(Scrape):
                 int(status.get("desiredReplicas", 0)),
             )
             for cond in status.get("conditions") or []:
-                _condition_series(expo, "kube_horizontalpodautoscaler_status_condition", base, cond)
+                condition_series(expo, "kube_horizontalpodautoscaler_status_condition", base, cond)
 
     def _hpa_metric(self, family: str, base: str, metric: Mapping[str, Any], which: str) -> None:
         kind = str(metric.get("type", ""))
@@ -423,12 +424,12 @@ class KubeStateMetrics(Scrape):
             if field_name not in values:
                 continue
             raw = values[field_name]
-            value = float(raw) if isinstance(raw, int | float) else _quantity(raw)
+            value = float(raw) if isinstance(raw, int | float) else quantity_value(raw)
             if value is None:
                 continue
             self.expo.add(
                 family,
-                f'{base},metric_name="{_esc(metric_name)}",metric_target_type="{target_type}"',
+                f'{base},metric_name="{escape(metric_name)}",metric_target_type="{target_type}"',
                 value,
             )
 
@@ -436,8 +437,8 @@ class KubeStateMetrics(Scrape):
         for pdb in self._objects("policy", "v1", "poddisruptionbudgets"):
             meta, status = pdb["metadata"], pdb.get("status") or {}
             base = (
-                f'namespace="{_esc(str(meta.get("namespace", "")))}",'
-                f'poddisruptionbudget="{_esc(str(meta["name"]))}"'
+                f'namespace="{escape(str(meta.get("namespace", "")))}",'
+                f'poddisruptionbudget="{escape(str(meta["name"]))}"'
             )
             for family, key in (
                 ("kube_poddisruptionbudget_status_current_healthy", "currentHealthy"),
@@ -452,16 +453,16 @@ class KubeStateMetrics(Scrape):
         expo = self.expo
         for pv in self._objects("", "v1", "persistentvolumes"):
             meta, spec = pv["metadata"], pv.get("spec") or {}
-            base = f'persistentvolume="{_esc(str(meta["name"]))}"'
+            base = f'persistentvolume="{escape(str(meta["name"]))}"'
             phase = (pv.get("status") or {}).get("phase")
             if phase:
-                for candidate in _PV_PHASES:
+                for candidate in PV_PHASES:
                     expo.add(
                         "kube_persistentvolume_status_phase",
                         f'{base},phase="{candidate}"',
                         1 if phase == candidate else 0,
                     )
-            capacity = _quantity((spec.get("capacity") or {}).get("storage", "0"))
+            capacity = quantity_value((spec.get("capacity") or {}).get("storage", "0"))
             expo.add("kube_persistentvolume_capacity_bytes", base, capacity or 0.0)
             claim = spec.get("claimRef")
             if claim:
@@ -469,7 +470,7 @@ class KubeStateMetrics(Scrape):
                     "kube_persistentvolume_claim_ref",
                     base
                     + ","
-                    + _labels(
+                    + series_labels(
                         (
                             ("claim_namespace", str(claim.get("namespace", ""))),
                             ("name", str(claim.get("name", ""))),
@@ -480,14 +481,14 @@ class KubeStateMetrics(Scrape):
         for pvc in self._objects("", "v1", "persistentvolumeclaims"):
             meta, spec = pvc["metadata"], pvc.get("spec") or {}
             base = (
-                f'namespace="{_esc(str(meta.get("namespace", "")))}",'
-                f'persistentvolumeclaim="{_esc(str(meta["name"]))}"'
+                f'namespace="{escape(str(meta.get("namespace", "")))}",'
+                f'persistentvolumeclaim="{escape(str(meta["name"]))}"'
             )
             expo.add(
                 "kube_persistentvolumeclaim_info",
                 base
                 + ","
-                + _labels(
+                + series_labels(
                     (
                         ("storageclass", str(spec.get("storageClassName") or "")),
                         ("volumename", str(spec.get("volumeName", ""))),
@@ -498,7 +499,7 @@ class KubeStateMetrics(Scrape):
             )
             phase = (pvc.get("status") or {}).get("phase")
             if phase:
-                for candidate in _PVC_PHASES:
+                for candidate in PVC_PHASES:
                     expo.add(
                         "kube_persistentvolumeclaim_status_phase",
                         f'{base},phase="{candidate}"',
@@ -506,7 +507,7 @@ class KubeStateMetrics(Scrape):
                     )
             requested = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
             if requested is not None:
-                value = _quantity(requested)
+                value = quantity_value(requested)
                 if value is not None:
                     expo.add(
                         "kube_persistentvolumeclaim_resource_requests_storage_bytes", base, value

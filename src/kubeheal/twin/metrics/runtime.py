@@ -10,20 +10,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kubeheal.twin.metrics.exposition import (
-    _CFS_PERIOD_US,
-    _CONTAINER_FS_DEVICE,
-    _INTERFACE,
-    _NODE_FS_DEVICE,
-    _NODE_FS_MOUNTPOINT,
-    _NODE_FS_TYPE,
+    CFS_PERIOD_US,
+    CONTAINER_FS_DEVICE,
+    INTERFACE,
+    NODE_FS_DEVICE,
+    NODE_FS_MOUNTPOINT,
+    NODE_FS_TYPE,
     PAUSE_IMAGE,
     PVC_USED_BYTES_ANNOTATION,
-    _cgroup_parent,
-    _esc,
-    _fake_id,
-    _labels,
-    _num,
-    _quantity,
+    cgroup_parent,
+    escape,
+    fake_id,
+    quantity_value,
+    sample_value,
+    series_labels,
 )
 from kubeheal.twin.metrics.scrape import Scrape
 from kubeheal.twin.sim.state import LATENCY_BUCKETS, PodRuntime
@@ -91,7 +91,7 @@ class RuntimeMetrics(Scrape):
             phase = (pod.get("status") or {}).get("phase")
             if phase in ("Succeeded", "Failed"):
                 continue
-            parent = _cgroup_parent(pod, uid)
+            parent = cgroup_parent(pod, uid)
             statuses = {
                 str(cs.get("name")): cs
                 for cs in (pod.get("status") or {}).get("containerStatuses") or []
@@ -105,9 +105,9 @@ class RuntimeMetrics(Scrape):
                 cspec = specs.get(cname) or {}
                 container_id = str((cs or {}).get("containerID", "")).partition("://")[2]
                 if not container_id:
-                    container_id = _fake_id(uid, cname, crt.restart_count)
+                    container_id = fake_id(uid, cname, crt.restart_count)
                 image = str((cs or {}).get("image") or cspec.get("image", ""))
-                labels = _labels(
+                labels = series_labels(
                     (
                         ("container", cname),
                         ("id", f"{parent}/{container_id}"),
@@ -126,15 +126,15 @@ class RuntimeMetrics(Scrape):
                     max(crt.memory_working_set_bytes, crt.memory_rss_bytes),
                 )
                 limits = (cspec.get("resources") or {}).get("limits") or {}
-                mem_limit = _quantity(limits["memory"]) if "memory" in limits else None
+                mem_limit = quantity_value(limits["memory"]) if "memory" in limits else None
                 expo.add("container_spec_memory_limit_bytes", labels, mem_limit or 0)
-                cpu_limit = _quantity(limits["cpu"]) if "cpu" in limits else None
+                cpu_limit = quantity_value(limits["cpu"]) if "cpu" in limits else None
                 if cpu_limit:
-                    expo.add("container_spec_cpu_quota", labels, round(cpu_limit * _CFS_PERIOD_US))
-                    expo.add("container_spec_cpu_period", labels, _CFS_PERIOD_US)
+                    expo.add("container_spec_cpu_quota", labels, round(cpu_limit * CFS_PERIOD_US))
+                    expo.add("container_spec_cpu_period", labels, CFS_PERIOD_US)
                 expo.add(
                     "container_fs_usage_bytes",
-                    f'{labels},device="{_CONTAINER_FS_DEVICE}"',
+                    f'{labels},device="{CONTAINER_FS_DEVICE}"',
                     crt.fs_usage_bytes,
                 )
                 expo.add("container_start_time_seconds", labels, crt.started_at)
@@ -159,13 +159,13 @@ class RuntimeMetrics(Scrape):
         else:
             rx = sum(c.network_rx_bytes_total for c in pod_rt.containers.values())
             tx = sum(c.network_tx_bytes_total for c in pod_rt.containers.values())
-        sandbox = _fake_id(uid, "sandbox")
-        labels = _labels(
+        sandbox = fake_id(uid, "sandbox")
+        labels = series_labels(
             (
                 ("container", "POD"),
                 ("id", f"{parent}/{sandbox}"),
                 ("image", PAUSE_IMAGE),
-                ("interface", _INTERFACE),
+                ("interface", INTERFACE),
                 ("name", sandbox),
                 ("namespace", ns),
                 ("pod", name),
@@ -193,10 +193,11 @@ class RuntimeMetrics(Scrape):
             status = pvc.get("status") or {}
             if (ns, name) not in mounted or status.get("phase") != "Bound":
                 continue
-            capacity = _quantity((status.get("capacity") or {}).get("storage", "0")) or 0.0
-            used = _quantity((meta.get("annotations") or {}).get(PVC_USED_BYTES_ANNOTATION, "0"))
+            capacity = quantity_value((status.get("capacity") or {}).get("storage", "0")) or 0.0
+            annotations = meta.get("annotations") or {}
+            used = quantity_value(annotations.get(PVC_USED_BYTES_ANNOTATION, "0"))
             used = min(max(used or 0.0, 0.0), capacity)
-            base = f'namespace="{_esc(ns)}",persistentvolumeclaim="{_esc(name)}"'
+            base = f'namespace="{escape(ns)}",persistentvolumeclaim="{escape(name)}"'
             self.expo.add("kubelet_volume_stats_capacity_bytes", base, capacity)
             self.expo.add("kubelet_volume_stats_available_bytes", base, capacity - used)
             self.expo.add("kubelet_volume_stats_used_bytes", base, used)
@@ -212,22 +213,22 @@ class RuntimeMetrics(Scrape):
             )
         for name in sorted(self.runtime.nodes):
             node = self.runtime.nodes[name]
-            base = f'instance="{_esc(name)}",node="{_esc(name)}"'
+            base = f'instance="{escape(name)}",node="{escape(name)}"'
             cpus = self.node_cpus.get(name, 1)
             modes = sorted(node.cpu_seconds_total)
             for cpu in range(cpus):
                 for mode in modes:
                     expo.add(
                         "node_cpu_seconds_total",
-                        f'{base},cpu="{cpu}",mode="{_esc(mode)}"',
+                        f'{base},cpu="{cpu}",mode="{escape(mode)}"',
                         node.cpu_seconds_total[mode] / cpus,
                     )
             expo.add("node_load1", base, round(load.get(name, 0.0), 2))
             expo.add("node_memory_MemTotal_bytes", base, node.memory_total_bytes)
             expo.add("node_memory_MemAvailable_bytes", base, node.memory_available_bytes)
             fs = (
-                f'{base},device="{_NODE_FS_DEVICE}",fstype="{_NODE_FS_TYPE}",'
-                f'mountpoint="{_NODE_FS_MOUNTPOINT}"'
+                f'{base},device="{NODE_FS_DEVICE}",fstype="{NODE_FS_TYPE}",'
+                f'mountpoint="{NODE_FS_MOUNTPOINT}"'
             )
             expo.add("node_filesystem_size_bytes", fs, node.fs_size_bytes)
             expo.add("node_filesystem_avail_bytes", fs, node.fs_avail_bytes)
@@ -235,7 +236,7 @@ class RuntimeMetrics(Scrape):
                 "node_uname_info",
                 base
                 + ","
-                + _labels(
+                + series_labels(
                     (
                         ("domainname", "(none)"),
                         ("machine", "x86_64"),
@@ -280,7 +281,7 @@ class RuntimeMetrics(Scrape):
                 ),
                 "",
             )
-            base = _labels(
+            base = series_labels(
                 (
                     ("namespace", ns),
                     ("pod", str(meta["name"])),
@@ -292,7 +293,7 @@ class RuntimeMetrics(Scrape):
             for status in sorted(pod_rt.requests_total):
                 expo.add(
                     "http_requests_total",
-                    f'{base},status="{_esc(status)}"',
+                    f'{base},status="{escape(status)}"',
                     pod_rt.requests_total[status],
                 )
             counts = pod_rt.latency_bucket_counts
@@ -301,7 +302,7 @@ class RuntimeMetrics(Scrape):
             for bound, count in zip(LATENCY_BUCKETS, counts, strict=False):
                 expo.add(
                     "http_request_duration_seconds",
-                    f'{base},le="{_num(bound)}"',
+                    f'{base},le="{sample_value(bound)}"',
                     count,
                     suffix="_bucket",
                 )

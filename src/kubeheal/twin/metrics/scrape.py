@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kubeheal.twin.metrics.exposition import Obj, _Exposition
+from kubeheal.twin.metrics.exposition import Exposition, Obj
 from kubeheal.twin.sim.state import RuntimeState
 from kubeheal.twin.store import ObjectStore
 
@@ -29,7 +29,7 @@ class Scrape:
         self.store = store
         self.runtime = runtime
         self.now = now
-        self.expo = _Exposition()
+        self.expo = Exposition()
         self.pods_by_uid: dict[str, PodInfo] = {}  # filled by the pods' kube-state-metrics
         self.node_cpus: dict[str, int] = {}  # filled by the nodes' kube-state-metrics
         self.node_kernel: dict[str, str] = {}
