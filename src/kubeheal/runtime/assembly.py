@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubeheal.actions.cluster import ClusterWriter
 from kubeheal.clients.kube import KubeConnection
-from kubeheal.clients.writer import KubeWriter
 from kubeheal.config import Settings
 from kubeheal.engine.playbooks import PlaybookSet
 from kubeheal.runtime.alerts import AlertConsumer, AlertMetrics
@@ -101,7 +101,7 @@ async def build(
     leader: asyncio.Event | None = None,
     on_event: Callable[[OperatorEvent], None] | None = None,
     reload_playbooks: Callable[[], PlaybookSet | None] | None = None,
-    writer: KubeWriter | None = None,
+    writer: ClusterWriter | None = None,
 ) -> Assembly:
     """Build the operator with its alert consumer, notifications, sources and health, and
     start their loops among the operator's tasks (the operator itself is started by the

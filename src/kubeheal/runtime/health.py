@@ -206,8 +206,8 @@ class OperatorHealth:
         loop = asyncio.get_running_loop()
         if self._ping is None or self._ping.done():
             # One read at a time: a hung database must not pile up threads.
-            ping = asyncio.to_thread(self.ledger.ping)
-            self._ping = self._tasks.spawn("ledger-ping", ping, awaited=True)
+            read = asyncio.to_thread(self.ledger.ping)
+            self._ping = self._tasks.spawn("ledger-ping", read, awaited=True)
             self._ping_started = loop.time()
         ping = self._ping
         remaining = self.ledger_timeout - (loop.time() - self._ping_started)

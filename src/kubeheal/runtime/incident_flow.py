@@ -26,7 +26,6 @@ import msgspec
 from kubeheal import actions
 from kubeheal.actions.events import record_escalation
 from kubeheal.clients.kube import KubeError
-from kubeheal.clients.writer import KubeWriter
 from kubeheal.config import Settings
 from kubeheal.engine import verify
 from kubeheal.engine.incidents import correlate, record_attempt, transition
@@ -106,7 +105,7 @@ class IncidentFlow:
         board: TargetBoard,
         view: LiveClusterView,
         ledger: Ledger,
-        writer: KubeWriter,
+        writer: actions.Writer,
         metrics: OperatorMetrics,
         tasks: Tasks,
         quiet_period: timedelta,

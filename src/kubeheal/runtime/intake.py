@@ -19,6 +19,7 @@ from kubeheal.clients.reflector import CacheEvent
 from kubeheal.config.settings import DetectionSettings
 from kubeheal.engine.detect import DETECTORS, distinct_sorted
 from kubeheal.model.cluster import (
+    ClusterView,
     Compactor,
     Deployment,
     HorizontalPodAutoscaler,
@@ -99,7 +100,7 @@ def on_event(
 
 
 async def sweep(
-    view: LiveClusterView, *, now: datetime, settings: DetectionSettings, chunk: int = 500
+    view: ClusterView, *, now: datetime, settings: DetectionSettings, chunk: int = 500
 ) -> list[Signal]:
     """What `kubeheal.engine.detect.detect` finds, but yielding to the event loop every
     ``chunk`` objects: a sweep of 150,000 pods takes about a second, and watch events must

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from kubeheal.clients.kube import KubeError, KubeNotFound
-from kubeheal.clients.writer import Kind
 from kubeheal.model.history import KillSwitch, KillSwitchState
 from kubeheal.runtime.metrics import OperatorMetrics
 
@@ -55,12 +54,12 @@ class KillSwitchReader:
     def __init__(
         self,
         *,
-        get: Callable[[Kind, str | None, str], Awaitable[dict[str, Any]]],
+        read: Callable[[str, str], Awaitable[dict[str, Any]]],
         metrics: OperatorMetrics,
         clock: Callable[[], datetime],
     ) -> None:
-        self._get = get
-        """Reads one object (`kubeheal.clients.writer.KubeWriter.get`)."""
+        self._read = read
+        """Reads the ConfigMap namespace/name (`kubeheal.actions.cluster.read_config_map`)."""
         self.metrics = metrics
         self.now = clock
         self.state = KillSwitch(state=KillSwitchState.UNKNOWN, reason="not read yet")
@@ -77,7 +76,7 @@ class KillSwitchReader:
             reason = f"guards.kill_switch_configmap {where!r} is not namespace/name"
         else:
             try:
-                cm = await self._get(Kind.CONFIGMAP, namespace, name)
+                cm = await self._read(namespace, name)
             except KubeNotFound:
                 pass  # no switch: off
             except KubeError as e:

@@ -22,6 +22,7 @@ The operator is assembled with its alert consumer, notifications, sources and he
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import time
@@ -30,9 +31,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kubeheal.actions.cluster import ClusterWriter, cluster_writer, read_config_map
 from kubeheal.clients.kube import KubeConnection
 from kubeheal.clients.reflector import CacheEvent, Reflector, resource_path
-from kubeheal.clients.writer import KubeWriter
 from kubeheal.config import Settings
 from kubeheal.engine.playbooks import PlaybookSet
 from kubeheal.model.cluster import Compactor, LiveClusterView
@@ -97,7 +98,7 @@ class Operator:
         metrics: OperatorMetrics | None = None,
         clock: Clock = wall_clock,
         options: OperatorOptions | None = None,
-        writer: KubeWriter | None = None,
+        writer: ClusterWriter | None = None,
         on_event: Callable[[OperatorEvent], None] | None = None,
         reload_playbooks: Callable[[], PlaybookSet | None] | None = None,
         leader: asyncio.Event | None = None,
@@ -128,19 +129,23 @@ class Operator:
         self.metrics = metrics or OperatorMetrics()
         self.now = clock
         self.options = options or OperatorOptions()
-        self.writer = writer or KubeWriter(connection)
+        self.writer = writer or cluster_writer(connection)
         self.on_event = on_event
-        self.targets = board or TargetBoard(
-            clock=clock,
-            metrics=self.metrics,
-            quiet_period=self.options.quiet_period,
-            max_parallel=self.options.max_parallel_targets,
-            leader=leader,
+        self.targets = (
+            board
+            if board is not None
+            else TargetBoard(
+                clock=clock,
+                metrics=self.metrics,
+                quiet_period=self.options.quiet_period,
+                max_parallel=self.options.max_parallel_targets,
+                leader=leader,
+            )
         )
         self.view: LiveClusterView = self.targets.view
         self.started = self.targets.started
         self.compactor = Compactor()
-        self.tasks = tasks or Tasks()
+        self.tasks = tasks if tasks is not None else Tasks()  # (an empty Tasks is falsy)
         self.reflectors: dict[str, Reflector[Any]] = {}
         self.flow = IncidentFlow(
             host=self,
@@ -157,7 +162,9 @@ class Operator:
             error_budgets=error_budgets,
         )
         self._http = connection.http_client(timeout=30.0)
-        self._kill_switch = KillSwitchReader(get=self.writer.get, metrics=self.metrics, clock=clock)
+        self._kill_switch = KillSwitchReader(
+            read=functools.partial(read_config_map, self.writer), metrics=self.metrics, clock=clock
+        )
         self._dispatching = False
         self.sweeps = 0
         """Sweeps completed since start (`settled` can wait for some)."""

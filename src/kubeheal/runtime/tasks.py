@@ -51,6 +51,10 @@ class Tasks:
     def __len__(self) -> int:
         return len(self._tasks)
 
+    def names(self) -> list[str]:
+        """The names of the tasks still running, sorted."""
+        return sorted(task.get_name() for task in self._tasks)
+
     async def stop(self, *, timeout: float = 10.0) -> None:
         """Cancel every task and wait (at most `timeout` seconds) for them to finish."""
         tasks = list(self._tasks)
