@@ -38,7 +38,7 @@ async def test_signals_cleared_before_any_action_resolve_the_incident(
         await r.until(
             lambda: all(
                 s.incident is None or s.incident.state.closed
-                for s in r.h.operator._targets.values()
+                for s in r.h.operator.targets.states.values()
             ),
             what="the operator to hold the incident as closed",
         )

@@ -45,7 +45,7 @@ async def test_stop_finishes_the_action_in_flight(
         h.twin.faults.inject(FaultSpec.model_validate(rk.BAD_ROLLOUT))
         await rk.until(started.is_set, what="the action to start")
         await h.operator.stop(drain=10.0)
-        assert not h.operator._running
+        assert not h.operator.targets.running
         [incident] = rk.incidents(h.ledger)
         [action] = h.ledger.actions_for_incident(incident.id)
         assert action.state is rec.ActionState.SUCCEEDED and action.finished_at is not None

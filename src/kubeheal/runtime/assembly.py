@@ -35,6 +35,7 @@ from kubeheal.runtime.alerts import AlertConsumer, AlertMetrics
 from kubeheal.runtime.health import DependencyMonitor, OperatorHealth, dependencies_of
 from kubeheal.runtime.metrics import OperatorMetrics
 from kubeheal.runtime.notifications import NotificationService, notification_service
+from kubeheal.runtime.observers import compose
 from kubeheal.runtime.operator import Operator, OperatorEvent, OperatorOptions, wall_clock
 from kubeheal.runtime.sources import Sources, build_sources
 from kubeheal.runtime.targets import TargetBoard
@@ -68,24 +69,6 @@ class Assembly:
     @property
     def ledger(self) -> Ledger:
         return self.operator.ledger
-
-
-def _observers(
-    *observers: Callable[[OperatorEvent], None] | None,
-) -> Callable[[OperatorEvent], None] | None:
-    """One observer calling ``observers`` in order; one that raises does not stop the rest."""
-    chosen = [o for o in observers if o is not None]
-    if len(chosen) <= 1:
-        return chosen[0] if chosen else None
-
-    def observe(event: OperatorEvent) -> None:
-        for observer in chosen:
-            try:
-                observer(event)
-            except Exception:
-                log.exception("operator event observer failed")
-
-    return observe
 
 
 async def build(
@@ -145,7 +128,7 @@ async def build(
         clock=clock,
         options=options,
         writer=writer,
-        on_event=_observers(
+        on_event=compose(
             on_event,
             notifications.on_event if notifications is not None else None,
             *sources.observers,

@@ -27,7 +27,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,7 +43,8 @@ from kubeheal.runtime import intake
 from kubeheal.runtime.incident_flow import IncidentFlow
 from kubeheal.runtime.kill_switch import KillSwitchReader
 from kubeheal.runtime.metrics import OperatorMetrics
-from kubeheal.runtime.targets import TargetBoard, TargetState
+from kubeheal.runtime.observers import Observer, OperatorEvent, compose
+from kubeheal.runtime.targets import TargetBoard
 from kubeheal.runtime.tasks import Tasks
 from kubeheal.store import Ledger, LedgerError
 
@@ -56,18 +57,6 @@ Clock = Callable[[], datetime]
 
 def wall_clock() -> datetime:
     return datetime.now(tz=UTC)
-
-
-@dataclass(frozen=True)
-class OperatorEvent:
-    """Something the operator did, for timelines and logs (the ledger is the record)."""
-
-    at: datetime
-    kind: str  # signal | incident | plan | action | verify | resolved | escalated | blocked
-    target: Target
-    message: str
-    incident_id: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,7 +88,7 @@ class Operator:
         clock: Clock = wall_clock,
         options: OperatorOptions | None = None,
         writer: ClusterWriter | None = None,
-        on_event: Callable[[OperatorEvent], None] | None = None,
+        on_event: Observer | None = None,
         reload_playbooks: Callable[[], PlaybookSet | None] | None = None,
         leader: asyncio.Event | None = None,
         alert_firing: Callable[[Target], bool | None] | None = None,
@@ -247,10 +236,11 @@ class Operator:
         self.draining = True
         deadline = time.monotonic() + drain
         # A replica that lost leadership hands its work back at once: the new leader resumes it.
-        while self._running and self.acting and time.monotonic() < deadline:
+        running = self.targets.running
+        while running and self.acting and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        if self._running:
-            log.warning("stopping with %d target(s) still in flight", len(self._running))
+        if running:
+            log.warning("stopping with %d target(s) still in flight", len(running))
         await self.tasks.stop()
         await self._http.aclose()
         await self.writer.aclose()
@@ -264,14 +254,6 @@ class Operator:
             self._swept.clear()
             await self._swept.wait()
         await self.targets.settled(lambda: self._dispatching and self._may_work())
-
-    @property
-    def _targets(self) -> dict[Target, TargetState]:
-        return self.targets.states
-
-    @property
-    def _running(self) -> set[Target]:
-        return self.targets.running
 
     @property
     def healthy(self) -> bool:
@@ -342,20 +324,10 @@ class Operator:
             except Exception:
                 log.exception("operator event observer failed")
 
-    def add_observer(self, observer: Callable[[OperatorEvent], None]) -> None:
+    def add_observer(self, observer: Observer) -> None:
         """Also call ``observer`` with every event (after the observers already there); an
         observer that raises is logged and does not stop the others."""
-        previous = self.on_event
-
-        def observe(event: OperatorEvent) -> None:
-            if previous is not None:
-                try:
-                    previous(event)
-                except Exception:
-                    log.exception("operator event observer failed")
-            observer(event)
-
-        self.on_event = observe
+        self.on_event = compose(self.on_event, observer)
 
     # ------------------------------------------------------------------ intake and sweeps
 
