@@ -86,6 +86,7 @@ CV_GRID: dict[str, tuple[object, ...]] = {
     "reference_blocks": (50, 120),
     "weekly_lags": (0,),
     "season_calibration_periods": (1.0,),
+    "relative_floor": (1e-3, 1e-2),
 }
 
 Corpus = list[tuple[LabelledFile, np.ndarray, np.ndarray]]

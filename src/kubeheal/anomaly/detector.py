@@ -127,6 +127,9 @@ class DetectorConfig:
     """Points after an alarm that raise no new alarm."""
     max_history_points: int = 10080
     """Most points of raw history kept (a week at one sample per minute)."""
+    relative_floor: float = 1e-9
+    """Least reference, relative to the value: deviations smaller than this share of the value
+    are never unusual (1e-9: only rounding noise is ignored)."""
     combine: Literal["record", "likelihood", "both"] = "record"
     """Which stages make the score: the record stage (ratio to the recent maximum), the
     likelihood stage (tail probability of the recent ratios), or the larger of the two."""
@@ -151,6 +154,8 @@ class DetectorConfig:
             raise ValueError("suppress_points and season_calibration_periods must be >= 0")
         if not self.alarm_ratio > 1.0:
             raise ValueError("alarm_ratio must be > 1")
+        if not 0.0 <= self.relative_floor < 1.0:
+            raise ValueError("relative_floor must be >= 0 and < 1")
         if self.combine not in ("record", "likelihood", "both"):
             raise ValueError("combine must be 'record', 'likelihood' or 'both'")
         if self.likelihood_span < 1 or not 0.0 < self.likelihood_alarm < 0.5:
@@ -569,7 +574,7 @@ class AnomalyDetector:
                 )
         f_ref = np.where(valid, f, -np.inf)
         ref = self._reference(f_ref, g0)
-        floor = 1e-12 + 1e-9 * np.abs(x)
+        floor = 1e-12 + c.relative_floor * np.abs(x)
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(valid, f / np.maximum(ref, floor[None, :]), 0.0)
         usable = valid & (counts >= warm[:, None])
@@ -872,7 +877,7 @@ class AnomalyDetector:
                 pred[ti], obs[ti], f[ti] = sp, sp + smooth, abs(smooth)
 
         counts = self._counts
-        floor = 1e-12 + 1e-9 * abs(x)
+        floor = 1e-12 + c.relative_floor * abs(x)
         if self._ring_max is None:
             self._ring_max = self._ring.max(axis=1).tolist()
         ring_max = self._ring_max
