@@ -145,3 +145,24 @@ def test_serve_rejects_an_unknown_scenario(tmp_path: Path) -> None:
     result = runner.invoke(app, ["twin", "serve", "--port", "0", "--scenario", "nope"])
     assert result.exit_code != 0
     assert "nope" in result.output
+
+
+def test_the_kubeconfig_appears_only_once_complete(tmp_path: Path, monkeypatch: Any) -> None:
+    """`serve` writes the kubeconfig that others wait for: it must never be seen half-written
+    (a reader polling for the file once read it before the `server:` line was there)."""
+    from kubeheal.twin import server as twin_server
+
+    target = tmp_path / "kc"
+    seen: list[bool] = []
+    real_replace = os.replace
+
+    def replace(src: Any, dst: Any) -> None:
+        seen.append(Path(dst).exists())
+        assert "server: http://127.0.0.1:1" in Path(src).read_text()
+        real_replace(src, dst)
+
+    monkeypatch.setattr(twin_server.os, "replace", replace)
+    twin_server.write_kubeconfig(target, server="http://127.0.0.1:1")
+    assert seen == [False]
+    assert "server: http://127.0.0.1:1" in target.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kc"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -57,7 +58,11 @@ def write_kubeconfig(
     }
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(yaml.safe_dump(config, sort_keys=False))
+    # Written beside and renamed into place: whoever waits for the file to appear (scripts,
+    # tests, `until [ -f ... ]`) never reads half of it.
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    partial.write_text(yaml.safe_dump(config, sort_keys=False))
+    os.replace(partial, target)
     return target
 
 
