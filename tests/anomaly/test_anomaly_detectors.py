@@ -287,10 +287,12 @@ def test_likelihood_config_is_validated() -> None:
 # -- the one-point path (online use) must be the batch computation, bit for bit ---------------
 
 
-def _one_by_one_equals_batch(ts: np.ndarray, x: np.ndarray, config: DetectorConfig) -> None:
+def _few_at_a_time_equals_batch(
+    ts: np.ndarray, x: np.ndarray, config: DetectorConfig, chunk: int
+) -> None:
     whole = AnomalyDetector(config).update(ts, x)
     det = AnomalyDetector(config)
-    parts = [det.update(ts[i : i + 1], x[i : i + 1]) for i in range(ts.size)]
+    parts = [det.update(ts[i : i + chunk], x[i : i + chunk]) for i in range(0, ts.size, chunk)]
     for name in ("scores", "raw_scores", "anomalies", "ratios", "reasons"):
         got = np.concatenate([getattr(p, name) for p in parts])
         np.testing.assert_array_equal(got, getattr(whole, name), err_msg=name)
@@ -298,7 +300,7 @@ def _one_by_one_equals_batch(ts: np.ndarray, x: np.ndarray, config: DetectorConf
         got = np.concatenate([getattr(p, name) for p in parts])
         np.testing.assert_array_equal(got, getattr(whole, name), err_msg=name)
     for i in range(0, ts.size, 37):
-        assert repr(parts[i].explain(0)) == repr(whole.explain(i))
+        assert repr(parts[i // chunk].explain(i % chunk)) == repr(whole.explain(i))
     # and the state it leaves behind resumes exactly like the batch's
     tail_t, tail_x = ts[-1] + 300.0 * np.arange(1, 301), x[-300:] + 1.0
     a = AnomalyDetector.from_bytes(det.to_bytes()).update(tail_t, tail_x).scores
@@ -306,10 +308,11 @@ def _one_by_one_equals_batch(ts: np.ndarray, x: np.ndarray, config: DetectorConf
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("chunk", [1, 3])
 @pytest.mark.parametrize(
     "shape", ["noise", "daily_edges", "fine_sampling", "gap", "constant", "repeats", "odd_config"]
 )
-def test_one_point_calls_score_exactly_like_a_batch(shape: str) -> None:
+def test_one_or_a_few_points_per_call_score_exactly_like_a_batch(shape: str, chunk: int) -> None:
     rng = np.random.default_rng(11)
     n = 3500
     ts, config = times(n), DetectorConfig()
@@ -332,7 +335,7 @@ def test_one_point_calls_score_exactly_like_a_batch(shape: str) -> None:
         ts = 1.7e9 + 3600.0 * np.arange(n)
         x = 5 * np.sin(np.arange(n) * 2 * np.pi / 24) + rng.standard_normal(n)
         config = DetectorConfig(level_span=1, local_window=7, daily_lags=2, weekly_lags=2)
-    _one_by_one_equals_batch(ts, x, config)
+    _few_at_a_time_equals_batch(ts, x, config, chunk)
 
 
 def test_one_point_call_costs_well_under_a_millisecond_of_cpu() -> None:
