@@ -370,15 +370,8 @@ class IncidentFlow:
             dry_run=plan.dry_run,
         )
         acting = record_attempt(incident, playbook=plan.playbook, step=plan.step, now=now)
-        await self.db(
-            self.ledger.transition_incident,
-            incident.id,
-            from_state=incident.state,
-            to_state=IncidentState.ACTING,
-            at=now,
-            reason=f"{plan.playbook}[{plan.step}] {plan.action.value}",
-        )
-        state.incident = acting
+        reason = f"{plan.playbook}[{plan.step}] {plan.action.value}"
+        await self._move(state, acting, at=now, reason=reason)
         return await self.db(
             self.ledger.begin_action,
             plan.idempotency_key,
@@ -388,6 +381,30 @@ class IncidentFlow:
             params=_json(plan.params),
             requested_at=now,
         )
+
+    async def _move(
+        self,
+        state: TargetState,
+        moved: Incident,
+        *,
+        at: datetime,
+        reason: str,
+        resolution: rec.Resolution | None = None,
+    ) -> None:
+        """Record the move of the target's incident to ``moved`` (the pure lifecycle's result:
+        a move it refuses never reaches the ledger), then hold it in memory."""
+        incident = state.incident
+        assert incident is not None
+        await self.db(
+            self.ledger.transition_incident,
+            incident.id,
+            from_state=incident.state,
+            to_state=moved.state,
+            at=at,
+            reason=reason,
+            resolution=resolution,
+        )
+        state.incident = moved
 
     async def _revisit_after(self, delay: float, target: Target) -> None:
         await asyncio.sleep(delay)
@@ -410,15 +427,7 @@ class IncidentFlow:
         incident = state.incident
         assert incident is not None
         verifying = transition(incident, IncidentState.VERIFYING, now=now, reason="verifying")
-        await self.db(
-            self.ledger.transition_incident,
-            incident.id,
-            from_state=IncidentState.ACTING,
-            to_state=IncidentState.VERIFYING,
-            at=now,
-            reason=f"action {outcome.value}",
-        )
-        state.incident = verifying
+        await self._move(state, verifying, at=now, reason=f"action {outcome.value}")
         state.verification = Verification(
             plan=plan, started_at=now, baseline=verify.baseline_for(target, self.view)
         )
@@ -585,16 +594,7 @@ class IncidentFlow:
         # The pure transition first: a move the lifecycle refuses must not reach the ledger,
         # or memory and ledger disagree and every later sweep fails on the difference.
         closed = transition(incident, to, now=now, reason=reason[:200])
-        await self.db(
-            self.ledger.transition_incident,
-            incident.id,
-            from_state=incident.state,
-            to_state=to,
-            at=now,
-            reason=reason[:2000],
-            resolution=resolution,
-        )
-        state.incident = closed
+        await self._move(state, closed, at=now, reason=reason[:2000], resolution=resolution)
         state.verification = None
         state.last_noaction = ()
         state.awaiting_next_step = False
