@@ -88,7 +88,7 @@ def _outage(metric: str, ok: dict[str, str], bad: dict[str, str], *, after: int 
 
 
 @pytest.mark.parametrize(
-    "name", ["sloth-k8s-service.yaml", "sloth-plugins.yaml", "openslo-v1alpha.yaml"]
+    "name", ["sloth-k8s-service.yaml", "sloth-plugins.yaml", "openslo-v1alpha.yaml", "pyrra.yaml"]
 )
 def test_published_shapes_pass_promtool(
     name: str, tmp_path: Path, promtool: Any, write: Write
@@ -138,6 +138,84 @@ def test_unknown_plugins_are_named_with_the_supported_ones() -> None:
         parse_specs(spec.replace('cluster="prod"', 'cluster="prod"} or vector(1) #'), source="p")
     with pytest.raises(ValueError, match="not a list of label matchers"):
         parse_specs(spec.replace('cluster="prod"', "cluster=prod"), source="p")
+
+
+def test_pyrra_reads_as_pyrra_and_says_which_table(tmp_path: Path, promtool: Any) -> None:
+    pyrra = load_specs([FORMATS / "pyrra.yaml"])
+    assert [s.id for s in pyrra] == [
+        "monitoring-shop-api-errors",
+        "monitoring-shop-api-latency",
+        "monitoring-shop-handlers",
+        "monitoring-probe-success",
+    ]
+    errors, latency, handlers, probe = pyrra
+    assert errors.labels == {"team": "shop"}  # the pyrra.dev/ labels, as Pyrra propagates them
+    assert (errors.period, latency.period) == (28 * DAY, 14 * DAY)
+    assert [(c.factor, c.long, c.short, c.hold) for c in errors.windows.conditions] == [
+        (14, 3600, 300, 120),
+        (7, 6 * 3600, 1800, 900),
+        (2, DAY, 7200, 3600),
+        (1, 4 * DAY, 6 * 3600, 3 * 3600),
+    ]
+    assert (
+        latency.page.labels == {"severity": "page"} and latency.alert_name == "ShopApiLatencyBurn"
+    )
+    assert "sum by (handler) (rate(" in handlers.sli.error_query  # type: ignore[union-attr]
+    assert probe.page.disabled and probe.ticket.disabled and probe.absent
+    group = rule_file([errors])["groups"][0]["rules"]
+    burns = [r for r in group if r.get("alert") == "ErrorBudgetBurn"]
+    assert [r["for"] for r in burns] == ["2m", "15m", "1h", "3h"]
+    assert next(r for r in group if r.get("alert") == "SLOMetricAbsent")["labels"]["severity"] == (
+        "critical"
+    )
+    info = next(r for r in group if r.get("record") == "kubeheal_slo_info")
+    assert info["labels"]["slo_burn_table"] == "pyrra"
+    # the Workbook's table on request: one alert per severity, no for:, said in the output
+    spec = tmp_path / "pyrra.yaml"
+    spec.write_text((FORMATS / "pyrra.yaml").read_text())
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["slo", "generate", str(spec), "--out", str(out), "--pyrra-table", "workbook"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "burn-rate tables: workbook (4)" in result.output
+    text = (out / "pyrra.rules.yml").read_text()
+    assert "# Burn-rate table: workbook" in text and "slo_burn_table: workbook" in text
+    rules = yaml.safe_load(text)["groups"][0]["rules"]
+    burns = [r for r in rules if r.get("alert") == "ErrorBudgetBurn"]
+    assert len(burns) == 2 and not any("for" in r for r in burns)
+    assert "> 0.0144000000144)" in burns[0]["expr"]
+    ran = promtool("test", "rules", *sorted((out / "tests").glob("*.test.yml")), cwd=out / "tests")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+
+
+def test_pyrra_table_waits_for_its_for_delay(tmp_path: Path, promtool: Any) -> None:
+    (errors, *_) = load_specs([FORMATS / "pyrra.yaml"])
+    fast = {
+        "team": "shop", "slo_id": "monitoring-shop-api-errors", "slo_name": "shop-api-errors",
+        "slo_service": "monitoring", "long": "1h", "short": "5m", "severity": "critical",
+        "slo_severity": "page",
+    }  # fmt: skip
+    metric = "nginx_ingress_controller_requests"
+    base = {"namespace": "shop", "ingress": "api"}
+    _prove(
+        promtool,
+        tmp_path,
+        [errors],
+        [
+            {
+                "interval": "1m",
+                "input_series": _outage(
+                    metric, {**base, "status": "200"}, {**base, "status": "503"}
+                ),
+                "promql_expr_test": [
+                    # the 14x condition holds from 61m; Pyrra's for: 2m makes it fire at 63m
+                    _alerts("ErrorBudgetBurn", "62m", []),
+                    _alerts("ErrorBudgetBurn", "63m", [fast]),
+                ],
+            }
+        ],
+    )
 
 
 # -- one promtool test per defect, on the spec's real queries ------------------------------

@@ -1,6 +1,7 @@
 """`kubeheal slo ...`: SLO rules and alerts from specs, and where each SLO stands.
 
 * `kubeheal slo generate SPEC... --out DIR [--period 30d] [--scrape-interval 1m]
+  [--pyrra-table pyrra|workbook]
   [--min-events 20] [--absent-for 10m|0] [--namespace NS] [--cr-label k=v ...] [--no-tests]`:
   for each spec, `<stem>.rules.yml`
   (plain Prometheus rules), `<stem>.prometheusrule.yaml` (the same as a PrometheusRule) and
@@ -8,10 +9,12 @@
 * `kubeheal slo report --prometheus URL SPEC... [--json]`: SLI over the period, budget left,
   burn rates, time to exhaustion and alert state of every SLO, from a live Prometheus.
 
-Specs are Sloth `prometheus/v1` files or `PrometheusServiceLevel` resources, or OpenSLO v1 or
-v1alpha files (or directories of them). Bad specs exit with status 2 and every problem named
-by file and field; what is valid but odd (an objective of 100 %) is printed as a warning on
-stderr; an unreachable Prometheus exits 1.
+Specs are Sloth `prometheus/v1` files or `PrometheusServiceLevel` resources, OpenSLO v1 or
+v1alpha files, or Pyrra `ServiceLevelObjective` resources (or directories of them). Bad specs
+exit with status 2 and every problem named by file and field; what is valid but odd (an
+objective of 100 %) is printed as a warning on stderr; an unreachable Prometheus exits 1.
+`generate` says which burn-rate table each SLO uses (`--pyrra-table` chooses Pyrra's own or
+the Workbook's for Pyrra resources; every other format uses the Workbook's).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -33,7 +37,7 @@ from kubeheal.slo.model import SLO
 from kubeheal.slo.rules import RenderOptions, rule_count
 from kubeheal.slo.specs import load_specs, spec_files
 from kubeheal.slo.status import SloStatus, fetch_status, status_to_dict
-from kubeheal.slo.windows import format_duration, parse_duration
+from kubeheal.slo.windows import BurnTable, format_duration, parse_duration
 
 __all__ = ["slo_app"]
 
@@ -46,12 +50,19 @@ slo_app = typer.Typer(
 SpecsArg = Annotated[
     list[Path],
     typer.Argument(
-        help="SLO spec files (Sloth prometheus/v1 or sloth.slok.dev/v1, OpenSLO v1 or v1alpha) "
-        "or dirs."
+        help="SLO spec files (Sloth prometheus/v1 or sloth.slok.dev/v1, OpenSLO v1 or v1alpha, "
+        "Pyrra pyrra.dev/v1alpha1) or dirs."
     ),
 ]
 PeriodOpt = Annotated[
     str, typer.Option(help="SLO period of Sloth specs (OpenSLO specs carry their own).")
+]
+PyrraTableOpt = Annotated[
+    BurnTable,
+    typer.Option(
+        help="Multi-burn table of Pyrra resources: Pyrra's own (factors 14/7/2/1, for: delays) "
+        "or the Workbook's (kubeheal's)."
+    ),
 ]
 ScrapeOpt = Annotated[
     str,
@@ -75,11 +86,13 @@ def _period(text: str, hint: str = "--period") -> int:
     return seconds
 
 
-def _load(specs: list[Path], period: int, scrape: int) -> list[tuple[str, list[SLO]]]:
+def _load(
+    specs: list[Path], period: int, scrape: int, table: BurnTable = BurnTable.PYRRA
+) -> list[tuple[str, list[SLO]]]:
     loaded: list[tuple[str, list[SLO]]] = []
     seen: set[str] = set()
     for path in spec_files(specs):
-        slos = load_specs([path], default_period=period, scrape_interval=scrape)
+        slos = load_specs([path], default_period=period, scrape_interval=scrape, pyrra_table=table)
         ids = {s.id for s in slos}
         clash = sorted(ids & seen)
         if clash:
@@ -104,6 +117,7 @@ def generate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the files to.")],
     period: PeriodOpt = "30d",
     scrape_interval: ScrapeOpt = "1m",
+    pyrra_table: PyrraTableOpt = BurnTable.PYRRA,
     min_events: MinEventsOpt = 20,
     namespace: Annotated[
         str | None, typer.Option(help="Namespace of the PrometheusRule resources.")
@@ -139,7 +153,9 @@ def generate(
         absent_for=absent_seconds or RenderOptions().absent_for,
     )
     try:
-        loaded = _load(specs, _period(period), _period(scrape_interval, "--scrape-interval"))
+        loaded = _load(
+            specs, _period(period), _period(scrape_interval, "--scrape-interval"), pyrra_table
+        )
         outputs = render_outputs(
             loaded,
             GenerateOptions(
@@ -157,7 +173,10 @@ def generate(
         path.write_text(text, encoding="utf-8")
     count = sum(len(slos) for _, slos in loaded)
     rules = sum(rule_count(slo, render) for _, slos in loaded for slo in slos)
+    tables = Counter(slo.burn_table.value for _, slos in loaded for slo in slos)
+    used = ", ".join(f"{name} ({n})" for name, n in sorted(tables.items()))
     typer.echo(f"{count} SLOs, {rules} rules, {len(outputs)} files written to {out}")
+    typer.echo(f"burn-rate tables: {used}")
 
 
 def _pct(value: float | None, digits: int = 3) -> str:

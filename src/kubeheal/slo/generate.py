@@ -51,6 +51,8 @@ def render_outputs(
             continue
         sources = sorted({slo.source for slo in slos if slo.source})
         header = GENERATED_HEADER.format(source=", ".join(sources) or stem)
+        tables = sorted({slo.burn_table.value for slo in slos})
+        header += f"# Burn-rate table: {', '.join(tables)} (see docs/slo.md).\n"
         rules_name = f"{stem}.rules.yml"
         cr_name = f"{stem}.prometheusrule.yaml"
         if rules_name in out:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from kubeheal.slo.windows import DEFAULT_SCRAPE_INTERVAL, AlertWindows, alert_windows
+from kubeheal.slo.windows import DEFAULT_SCRAPE_INTERVAL, AlertWindows, BurnTable, alert_windows
 
 __all__ = [
     "SLO",
@@ -115,7 +115,11 @@ class SLO:
     budget: any error pages); ``period`` is the rolling window in seconds; ``labels`` are the
     spec's and the SLO's labels merged; ``info_labels`` go on its info series only (Sloth's
     ``info_labels`` SLO plugin); ``scrape_interval`` (seconds) floors the alert windows;
-    ``warnings`` are what reading the spec found odd but valid (the CLI prints them).
+    ``warnings`` are what reading the spec found odd but valid (the CLI prints them);
+    ``burn_table`` is the multi-burn table of its alerts (the Workbook's, or Pyrra's: one alert
+    per condition with a ``for:``); ``absent_name`` overrides ``<alert name>SLIAbsent``,
+    ``absent`` forces that alert on or off (None: on while an alert is), ``absent_severity``
+    its ``severity`` label.
     """
 
     service: str
@@ -136,6 +140,10 @@ class SLO:
     scrape_interval: int = DEFAULT_SCRAPE_INTERVAL
     info_labels: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    burn_table: BurnTable = BurnTable.WORKBOOK
+    absent_name: str = ""
+    absent: bool | None = None
+    absent_severity: str = ""
 
     @property
     def id(self) -> str:
@@ -155,4 +163,4 @@ class SLO:
     @property
     def windows(self) -> AlertWindows:
         """The burn-rate conditions of this SLO's period."""
-        return alert_windows(self.period, self.scrape_interval)
+        return alert_windows(self.period, self.scrape_interval, self.burn_table)

@@ -61,6 +61,7 @@ from kubeheal.slo.rules import (
 )
 from kubeheal.slo.windows import (
     BURN_TOLERANCE,
+    BurnTable,
     alert_threshold,
     alert_windows,
     format_duration,
@@ -106,7 +107,8 @@ class Scenario:
 class Suite:
     """Scenarios sharing one evaluation grid (one test file) and what fires when.
 
-    ``expected`` maps every check step to the severities firing then, per scenario key.
+    ``expected`` maps every check step to the alerts firing then (keyed by severity, or
+    ``severity#condition index`` for Pyrra's table), per scenario key.
     """
 
     name: str
@@ -173,6 +175,8 @@ class _Cond:
     limit: Fraction
     long: int
     short: int
+    hold: int
+    key: str
 
 
 class _Model:
@@ -181,39 +185,42 @@ class _Model:
     A scenario's counters are ``total(k) = rate x k`` and ``errors(k) = rate x ratio x
     max(0, k - history)``, so the error ratio over the window ``[a, k]`` is
     ``ratio x |[a, k] after t0| / (k - a)``: the comparisons are done on integers
-    (cross-multiplied), which keeps generating a thousand SLOs' tests fast.
+    (cross-multiplied), which keeps generating a thousand SLOs' tests fast. A condition with a
+    ``hold`` (Pyrra's ``for:``) fires once it has held at every evaluation for that long.
+    Alerts are keyed by severity (the Workbook's table: one alert per severity) or by
+    ``severity#index`` (Pyrra's: one per condition).
     """
 
     def __init__(
-        self, *, budget: Decimal, period: int, scrape: int, severities: frozenset[str],
-        guard: int | None, step: int,
+        self, *, budget: Decimal, period: int, scrape: int, table: BurnTable,
+        severities: frozenset[str], guard: int | None, step: int,
     ) -> None:  # fmt: skip
         self.step = step
         self.budget = Fraction(budget)
         self.guard = guard
         self.conds: list[_Cond] = []
-        for cond in alert_windows(period, scrape).conditions:
+        for index, cond in enumerate(alert_windows(period, scrape, table).conditions):
             if cond.severity in severities:
+                key = cond.severity if table is BurnTable.WORKBOOK else f"{cond.severity}#{index}"
                 self.conds.append(
                     _Cond(
                         cond.severity,
                         Fraction(alert_threshold(cond.factor, budget)),
                         cond.long // step,
                         cond.short // step,
+                        cond.hold // step,
+                        key,
                     )
                 )
-        self._ints = [
-            (c.severity, c.limit.numerator, c.limit.denominator, c.short, c.long)
-            for c in self.conds
-        ]
-        self._memo: dict[tuple[int, ...], tuple[frozenset[str], bool]] = {}
+        self._ints = [(c.limit.numerator, c.limit.denominator, c.short, c.long) for c in self.conds]
+        self._memo: dict[tuple[int, ...], tuple[tuple[bool, ...], bool]] = {}
 
     def of(self, severity: str) -> list[_Cond]:
         return [c for c in self.conds if c.severity == severity]
 
-    def firing(self, sc: Scenario, k: int) -> tuple[frozenset[str], bool]:
-        """The severities firing at step ``k``, and whether any compared value lies within
-        a trillionth of its threshold (a tie floats could flip)."""
+    def _active(self, sc: Scenario, k: int) -> tuple[tuple[bool, ...], bool]:
+        """Whether each condition's expression holds at step ``k``, and whether any compared
+        value lies within a trillionth of its threshold (a tie floats could flip)."""
         p, q = sc.error_ratio.numerator, sc.error_ratio.denominator
         rp, rq = sc.rate.numerator, sc.rate.denominator
         history = sc.history
@@ -221,11 +228,11 @@ class _Model:
         known = self._memo.get(key)
         if known is not None:
             return known
-        firing: set[str] = set()
+        active: list[bool] = []
         tie = False
         guard = self.guard
         bad_now = k - history if k > history else 0
-        for severity, r, s, short, long in self._ints:
+        for r, s, short, long in self._ints:
             ok = k >= 1
             for width in (short, long):
                 if width < 1:  # one sample in the window: rate() is empty
@@ -245,17 +252,38 @@ class _Model:
                 if short >= 1 and abs(left - right) * _TIE <= right:
                     tie = True
                 ok = ok and left >= right
-            if ok:
-                firing.add(severity)
-        result = (frozenset(firing), tie)
+            active.append(ok)
+        result = (tuple(active), tie)
         self._memo[key] = result
         return result
 
+    def alerts(self, sc: Scenario, k: int) -> tuple[frozenset[str], bool]:
+        """The alert keys firing at step ``k``, and whether a tie was met on the way."""
+        firing: set[str] = set()
+        tie = False
+        for i, cond in enumerate(self.conds):
+            held = True
+            for j in range(k - cond.hold, k + 1):
+                active, near = (
+                    self._active(sc, j) if j >= 0 else ((False,) * len(self.conds), False)
+                )
+                tie = tie or near
+                held = held and active[i]
+            if held:
+                firing.add(cond.key)
+        return frozenset(firing), tie
+
+    def firing(self, sc: Scenario, k: int) -> tuple[frozenset[str], bool]:
+        """The severities firing at step ``k``, and whether a tie was met on the way."""
+        keys, tie = self.alerts(sc, k)
+        return frozenset(key.split("#", 1)[0] for key in keys), tie
+
 
 def _detection(conds: Sequence[_Cond], error_ratio: Fraction) -> Fraction | None:
-    """The Workbook's detection time in steps: the least ``limit x long / error ratio`` over
-    the conditions the error ratio exceeds (the long window fills last)."""
-    times = [c.limit * c.long / error_ratio for c in conds if error_ratio > c.limit]
+    """The Workbook's detection time in steps: the least ``limit x long / error ratio`` (plus
+    the condition's hold) over the conditions the error ratio exceeds (the long window fills
+    last)."""
+    times = [c.limit * c.long / error_ratio + c.hold for c in conds if error_ratio > c.limit]
     return min(times) if times else None
 
 
@@ -394,11 +422,11 @@ def _suite(name: str, model: _Model, found: Sequence[Scenario | None]) -> Suite 
     for k in times:
         states: dict[str, frozenset[str]] = {}
         for sc in scenarios:
-            state, tie = model.firing(sc, k)
+            state, tie = model.alerts(sc, k)
             if tie:
                 raise TestGenerationError(f"{sc.key} is on a threshold at step {k}")
             severity = sc.key.split("-", 1)[0]
-            if sc.key.endswith(_MUST_STAY_QUIET) and severity in state:
+            if sc.key.endswith(_MUST_STAY_QUIET) and severity in model.firing(sc, k)[0]:
                 raise TestGenerationError(f"{sc.key}: {severity} fires at step {k}")
             states[sc.key] = state
         expected.append((k, states))
@@ -416,6 +444,7 @@ def suites(slo: SLO, options: RenderOptions | None = None) -> list[Suite]:
             budget=slo.budget,
             period=slo.period,
             scrape=slo.scrape_interval,
+            table=slo.burn_table,
             severities=severities,
             guard=_guard(slo, opts),
             absent_for=opts.absent_for if absent_alert(slo, opts) else None,
@@ -429,18 +458,20 @@ def _suites(
     budget: Decimal,
     period: int,
     scrape: int,
+    table: BurnTable,
     severities: frozenset[str],
     guard: int | None,
     absent_for: int | None,
 ) -> tuple[Suite, ...]:
     # Only these parameters shape the scenarios, and many SLOs share them (99.9 % over
     # 30 days...): computed once per combination.
-    windows = alert_windows(period, scrape)
+    windows = alert_windows(period, scrape, table)
     fast, slow = (
         _Model(
             budget=budget,
             period=period,
             scrape=scrape,
+            table=table,
             severities=severities,
             guard=guard,
             step=windows.severity_step(severity),
@@ -506,13 +537,19 @@ def _input_series(slo: SLO, sc: Scenario, end: int) -> list[dict[str, str]]:
     ]
 
 
-def _alert_labels(variant: SLO, severity: str, scenario: str) -> dict[str, str]:
+def _alert_labels(variant: SLO, alert: str, scenario: str) -> dict[str, str]:
+    severity, _, index = alert.partition("#")
     policy = variant.page if severity == "page" else variant.ticket
+    extra: dict[str, str] = {}
+    if index:  # Pyrra's table: one alert per condition
+        cond = variant.windows.conditions[int(index)]
+        extra = {"long": format_duration(cond.long), "short": format_duration(cond.short)}
     labels = {
         **series_labels(variant),
         "scenario": scenario,
         **variant.alert_labels,
         **policy.labels,
+        **extra,
         "slo_severity": severity,
     }
     return dict(sorted(labels.items()))
@@ -527,11 +564,11 @@ def promtool_tests(
     variant = _variant(slo)
     labels: dict[tuple[str, str], dict[str, str]] = {}
 
-    def alert(severity: str, key: str) -> dict[str, Any]:
-        # One label mapping per (severity, scenario): the YAML writer renders it once.
-        if (severity, key) not in labels:
-            labels[severity, key] = _alert_labels(variant, severity, key)
-        return {"exp_labels": labels[severity, key]}
+    def alert(firing: str, key: str) -> dict[str, Any]:
+        # One label mapping per (alert, scenario): the YAML writer renders it once.
+        if (firing, key) not in labels:
+            labels[firing, key] = _alert_labels(variant, firing, key)
+        return {"exp_labels": labels[firing, key]}
 
     files: dict[str, dict[str, Any]] = {}
     for suite in suites(slo, opts):
@@ -542,10 +579,7 @@ def promtool_tests(
             cases = []
             for k, states in suite.expected:
                 alerts = [
-                    alert(severity, key)
-                    for key, state in states.items()
-                    for severity in ("page", "ticket")
-                    if severity in state
+                    alert(firing, key) for key, state in states.items() for firing in sorted(state)
                 ]
                 cases.append(
                     {

@@ -34,10 +34,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from kubeheal.slo.model import SLO, EventsSLI, RatioSLI, fill_window
+from kubeheal.slo.model import SLO, AlertPolicy, EventsSLI, RatioSLI, SpecFormat, fill_window
 from kubeheal.slo.windows import (
     AlertWindows,
     BurnCondition,
+    BurnTable,
     alert_threshold,
     decimal_text,
     format_duration,
@@ -49,6 +50,7 @@ __all__ = [
     "absent_alert_name",
     "absent_labels",
     "alert_expr",
+    "alert_groups",
     "alert_name",
     "camel_name",
     "check_unique",
@@ -190,6 +192,7 @@ def _meta_rules(slo: SLO, windows: AlertWindows) -> list[Rule]:
         "slo_objective": decimal_text(slo.objective),
         "slo_period": format_duration(slo.period),
         "slo_spec": slo.spec_format.value,
+        "slo_burn_table": slo.burn_table.value,
     }
     if slo.budget:
         current = f"{ratio_metric(windows.windows[0])}{sel} / {budget}"
@@ -242,11 +245,36 @@ def alert_name(slo: SLO) -> str:
 
 def absent_alert_name(slo: SLO) -> str:
     """The name of the alert on an absent SLI."""
-    return f"{alert_name(slo)}SLIAbsent"
+    return slo.absent_name or f"{alert_name(slo)}SLIAbsent"
+
+
+def alert_groups(
+    slo: SLO, windows: AlertWindows
+) -> list[tuple[str, AlertPolicy, tuple[BurnCondition, ...], dict[str, str]]]:
+    """The alerts of ``slo``: ``(severity, policy, conditions, extra labels)`` each. The
+    Workbook's table has one alert per severity (an ``or`` of its conditions); Pyrra's one per
+    condition, told apart by its ``long`` and ``short`` labels as Pyrra does."""
+    out: list[tuple[str, AlertPolicy, tuple[BurnCondition, ...], dict[str, str]]] = []
+    for severity, policy, conditions in (
+        ("page", slo.page, windows.page),
+        ("ticket", slo.ticket, windows.ticket),
+    ):
+        if policy.disabled:
+            continue
+        if slo.burn_table is BurnTable.PYRRA:
+            for cond in conditions:
+                extra = {"long": format_duration(cond.long), "short": format_duration(cond.short)}
+                out.append((severity, policy, (cond,), extra))
+        else:
+            out.append((severity, policy, conditions, {}))
+    return out
 
 
 def absent_alert(slo: SLO, options: RenderOptions) -> bool:
-    """Whether ``slo`` gets a ``<name>SLIAbsent`` alert: asked for, and some alert enabled."""
+    """Whether ``slo`` gets a ``<name>SLIAbsent`` alert: asked for, and some alert enabled
+    (or the spec asks for it by itself, as Pyrra's ``alerting.absent`` does)."""
+    if slo.absent is not None:
+        return options.absent_alerts and slo.absent
     return options.absent_alerts and not (slo.page.disabled and slo.ticket.disabled)
 
 
@@ -258,6 +286,7 @@ def absent_labels(slo: SLO) -> dict[str, str]:
         **series_labels(slo),
         **slo.alert_labels,
         **policy.labels,
+        **({"severity": slo.absent_severity} if slo.absent_severity else {}),
         "slo_severity": "ticket",
     }
     return dict(sorted(labels.items()))
@@ -266,13 +295,10 @@ def absent_labels(slo: SLO) -> dict[str, str]:
 def _alert_rules(slo: SLO, windows: AlertWindows, options: RenderOptions) -> list[Rule]:
     guard = options.min_events if _guarded(slo, options) else None
     rules: list[Rule] = []
-    for severity, policy, conditions in (
-        ("page", slo.page, windows.page),
-        ("ticket", slo.ticket, windows.ticket),
-    ):
-        if policy.disabled:
-            continue
-        labels = {**slo.alert_labels, **policy.labels, "slo_severity": severity}
+    for severity, policy, conditions, extra in alert_groups(slo, windows):
+        labels = {**slo.alert_labels, **policy.labels, **extra, "slo_severity": severity}
+        if slo.spec_format is SpecFormat.PYRRA:  # Pyrra's alerts share one name: keep them apart
+            labels["slo_id"] = slo.id
         annotations = {
             "summary": (
                 f"{{{{$labels.slo_service}}}} {{{{$labels.slo_name}}}}: the error budget "
@@ -282,14 +308,15 @@ def _alert_rules(slo: SLO, windows: AlertWindows, options: RenderOptions) -> lis
             **slo.alert_annotations,
             **policy.annotations,
         }
-        rules.append(
-            {
-                "alert": alert_name(slo),
-                "expr": alert_expr(slo, conditions, guard_events=guard),
-                "labels": dict(sorted(labels.items())),
-                "annotations": annotations,
-            }
-        )
+        rule: Rule = {
+            "alert": alert_name(slo),
+            "expr": alert_expr(slo, conditions, guard_events=guard),
+        }
+        if conditions[0].hold:
+            rule["for"] = format_duration(conditions[0].hold)
+        rule["labels"] = dict(sorted(labels.items()))
+        rule["annotations"] = annotations
+        rules.append(rule)
     if absent_alert(slo, options):
         labels = absent_labels(slo)
         rules.append(

@@ -62,11 +62,13 @@ from kubeheal.slo.plugins import (
     SLO_PLUGIN_INFO_LABELS,
     SLO_PLUGINS_NO_EFFECT,
     PluginError,
+    parse_filter,
     sli_from_plugin,
 )
 from kubeheal.slo.windows import (
     BASE_PERIOD_SECONDS,
     DEFAULT_SCRAPE_INTERVAL,
+    BurnTable,
     WindowError,
     alert_windows,
     decimal_text,
@@ -83,12 +85,15 @@ __all__ = [
     "spec_files",
 ]
 
+PYRRA_LABEL_PREFIX = "pyrra.dev/"
+"""Pyrra copies the resource's labels with this prefix (stripped) onto its rules."""
+
 LATENCY_PLUGIN = "kubeheal/histogram-latency/v1"
 """kubeheal's own SLI plugin id for Sloth specs: latency from a Prometheus histogram."""
 
 RESERVED_LABELS = frozenset(
     {"slo_id", "slo_service", "slo_name", "slo_severity", "slo_spec", "slo_objective",
-     "slo_period", "alertname"}
+     "slo_period", "slo_burn_table", "alertname"}
 )  # fmt: skip
 """Labels kubeheal sets on every generated series and alert; specs may not set them."""
 
@@ -1109,6 +1114,236 @@ def _openslo_v1alpha(
     return out
 
 
+# -- Pyrra pyrra.dev/v1alpha1 --------------------------------------------------------------
+
+_SELECTOR = re.compile(
+    r"^\s*(?P<metric>[a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(?P<matchers>.*)\})?\s*$", re.S
+)
+
+
+def _check_selector(value: str) -> str:
+    match = _SELECTOR.match(value)
+    if match is None:
+        raise ValueError(f'{shown(value)} is not a series selector like name{{label="value"}}')
+    try:
+        matchers = parse_filter(match["matchers"] or "")
+    except PluginError as e:
+        raise ValueError(str(e)) from e
+    return f"{match['metric']}{{{matchers}}}"
+
+
+class PyrraQuery(_Strict):
+    metric: str
+
+    _metric = field_validator("metric")(_check_selector)
+
+
+def _grouping(value: list[str]) -> list[str]:
+    for name in value:
+        if not _LABEL_NAME.match(name):
+            raise ValueError(f"{shown(name)} is not a valid label name")
+    return value
+
+
+Grouping = Annotated[list[str], AfterValidator(_grouping)]
+
+
+class PyrraRatio(_Strict):
+    errors: PyrraQuery
+    total: PyrraQuery
+    grouping: Grouping = []
+
+
+class PyrraLatency(_Strict):
+    success: PyrraQuery
+    total: PyrraQuery
+    grouping: Grouping = []
+
+    @model_validator(mode="after")
+    def _le(self) -> PyrraLatency:
+        if 'le="' not in self.success.metric:
+            raise ValueError('success.metric must select one bucket (le="...")')
+        return self
+
+
+class PyrraBoolGauge(_Strict):
+    metric: str
+    grouping: Grouping = []
+
+    _metric = field_validator("metric")(_check_selector)
+
+
+class PyrraIndicator(_Strict):
+    ratio: PyrraRatio | None = None
+    latency: PyrraLatency | None = None
+    latencyNative: dict[str, Any] | None = None
+    bool_gauge: PyrraBoolGauge | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> PyrraIndicator:
+        if self.latencyNative is not None:
+            raise ValueError("latencyNative (native histograms) is not supported")
+        given = [n for n in ("ratio", "latency", "bool_gauge") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of ratio, latency and bool_gauge; got "
+                f"{', '.join(given) or 'none'}"
+            )
+        return self
+
+
+class PyrraSeverities(_Strict):
+    absent: str = ""
+    fastBurn: str = ""
+    mediumBurn: str = ""
+    slowBurn: str = ""
+    longTermBurn: str = ""
+
+    @model_validator(mode="after")
+    def _pairs(self) -> PyrraSeverities:
+        for a, b in (("fastBurn", "mediumBurn"), ("slowBurn", "longTermBurn")):
+            if getattr(self, a) and getattr(self, b) and getattr(self, a) != getattr(self, b):
+                raise ValueError(
+                    f"{a} and {b} must be the same: kubeheal gives the page (fast and medium) "
+                    "and the ticket (slow and long-term) burns one severity each"
+                )
+        return self
+
+
+class PyrraAlerting(_Strict):
+    disabled: bool = False
+    burnrates: bool = True
+    absent: bool = True
+    name: str = ""
+    absentName: str = ""
+    severities: PyrraSeverities = PyrraSeverities()
+
+    _names = field_validator("name", "absentName")(_check_alert_name)
+
+
+class PyrraSpec(_Strict):
+    description: str = ""
+    target: Decimal
+    window: str
+    indicator: PyrraIndicator
+    alerting: PyrraAlerting = PyrraAlerting()
+    partial_response_strategy: str = ""  # Thanos Ruler only; Prometheus ignores it
+    performanceOverAccuracy: bool = False
+    ruleOutput: dict[str, Any] | None = None
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+    @field_validator("target")
+    @classmethod
+    def _range(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or not 0 < value <= 100:
+            raise ValueError("the target is a percentage: greater than 0, at most 100")
+        return value.normalize()
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class PyrraMetadata(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str
+    namespace: str = ""
+    labels: dict[str, str] = {}
+
+    _name = field_validator("name")(_check_name)
+
+
+class PyrraSlo(_Strict):
+    apiVersion: Literal["pyrra.dev/v1alpha1"]
+    kind: Literal["ServiceLevelObjective"]
+    metadata: PyrraMetadata
+    spec: PyrraSpec
+    status: dict[str, Any] | None = None
+
+
+def _sum(query: str, grouping: Sequence[str]) -> str:
+    by = f" by ({', '.join(grouping)}) " if grouping else ""
+    return f"sum{by}({query})"
+
+
+def _pyrra_sli(indicator: PyrraIndicator) -> EventsSLI | RatioSLI:
+    """Pyrra's indicators as Pyrra computes them: rates of counters (summed by the grouping)."""
+    w = "[{{.window}}]"
+    if indicator.ratio is not None:
+        r = indicator.ratio
+        return EventsSLI(
+            _sum(f"rate({r.errors.metric}{w})", r.grouping),
+            _sum(f"rate({r.total.metric}{w})", r.grouping),
+        )
+    if indicator.latency is not None:
+        lat = indicator.latency
+        total = _sum(f"rate({lat.total.metric}{w})", lat.grouping)
+        success = _sum(f"rate({lat.success.metric}{w})", lat.grouping)
+        return EventsSLI(f"({total} - {success})", total)
+    assert indicator.bool_gauge is not None
+    g = indicator.bool_gauge
+    return RatioSLI(
+        f"1 - {_sum(f'sum_over_time({g.metric}{w})', g.grouping)} / "
+        f"{_sum(f'count_over_time({g.metric}{w})', g.grouping)}"
+    )
+
+
+def _pyrra_slo(doc: PyrraSlo, *, source: str, scrape_interval: int, table: BurnTable) -> SLO:
+    spec = doc.spec
+    meta = doc.metadata
+    period = parse_duration(spec.window)
+    _check_period(period, source, "spec.window", scrape_interval)
+    try:
+        alert_windows(period, scrape_interval, table)
+    except WindowError as e:
+        raise SloSpecError(source, ("spec.window", str(e))) from e
+    labels = {
+        k.removeprefix(PYRRA_LABEL_PREFIX): v
+        for k, v in meta.labels.items()
+        if k.startswith(PYRRA_LABEL_PREFIX)
+    }
+    try:
+        _check_labels(labels)
+    except ValueError as e:
+        raise SloSpecError(source, ("metadata.labels", str(e))) from e
+    alerting = spec.alerting
+    sev = alerting.severities
+    burns_off = alerting.disabled or not alerting.burnrates
+    warnings: list[str] = list(_objective_warnings(spec.target, source, "spec.target"))
+    if spec.performanceOverAccuracy or spec.ruleOutput:
+        warnings.append(
+            f"{source}: spec: performanceOverAccuracy and ruleOutput change how Pyrra splits its "
+            "rules; kubeheal renders its own (one group per SLO) and ignores them"
+        )
+    return SLO(
+        service=meta.namespace or "pyrra",
+        name=meta.name,
+        objective=spec.target,
+        period=period,
+        sli=_pyrra_sli(spec.indicator),
+        description=spec.description,
+        labels=labels,
+        alert_name=alerting.name or "ErrorBudgetBurn",
+        page=AlertPolicy(labels={"severity": sev.fastBurn or "critical"}, disabled=burns_off),
+        ticket=AlertPolicy(labels={"severity": sev.slowBurn or "warning"}, disabled=burns_off),
+        workload=_workload(labels),
+        source=source,
+        spec_format=SpecFormat.PYRRA,
+        scrape_interval=scrape_interval,
+        warnings=tuple(warnings),
+        burn_table=table,
+        absent_name=alerting.absentName or "SLOMetricAbsent",
+        absent=alerting.absent and not alerting.disabled,
+        absent_severity=sev.absent or "critical",
+    )
+
+
 def _documents(text: str, source: str) -> list[Any]:
     try:
         return [d for d in yaml.load_all(text, Loader=_LOADER) if d is not None]
@@ -1127,12 +1362,14 @@ def parse_specs(
     source: str,
     default_period: int = BASE_PERIOD_SECONDS,
     scrape_interval: int = DEFAULT_SCRAPE_INTERVAL,
+    pyrra_table: BurnTable = BurnTable.PYRRA,
 ) -> list[SLO]:
     """Every SLO in the YAML ``text`` (one or more documents); ``source`` names it in errors.
 
     ``default_period`` (seconds) applies to Sloth specs, which carry no period (and to
     OpenSLO v1alpha ones without ``timeWindows``); ``scrape_interval`` (seconds) floors the
-    alert windows of every SLO at four scrapes.
+    alert windows of every SLO at four scrapes; ``pyrra_table`` is the multi-burn table of
+    Pyrra's resources (Pyrra's own by default, or the Workbook's).
     """
     docs = _documents(text, source)
     if not docs:
@@ -1189,6 +1426,16 @@ def parse_specs(
                 spec_format=SpecFormat.SLOTH_K8S,
             )
             continue
+        if api == "pyrra.dev/v1alpha1":
+            slos.append(
+                _pyrra_slo(
+                    _validate(PyrraSlo, doc, label),
+                    source=label,
+                    scrape_interval=scrape_interval,
+                    table=pyrra_table,
+                )
+            )
+            continue
         if api == "openslo/v1alpha":
             if kind in _SKIPPED_OPENSLO_KINDS:
                 continue
@@ -1227,7 +1474,7 @@ def parse_specs(
             (
                 "",
                 "not an SLO spec: expected version: prometheus/v1 (Sloth), apiVersion: "
-                "sloth.slok.dev/v1, openslo/v1 or openslo/v1alpha",
+                "sloth.slok.dev/v1, openslo/v1, openslo/v1alpha or pyrra.dev/v1alpha1",
             ),
         )
     for label, os_slo in openslo_slos:
@@ -1255,6 +1502,7 @@ def load_specs(
     *,
     default_period: int = BASE_PERIOD_SECONDS,
     scrape_interval: int = DEFAULT_SCRAPE_INTERVAL,
+    pyrra_table: BurnTable = BurnTable.PYRRA,
 ) -> list[SLO]:
     """Read every SLO of ``paths`` (files or directories); ids must be unique across them."""
     slos: list[SLO] = []
@@ -1269,6 +1517,7 @@ def load_specs(
             source=str(path),
             default_period=default_period,
             scrape_interval=scrape_interval,
+            pyrra_table=pyrra_table,
         ):
             if slo.id in seen:
                 raise SloSpecError(

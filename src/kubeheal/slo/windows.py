@@ -33,10 +33,12 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from functools import lru_cache
 
 __all__ = [
@@ -44,10 +46,12 @@ __all__ = [
     "BURN_TOLERANCE",
     "DEFAULT_SCRAPE_INTERVAL",
     "MIN_WINDOW_SECONDS",
+    "PYRRA_CONDITIONS",
     "SCRAPES_PER_WINDOW",
     "WORKBOOK_CONDITIONS",
     "AlertWindows",
     "BurnCondition",
+    "BurnTable",
     "WindowError",
     "alert_threshold",
     "alert_windows",
@@ -83,12 +87,13 @@ class WindowError(ValueError):
 @dataclass(frozen=True, slots=True)
 class BurnCondition:
     """One multi-window condition: the error ratio exceeds ``factor`` x the budget over both
-    ``long`` and ``short`` (seconds)."""
+    ``long`` and ``short`` (seconds), for ``hold`` seconds (Pyrra's ``for:``; 0: at once)."""
 
     severity: str
     factor: Decimal
     long: int
     short: int
+    hold: int = 0
 
 
 WORKBOOK_CONDITIONS: tuple[BurnCondition, ...] = (
@@ -98,6 +103,26 @@ WORKBOOK_CONDITIONS: tuple[BurnCondition, ...] = (
     BurnCondition("ticket", Decimal(1), 3 * _D, 6 * _H),
 )
 """The Workbook's conditions for a 30-day period (severity, factor, long, short)."""
+
+PYRRA_BASE_SECONDS = 28 * _D
+"""The period Pyrra's table is written for (28 days)."""
+
+PYRRA_CONDITIONS: tuple[BurnCondition, ...] = (
+    BurnCondition("page", Decimal(14), 1 * _H, 5 * _M, 2 * _M),
+    BurnCondition("page", Decimal(7), 6 * _H, 30 * _M, 15 * _M),
+    BurnCondition("ticket", Decimal(2), 1 * _D, 2 * _H, 1 * _H),
+    BurnCondition("ticket", Decimal(1), 4 * _D, 6 * _H, 3 * _H),
+)
+"""Pyrra's multi-burn table for 28 days (pyrra-dev/pyrra slo/rules.go ``Windows``): factors
+14/7/2/1, each condition its own alert with a ``for:`` of half its short window, scaled with
+the period and rounded to the minute."""
+
+
+class BurnTable(enum.StrEnum):
+    """Which multi-burn table an SLO's alerts use."""
+
+    WORKBOOK = "workbook"
+    PYRRA = "pyrra"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +159,15 @@ class AlertWindows:
         return math.gcd(*self.windows)
 
     def severity_step(self, severity: str) -> int:
-        """The greatest common divisor of the windows of one severity's conditions."""
-        found = [w for c in self.conditions if c.severity == severity for w in (c.long, c.short)]
+        """The greatest common divisor of the windows (and holds) of one severity's
+        conditions."""
+        found = [
+            w
+            for c in self.conditions
+            if c.severity == severity
+            for w in (c.long, c.short, c.hold)
+            if w
+        ]
         return math.gcd(*found) if found else self.step
 
 
@@ -145,9 +177,31 @@ def alert_threshold(factor: Decimal, budget: Decimal) -> Decimal:
     return factor * budget * (1 + BURN_TOLERANCE)
 
 
+def _round_minute(seconds: Fraction) -> int:
+    """Go's ``Duration.Round(time.Minute)``: to the nearest minute, halves away from zero."""
+    return int((seconds / _M + Fraction(1, 2)) // 1) * _M
+
+
+def _pyrra_windows(period_seconds: int, floor: int) -> AlertWindows:
+    scale = Fraction(period_seconds, PYRRA_BASE_SECONDS)
+    scaled = []
+    for cond in PYRRA_CONDITIONS:
+        long, short = (max(_round_minute(w * scale), floor) for w in (cond.long, cond.short))
+        hold = _round_minute(cond.hold * scale)
+        if long >= period_seconds:
+            raise WindowError(
+                f"period {format_duration(period_seconds)} is not longer than its "
+                f"{format_duration(long)} alert window"
+            )
+        scaled.append(BurnCondition(cond.severity, cond.factor, long, short, hold))
+    return AlertWindows(period=period_seconds, conditions=tuple(scaled))
+
+
 @lru_cache(maxsize=1024)
 def alert_windows(
-    period_seconds: int, scrape_interval: int = DEFAULT_SCRAPE_INTERVAL
+    period_seconds: int,
+    scrape_interval: int = DEFAULT_SCRAPE_INTERVAL,
+    table: BurnTable = BurnTable.WORKBOOK,
 ) -> AlertWindows:
     """The Workbook's conditions scaled to ``period_seconds``, every window floored at
     ``SCRAPES_PER_WINDOW`` x ``scrape_interval``; ``WindowError`` if impossible."""
@@ -156,6 +210,8 @@ def alert_windows(
     if scrape_interval <= 0:
         raise WindowError(f"the scrape interval must be positive, got {scrape_interval}s")
     floor = SCRAPES_PER_WINDOW * scrape_interval
+    if table is BurnTable.PYRRA:
+        return _pyrra_windows(period_seconds, floor)
     scaled: list[BurnCondition] = []
     for cond in WORKBOOK_CONDITIONS:
         windows: list[int] = []
