@@ -335,8 +335,8 @@ class K8sRaw(_Camel, SlothRaw):
 
 
 class K8sSLI(_Camel, SlothSLI):
-    events: K8sEvents | None = None  # type: ignore[assignment]
-    raw: K8sRaw | None = None  # type: ignore[assignment]
+    events: K8sEvents | None = None
+    raw: K8sRaw | None = None
 
 
 class K8sSLO(_Camel, SlothSLO):
