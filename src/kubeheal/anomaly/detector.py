@@ -292,6 +292,11 @@ def _rolling_max(
     return out, new_ring, new_partial
 
 
+# One point scored by AnomalyDetector._point: (timestamp, value, score, raw score, ratio,
+# expected, lower, upper), alarm, reason, and per deviation: observed, predicted, reference.
+_Point = tuple[list[float], bool, int, list[float], list[float], list[float]]
+
+
 def _concat(parts: list[ScoreBatch], alarm_ratio: float) -> ScoreBatch:
     """Consecutive batches as one."""
 
@@ -379,9 +384,9 @@ class AnomalyDetector:
         t = np.ascontiguousarray(timestamps, dtype=np.float64).reshape(-1)
         x = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
         if t.size == 1 and x.size == 1:
-            one = self._score_one(float(t[0]), float(x[0]))
+            one = self._point(float(t[0]), float(x[0]))
             if one is not None:
-                return one
+                return self._batch_of([one])
         self._validate(t, x)
         if t.size == 0:
             empty = np.empty(0)
@@ -393,13 +398,16 @@ class AnomalyDetector:
             )  # fmt: skip
         if t.size <= _SMALL_BATCH and self._score_one_ready():
             # a few points (a poll of recent scrapes): one at a time is cheaper, same result
-            parts = []
-            for ti, xi in zip(t.tolist(), x.tolist(), strict=True):
-                one = self._score_one(ti, xi)
-                if one is None:
-                    one = self._score(np.array([ti]), np.array([xi]))
-                parts.append(one)
-            return _concat(parts, self.config.alarm_ratio)
+            points = []
+            for i, (ti, xi) in enumerate(zip(t.tolist(), x.tolist(), strict=True)):
+                one = self._point(ti, xi)
+                if one is None:  # not expected once ready; the batch path is always right
+                    rest = self._score(t[i:], x[i:])
+                    if not points:
+                        return rest
+                    return _concat([self._batch_of(points), rest], self.config.alarm_ratio)
+                points.append(one)
+            return self._batch_of(points)
         return self._score(t, x)
 
     def score_one(self, timestamp: float, value: float) -> Explanation:
@@ -822,7 +830,27 @@ class AnomalyDetector:
             and self._n >= max(c.local_window, c.level_span + c.level_window, _STEP_SAMPLE)
         )
 
-    def _score_one(self, t: float, x: float) -> ScoreBatch | None:
+    def _batch_of(self, points: list[_Point]) -> ScoreBatch:
+        """The ScoreBatch of points scored by :meth:`_point`."""
+        rows = np.array([p[0] for p in points]).T.copy()
+        return ScoreBatch(
+            timestamps=rows[0],
+            values=rows[1],
+            scores=rows[2],
+            raw_scores=rows[3],
+            anomalies=np.array([p[1] for p in points], dtype=bool),
+            ratios=rows[4],
+            reasons=np.array([p[2] for p in points], dtype=np.int64),
+            expected=rows[5],
+            lower=rows[6],
+            upper=rows[7],
+            _observed=np.array([p[3] for p in points]).T.copy(),
+            _predicted=np.array([p[4] for p in points]).T.copy(),
+            _reference=np.array([p[5] for p in points]).T.copy(),
+            _alarm_ratio=self.config.alarm_ratio,
+        )
+
+    def _point(self, t: float, x: float) -> _Point | None:
         """One point in the steady state, with scalar arithmetic (None: use :meth:`_score`).
 
         The same computation as :meth:`_score` for a batch of one point, operation for
@@ -968,9 +996,8 @@ class AnomalyDetector:
         primary = (
             _DAILY if (not math.isnan(f[_DAILY]) and counts[_DAILY] >= warm[_DAILY]) else _SPIKE
         )
-        refs = np.array(ref)
-        refs[~np.isfinite(refs)] = np.nan
-        half = c.alarm_ratio * float(refs[primary])
+        refs = [r if math.isfinite(r) else nan for r in ref]
+        half = c.alarm_ratio * refs[primary]
         expected = pred[primary]
         self._n = g + 1
         self._last_t = t
@@ -978,20 +1005,5 @@ class AnomalyDetector:
         self._buf_start = b0 + start
         self._hist_t = self._buf_t[b0 + start : b0 + h + 1]
         self._hist_x = self._buf_x[b0 + start : b0 + h + 1]
-        row = np.array([t, x, score, raw, best, expected, expected - half, expected + half])
-        return ScoreBatch(
-            timestamps=row[0:1],
-            values=row[1:2],
-            scores=row[2:3],
-            raw_scores=row[3:4],
-            anomalies=np.array([alarm]),
-            ratios=row[4:5],
-            reasons=np.array([reason], dtype=np.int64),
-            expected=row[5:6],
-            lower=row[6:7],
-            upper=row[7:8],
-            _observed=np.array(obs)[:, None],
-            _predicted=np.array(pred)[:, None],
-            _reference=refs[:, None],
-            _alarm_ratio=c.alarm_ratio,
-        )
+        row = [t, x, score, raw, best, expected, expected - half, expected + half]
+        return row, alarm, reason, obs, pred, refs
