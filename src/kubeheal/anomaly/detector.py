@@ -398,7 +398,7 @@ class AnomalyDetector:
             )  # fmt: skip
         if t.size <= _SMALL_BATCH and self._score_one_ready():
             # a few points (a poll of recent scrapes): one at a time is cheaper, same result
-            points = []
+            points: list[_Point] = []
             for i, (ti, xi) in enumerate(zip(t.tolist(), x.tolist(), strict=True)):
                 one = self._point(ti, xi)
                 if one is None:  # not expected once ready; the batch path is always right
