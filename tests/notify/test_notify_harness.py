@@ -134,7 +134,13 @@ async def test_kubeheal_run_wiring_escalates_notifies_and_announces_the_end(
             raise AssertionError(
                 f"{e}; operator events since the fault was cleared:\n{story}"
             ) from None
-        assert "Resolved" in receiver.of("slack")[-1].json["text"]
+        # Each channel's message is its own outbox item, delivered in no fixed order: the
+        # Slack one may land a poll after the webhook's, so it is waited for, not read at once.
+        await _until(
+            lambda: "Resolved" in receiver.of("slack")[-1].json["text"],
+            timeout=10,
+            what="the resolution message on Slack",
+        )
         resolved = [c for c in receiver.of("webhook") if c.json["kind"] == "resolve"]
         assert len(resolved) == 1
         assert "has not been observed" in (resolved[0].json["note"] or "")
