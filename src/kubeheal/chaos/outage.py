@@ -1,0 +1,234 @@
+"""Outage as users feel it: replica-outage seconds, and when a fault's workloads were back.
+
+A Deployment is short of ``missing`` replicas when fewer of its ``spec.replicas`` are
+available, or updated to its current template, than it asks for, or when it reports
+unavailable replicas: ``missing = min(desired, max(desired - available, desired - updated,
+unavailable, 0))``. Sampled from the cluster every few (cluster) seconds, the step function
+of ``missing`` integrated over time is the **replica-outage seconds**: three replicas missing
+for ten seconds are 30 replica-outage seconds, whoever was at fault.
+
+Per fault, over its window ``[start, end]`` and its **scope** (the Deployments it hit; every
+Deployment for a node fault, since its pods move everyone's):
+
+* ``outage_s``: the replica-outage seconds of the scope in the window;
+* ``recovered_s``: seconds from ``start`` until the scope had every replica back for good
+  (the first sample after the last one that missed a replica): 0 when nothing went missing,
+  None when replicas were still missing at the end of the window. A node fault has recovered
+  when its workloads run again elsewhere, whatever the node's own state.
+
+`incident_times` reads the times to detect, to act and to escalate from the incidents opened
+about a fault's targets.
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "DeploymentKey",
+    "FaultTimes",
+    "IncidentTimes",
+    "OutageFigures",
+    "ReplicaCounts",
+    "Sample",
+    "incident_times",
+    "replica_counts",
+    "replica_outage",
+]
+
+DeploymentKey = tuple[str, str]
+"""(namespace, name) of a Deployment."""
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaCounts:
+    """One Deployment's replicas as its status reports them at one moment."""
+
+    namespace: str
+    name: str
+    desired: int
+    available: int
+    updated: int
+    unavailable: int = 0
+
+    @property
+    def key(self) -> DeploymentKey:
+        return (self.namespace, self.name)
+
+    @property
+    def missing(self) -> int:
+        """Replicas short of ``desired`` (see the module docstring)."""
+        short = max(self.desired - self.available, self.desired - self.updated, self.unavailable, 0)
+        return min(self.desired, short)
+
+
+def replica_counts(deployment: Mapping[str, Any]) -> ReplicaCounts:
+    """The counts of a Deployment in its API form (``spec.replicas`` defaults to 1). A status
+    that has not yet seen the latest generation counts no replica as updated."""
+    meta = deployment.get("metadata") or {}
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    desired = _int(spec.get("replicas", 1))
+    updated = _int(status.get("updatedReplicas"))
+    if _int(status.get("observedGeneration")) < _int(meta.get("generation")):
+        updated = 0
+    return ReplicaCounts(
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        desired=desired,
+        available=_int(status.get("availableReplicas")),
+        updated=updated,
+        unavailable=_int(status.get("unavailableReplicas")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """Every Deployment's counts at one moment (cluster time)."""
+
+    at: datetime
+    deployments: tuple[ReplicaCounts, ...]
+
+    def missing(self, scope: frozenset[DeploymentKey] | None) -> int:
+        """Replicas missing over ``scope`` (None: every Deployment)."""
+        return sum(d.missing for d in self.deployments if scope is None or d.key in scope)
+
+    def missing_by_deployment(
+        self, scope: frozenset[DeploymentKey] | None
+    ) -> dict[DeploymentKey, int]:
+        return {
+            d.key: d.missing
+            for d in self.deployments
+            if d.missing and (scope is None or d.key in scope)
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OutageFigures:
+    """A fault's outage over its window (see the module docstring)."""
+
+    outage_s: float
+    recovered_s: float | None
+    peak_missing: int
+    missing_at_end: int
+    samples: int
+    by_deployment: Mapping[DeploymentKey, float]
+    """Replica-outage seconds of each Deployment of the scope that missed a replica."""
+
+    @property
+    def recovered(self) -> bool:
+        return self.recovered_s is not None
+
+
+def replica_outage(
+    samples: Sequence[Sample],
+    *,
+    start: datetime,
+    end: datetime | None = None,
+    scope: Iterable[DeploymentKey] | None = None,
+) -> OutageFigures:
+    """The outage of ``scope`` (None: every Deployment) between ``start`` and ``end`` (None:
+    the last sample). Each sample's counts hold until the next sample; the state at
+    ``start`` is the last sample at or before it."""
+    keys = None if scope is None else frozenset(scope)
+    ordered = sorted(samples, key=lambda s: s.at)
+    if end is None and ordered:
+        end = ordered[-1].at
+    if end is None or not ordered:
+        return OutageFigures(0.0, None, 0, 0, 0, {})
+    stop = min(end, ordered[-1].at)
+    total = 0.0
+    per: dict[DeploymentKey, float] = {}
+    peak = 0
+    back_at: datetime | None = None  # the first sample after the last one missing a replica
+    last_bad: datetime | None = None
+    counted = 0
+    at_end = 0
+    for i, sample in enumerate(ordered):
+        last = i + 1 == len(ordered)
+        nxt = sample.at if last else ordered[i + 1].at
+        if sample.at > stop:
+            break
+        if (nxt <= start) if not last else (sample.at < start):
+            continue  # wholly before the window
+        counted += 1
+        missing = sample.missing_by_deployment(keys)
+        count = sum(missing.values())
+        at_end = count
+        peak = max(peak, count)
+        lo, hi = max(sample.at, start), min(nxt, stop)
+        if hi > lo:
+            span = (hi - lo).total_seconds()
+            total += count * span
+            for key, n in missing.items():
+                per[key] = per.get(key, 0.0) + n * span
+        if count:
+            last_bad = sample.at
+            back_at = None
+        elif last_bad is not None and back_at is None:
+            back_at = sample.at
+    recovered: float | None
+    if last_bad is None:
+        recovered = 0.0
+    elif back_at is None:
+        recovered = None
+    else:
+        recovered = max(0.0, (back_at - start).total_seconds())
+    return OutageFigures(
+        outage_s=total,
+        recovered_s=recovered,
+        peak_missing=peak,
+        missing_at_end=at_end,
+        samples=counted,
+        by_deployment=per,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentTimes:
+    """When kubeheal opened an incident, first acted on the cluster, escalated, resolved."""
+
+    opened_at: datetime
+    acted_at: datetime | None = None
+    escalated_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FaultTimes:
+    """Seconds from a fault's injection to kubeheal's first incident, action, escalation."""
+
+    detect_s: float | None
+    act_s: float | None
+    escalated_after_s: float | None
+
+
+def incident_times(
+    incidents: Iterable[IncidentTimes], *, start: datetime, end: datetime | None = None
+) -> FaultTimes:
+    """The first detection, action and escalation among ``incidents`` opened in the window
+    (an incident opened before ``start`` is not this fault's). Times before ``start`` (a
+    clock's rounding) count as 0."""
+    mine = [i for i in incidents if i.opened_at >= start and (end is None or i.opened_at <= end)]
+
+    def first(values: Iterable[datetime | None]) -> float | None:
+        found = [v for v in values if v is not None]
+        return max(0.0, (min(found) - start).total_seconds()) if found else None
+
+    return FaultTimes(
+        detect_s=first(i.opened_at for i in mine),
+        act_s=first(i.acted_at for i in mine),
+        escalated_after_s=first(i.escalated_at for i in mine),
+    )

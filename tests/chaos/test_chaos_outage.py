@@ -1,0 +1,132 @@
+"""Replica-outage accounting on plain data (kubeheal.chaos.outage)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kubeheal.chaos.outage import (
+    IncidentTimes,
+    ReplicaCounts,
+    Sample,
+    incident_times,
+    replica_counts,
+    replica_outage,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def dep(
+    name: str, desired: int, available: int, updated: int | None = None, **kw: int
+) -> ReplicaCounts:
+    return ReplicaCounts(
+        "ns", name, desired, available, available if updated is None else updated, **kw
+    )
+
+
+def test_missing_is_the_worst_of_available_updated_unavailable_capped_at_desired() -> None:
+    assert dep("a", 3, 3).missing == 0
+    assert dep("a", 3, 1).missing == 2
+    assert dep("a", 3, 3, updated=1).missing == 2  # rollout not through yet
+    assert dep("a", 3, 3, unavailable=1).missing == 1  # a surge pod not ready
+    assert dep("a", 1, 0, unavailable=5).missing == 1
+    assert dep("a", 0, 0).missing == 0
+
+
+def test_counts_from_the_api_form() -> None:
+    counts = replica_counts(
+        {
+            "metadata": {"namespace": "demo", "name": "web", "generation": 4},
+            "spec": {"replicas": 3},
+            "status": {
+                "observedGeneration": 4,
+                "availableReplicas": 2,
+                "updatedReplicas": 3,
+                "unavailableReplicas": 1,
+            },
+        }
+    )
+    assert counts == ReplicaCounts("demo", "web", 3, 2, 3, 1)
+    assert counts.missing == 1
+    # a status that has not seen the new template yet: nothing counts as updated
+    stale = replica_counts(
+        {
+            "metadata": {"namespace": "demo", "name": "web", "generation": 5},
+            "spec": {},
+            "status": {"observedGeneration": 4, "availableReplicas": 1, "updatedReplicas": 1},
+        }
+    )
+    assert stale.desired == 1 and stale.missing == 1
+
+
+def test_outage_integrates_missing_replicas_over_time_in_the_scope() -> None:
+    samples = [
+        Sample(at(0), (dep("a", 3, 3), dep("b", 1, 1))),
+        Sample(at(10), (dep("a", 3, 1), dep("b", 1, 0))),  # a: 2 missing, b: 1 missing
+        Sample(at(20), (dep("a", 3, 2), dep("b", 1, 1))),  # a: 1 missing
+        Sample(at(25), (dep("a", 3, 3), dep("b", 1, 1))),
+        Sample(at(60), (dep("a", 3, 3), dep("b", 1, 1))),
+    ]
+    everything = replica_outage(samples, start=at(5))
+    assert everything.outage_s == pytest.approx(2 * 10 + 1 * 10 + 1 * 5)
+    assert everything.recovered_s == pytest.approx(20.0)  # back at 25, 20 s after start
+    assert everything.peak_missing == 3 and everything.missing_at_end == 0
+    assert dict(everything.by_deployment) == {("ns", "a"): 25.0, ("ns", "b"): 10.0}
+    only_b = replica_outage(samples, start=at(5), scope=[("ns", "b")])
+    assert only_b.outage_s == pytest.approx(10.0)
+    assert only_b.recovered_s == pytest.approx(15.0)
+    # the window cuts the integral
+    cut = replica_outage(samples, start=at(15), end=at(22))
+    assert cut.outage_s == pytest.approx(3 * 5 + 1 * 2)
+    assert cut.recovered_s is None  # still missing at the end of the window
+
+
+def test_the_state_at_start_is_the_last_sample_before_it() -> None:
+    samples = [Sample(at(0), (dep("a", 2, 0),)), Sample(at(30), (dep("a", 2, 2),))]
+    figures = replica_outage(samples, start=at(10))
+    assert figures.outage_s == pytest.approx(2 * 20)
+    assert figures.recovered_s == pytest.approx(20.0)
+
+
+def test_nothing_missing_recovers_at_zero_and_never_back_is_none() -> None:
+    healthy = [Sample(at(s), (dep("a", 1, 1),)) for s in (0, 5, 10)]
+    assert replica_outage(healthy, start=at(0)).recovered_s == 0.0
+    assert replica_outage(healthy, start=at(0)).outage_s == 0.0
+    broken = [Sample(at(s), (dep("a", 3, 0),)) for s in (0, 5, 10)]
+    figures = replica_outage(broken, start=at(0))
+    assert figures.recovered_s is None and not figures.recovered
+    assert figures.outage_s == pytest.approx(30.0) and figures.missing_at_end == 3
+    assert replica_outage([], start=at(0)).samples == 0
+
+
+def test_a_relapse_moves_recovery_to_the_last_return() -> None:
+    samples = [
+        Sample(at(0), (dep("a", 1, 0),)),
+        Sample(at(10), (dep("a", 1, 1),)),
+        Sample(at(20), (dep("a", 1, 0),)),
+        Sample(at(40), (dep("a", 1, 1),)),
+        Sample(at(50), (dep("a", 1, 1),)),
+    ]
+    figures = replica_outage(samples, start=at(0))
+    assert figures.outage_s == pytest.approx(10 + 20)
+    assert figures.recovered_s == pytest.approx(40.0)
+
+
+def test_incident_times_take_the_first_of_each_in_the_window() -> None:
+    incidents = [
+        IncidentTimes(opened_at=at(-30), acted_at=at(-29)),  # before the fault: not its own
+        IncidentTimes(opened_at=at(12), acted_at=at(14), resolved_at=at(40)),
+        IncidentTimes(opened_at=at(8), escalated_at=at(50)),
+    ]
+    times = incident_times(incidents, start=at(0))
+    assert (times.detect_s, times.act_s, times.escalated_after_s) == (8.0, 14.0, 50.0)
+    none = incident_times(incidents, start=at(100))
+    assert none.detect_s is None and none.act_s is None and none.escalated_after_s is None
+    bounded = incident_times(incidents, start=at(0), end=at(10))
+    assert bounded.detect_s == 8.0 and bounded.act_s is None
