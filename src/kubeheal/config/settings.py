@@ -576,6 +576,12 @@ class SloSettings(_Section):
         description="Events the short window of a burn-rate condition needs before it may "
         "fire (events SLIs), so a handful of requests cannot page; 0: no guard.",
     )
+    scrape_interval: Duration = Field(
+        timedelta(minutes=1),
+        description="Scrape interval of the SLI metrics (whole seconds): every alert window "
+        "holds at least 4 of them, as `kubeheal slo generate --scrape-interval` floors them, "
+        "so the operator reads the same windows as the rules generated with the same value.",
+    )
     evaluation_interval: Duration = Field(
         timedelta(seconds=30),
         description="How often the operator asks Prometheus for every SLO's burn rates and "
@@ -602,6 +608,13 @@ class SloSettings(_Section):
         description="Budget figures older than this are ignored by the policy (stale data "
         "neither blocks nor allows).",
     )
+
+    @model_validator(mode="after")
+    def _whole_scrape_interval(self) -> SloSettings:
+        seconds = self.scrape_interval.total_seconds()
+        if seconds <= 0 or seconds != int(seconds):
+            raise ValueError("scrape_interval: must be a positive whole number of seconds")
+        return self
 
 
 class Settings(_Section):

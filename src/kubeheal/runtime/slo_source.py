@@ -120,9 +120,13 @@ class SloSource:
         submit: Callable[[Iterable[Signal]], None],
         clock: Clock = _wall,
     ) -> SloSource:
-        """A source for the SLOs of ``settings.specs`` (``SloSpecError`` if one is bad)."""
+        """A source for the SLOs of ``settings.specs`` (``SloSpecError`` if one is bad),
+        their windows floored at 4 of ``settings.scrape_interval`` as ``kubeheal slo generate
+        --scrape-interval`` floors the rules' (the same value: the same windows)."""
         slos = load_specs(
-            settings.specs, default_period=int(settings.default_period.total_seconds())
+            settings.specs,
+            default_period=int(settings.default_period.total_seconds()),
+            scrape_interval=int(settings.scrape_interval.total_seconds()),
         )
         return cls(
             client=client,
