@@ -2,7 +2,8 @@
 
 Unknown fields per `fieldValidation`, the name in the body against the name on the URL, and
 the defaults the real API server sets (the subset the simulation relies on: a new pod's
-phase and QoS class, pod spec defaults, workload, Service, HPA and PVC defaults, cluster IPs).
+phase and QoS class, the DefaultTolerationSeconds plugin's 300 s ``not-ready``/``unreachable``
+tolerations, pod spec defaults, workload, Service, HPA and PVC defaults, cluster IPs).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from kubeheal.twin.api.requests import Obj, Target
 from kubeheal.twin.defaults import pod_spec_defaults
 from kubeheal.twin.errors import BadRequest
 from kubeheal.twin.resources import ResourceType
+from kubeheal.twin.sim.nodes import add_default_tolerations
 from kubeheal.twin.sim.objects import qos_class
 
 __all__ = ["Admission", "check_name", "validate_fields"]
@@ -77,6 +79,7 @@ class Admission:
         spec = obj.get("spec")
         if creating and kind == "Pod":
             obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj)}
+            add_default_tolerations(obj)  # the DefaultTolerationSeconds admission plugin
         elif creating and kind in _RESET_STATUS_ON_CREATE:
             obj.pop("status", None)
         if not isinstance(spec, dict):

@@ -13,11 +13,14 @@
   DiskPressure (``nodefs.available`` below 10 %), PIDPressure and Ready, with the pressure
   transition period (5 min) before a pressure condition goes back to False; the Lease in
   ``kube-node-lease`` renewed every 10 s while the kubelet runs (`NodeRuntime.ready`);
-* the node lifecycle controller: Ready Unknown after the node-monitor grace period (40 s)
-  without a heartbeat, pods on it marked not Ready, taints by condition
-  (``memory-pressure``/``disk-pressure`` NoSchedule, ``unreachable``/``not-ready``
-  NoSchedule + NoExecute), and taint-based eviction of pods once their toleration of a
-  NoExecute taint runs out (300 s unless the pod says otherwise).
+* the node lifecycle controller: Ready Unknown after the node-monitor grace period (40 s,
+  the default of kube-controller-manager up to 1.31; 50 s from 1.32) without a heartbeat,
+  pods on it marked not Ready, taints by condition (``memory-pressure``/``disk-pressure``
+  NoSchedule, ``unreachable`` when Unknown, ``not-ready`` when the kubelet reports False:
+  NoSchedule + NoExecute), and taint-based eviction of pods once the first matching
+  toleration of a NoExecute taint runs out, counted from when the pod was first seen under
+  the taint (the DefaultTolerationSeconds admission's 300 s, `add_default_tolerations`,
+  unless the pod says otherwise).
 
 Pod eviction under node pressure is the kubelet's eviction manager (`kubelet.Kubelet`).
 `node_side.node_controllers` assembles the node-side controllers of a twin in their tick order.
@@ -32,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubeheal.twin.clock import format_time, parse_time
+from kubeheal.twin.clock import format_time
 from kubeheal.twin.errors import ApiError, NotFound
 from kubeheal.twin.sim.state import NodeRuntime, RuntimeState
 from kubeheal.twin.sim.workloads import (
@@ -45,11 +48,14 @@ from kubeheal.twin.store import ObjectStore
 
 __all__ = [
     "CAPACITY_ANNOTATIONS",
+    "DEFAULT_TOLERATION_SECONDS",
     "EVICTION_MEMORY_ANNOTATION",
     "NodeConfig",
     "NodeController",
+    "add_default_tolerations",
     "node_capacity",
     "register_node",
+    "tolerates",
 ]
 
 log = logging.getLogger(__name__)
@@ -226,27 +232,73 @@ def disk_pressure_observed(nrt: NodeRuntime, config: NodeConfig) -> bool:
     )
 
 
+def _tolerates_taint(tol: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
+    """Kubernetes' ``Toleration.ToleratesTaint``: an empty effect matches every effect, an
+    empty key with ``Exists`` every key; ``Equal`` compares the value."""
+    effect = tol.get("effect")
+    if effect and effect != taint.get("effect"):
+        return False
+    op = tol.get("operator", "Equal")
+    key = tol.get("key")
+    if key and key != taint.get("key"):
+        return False
+    if not key and op != "Exists":
+        return False
+    return op == "Exists" or str(tol.get("value", "")) == str(taint.get("value", ""))
+
+
 def tolerates(pod: Mapping[str, Any], taint: Mapping[str, Any]) -> tuple[bool, float | None]:
-    """Whether `pod` tolerates `taint`, and for how long (None: forever)."""
-    best: tuple[bool, float | None] = (False, None)
+    """Whether `pod` tolerates `taint`, and for how long (None: forever).
+
+    As the taint eviction controller reads it (``GetMatchingTolerations``): the first
+    toleration of the pod that tolerates the taint is the one used; its ``tolerationSeconds``
+    (0 or less: not at all) is the time allowed, none means forever.
+    """
     for tol in (pod.get("spec") or {}).get("tolerations") or ():
-        effect = tol.get("effect")
-        if effect and effect != taint.get("effect"):
-            continue
-        op = tol.get("operator", "Equal")
-        key = tol.get("key")
-        if key and key != taint.get("key"):
-            continue
-        if not key and op != "Exists":
-            continue
-        if op != "Exists" and tol.get("value", "") != taint.get("value", ""):
+        if not isinstance(tol, Mapping) or not _tolerates_taint(tol, taint):
             continue
         seconds = tol.get("tolerationSeconds")
         if seconds is None:
             return True, None
-        if not best[0] or (best[1] is not None and float(seconds) > best[1]):
-            best = (True, max(0.0, float(seconds)))
-    return best
+        return True, max(0.0, float(seconds))
+    return False, None
+
+
+DEFAULT_TOLERATION_SECONDS = 300
+"""The DefaultTolerationSeconds admission plugin's ``--default-not-ready-toleration-seconds``
+and ``--default-unreachable-toleration-seconds``."""
+
+
+def add_default_tolerations(pod: Obj, *, seconds: int = DEFAULT_TOLERATION_SECONDS) -> None:
+    """What the DefaultTolerationSeconds admission plugin does to a new pod (in place): a
+    ``NoExecute`` toleration of ``node.kubernetes.io/not-ready`` and of ``.../unreachable``
+    for `seconds`, each unless the pod already has a toleration of that key (or of every key)
+    with effect ``NoExecute`` (or every effect)."""
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return
+    tolerations = spec.get("tolerations")
+    if tolerations is None:
+        tolerations = []
+    if not isinstance(tolerations, list):
+        return
+    for key in (TAINT_NOT_READY, TAINT_UNREACHABLE):
+        covered = any(
+            isinstance(t, Mapping)
+            and t.get("key", "") in (key, "")
+            and t.get("effect", "") in ("NoExecute", "")
+            for t in tolerations
+        )
+        if not covered:
+            tolerations.append(
+                {
+                    "key": key,
+                    "operator": "Exists",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": seconds,
+                }
+            )
+    spec["tolerations"] = tolerations
 
 
 @dataclass
@@ -320,6 +372,8 @@ class NodeController:
         self._pod_rt = store.rtype("", "v1", "pods")
         self._lease_rt = store.rtype("coordination.k8s.io", "v1", "leases")
         self._track: dict[str, _NodeTrack] = {}
+        self._noexec_since: dict[str, dict[str, float]] = {}
+        """Per node, per pod uid: when the pod was first seen under a NoExecute taint."""
         self._next_index = 0
         self.capacity: dict[str, Capacity] = {}
 
@@ -332,6 +386,7 @@ class NodeController:
         names = {_name(n) for n in nodes}
         for gone in [n for n in self._track if n not in names]:
             del self._track[gone]
+            self._noexec_since.pop(gone, None)
             self.runtime.nodes.pop(gone, None)
             self.capacity.pop(gone, None)
         pods_by_node: dict[str, list[Obj]] = {}
@@ -646,30 +701,39 @@ class NodeController:
         self.store.mutate(self._node_rt, None, _name(node), set_taints)
 
     def _taint_evictions(self, name: str, now: float, pods: list[Obj]) -> None:
+        """The taint eviction controller on one node: a pod that does not tolerate one of
+        the node's NoExecute taints is deleted at once; one that tolerates them all for a
+        while is deleted once the shortest of those tolerations has run out, counted from
+        when the controller first saw the pod under a NoExecute taint of this node (the taint
+        being added, or the pod arriving on a tainted node). The default 300 s tolerations of
+        ``not-ready``/``unreachable`` are those the DefaultTolerationSeconds admission plugin
+        adds to every pod created through the API (`add_default_tolerations`); a pod that
+        lacks them (made straight in the store) is treated as if it had them."""
         node = self.store.find(self._node_rt, None, name)
-        if node is None:
-            return
         no_execute = [
             t
-            for t in (node.get("spec") or {}).get("taints") or ()
+            for t in ((node or {}).get("spec") or {}).get("taints") or ()
             if t.get("effect") == "NoExecute"
         ]
+        seen = self._noexec_since.setdefault(name, {})
         if not no_execute:
+            seen.clear()
             return
+        live = {str(p["metadata"].get("uid", "")) for p in pods}
+        for uid in [u for u in seen if u not in live]:
+            del seen[uid]
         for pod in pods:
             meta = pod["metadata"]
             if meta.get("deletionTimestamp"):
                 continue
             if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 continue
+            since = seen.setdefault(str(meta.get("uid", "")), now)
             deadline: float | None = None
             for taint in no_execute:
                 ok, seconds = tolerates(pod, taint)
                 if not ok and taint.get("key") in (TAINT_UNREACHABLE, TAINT_NOT_READY):
-                    # the DefaultTolerationSeconds admission plugin's toleration
                     ok, seconds = True, self.config.default_toleration_seconds
-                added = taint.get("timeAdded")
-                since = parse_time(str(added)) if added else now
                 if not ok:
                     deadline = now
                     break
