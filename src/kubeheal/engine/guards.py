@@ -4,7 +4,8 @@ Two families, each a list of functions ``(GuardContext) -> Allow | Block``:
 
 - incident guards, checked before any playbook is chosen: excluded namespaces, kill switch,
   flapping, attempts per incident, namespace and global budgets (circuit breaker);
-- action guards, checked on the concrete action: per-target cooldown, blast radius (a ready
+- action guards, checked on the concrete action: cooldown per target and disruption class
+  (``params.disruption``: actions of class ``none`` are never held back), blast radius (a ready
   pod restarted, or a rolling change started while pods are unavailable),
   PodDisruptionBudgets, node cordon share and concurrency, GitOps ownership, and the error
   budget policy (disruptive actions wait while an affected workload's SLO budget is low; the
@@ -32,7 +33,7 @@ from kubeheal.engine.facts import disabled_by, gitops_owner, resolve_int_or_perc
 from kubeheal.engine.params import (
     ActionParams,
     CordonNode,
-    DeletePdb,
+    Disruption,
     DrainNode,
     RaiseHpaMax,
     RaiseMemoryLimit,
@@ -40,6 +41,7 @@ from kubeheal.engine.params import (
     RollbackDeployment,
     ScaleOut,
     SetResources,
+    disruption_of,
 )
 from kubeheal.model.cluster import ClusterView
 from kubeheal.model.core import Incident, Target, TargetKind
@@ -222,24 +224,40 @@ def budget_global(ctx: GuardContext) -> Verdict:
 # -- action guards -------------------------------------------------------------------------
 
 
+def _span(span: timedelta) -> str:
+    seconds = max(0, math.ceil(span.total_seconds()))
+    minutes, seconds = divmod(seconds, 60)
+    if not minutes:
+        return f"{seconds} s"
+    return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+
+
 def cooldown(ctx: GuardContext) -> Verdict:
-    """No two actions on one target within ``cooldown``; removing kubeheal's own redundant
-    PDB does not wait (while two PDBs select a pod, nothing can evict it)."""
-    if isinstance(ctx.params, DeletePdb):
+    """Per target and disruption class (`kubeheal.engine.params.Disruption`): no two
+    disruptive actions on one target within ``guards.cooldown``. An action of class ``none``
+    (a PDB created or removed, a cordon, an uncordon) neither waits for a cooldown nor starts
+    one, so a PDB created a minute ago never delays the remediation that follows."""
+    disruption = Disruption.DISRUPTIVE if ctx.params is None else ctx.params.disruption
+    if disruption is Disruption.NONE:
         return Allow(guard="cooldown")
     window = ctx.settings.guards.cooldown
     target = ctx.incident.target
     recent = [
-        a.at
+        a
         for a in ctx.history.actions
-        if a.counts and a.target == target and a.at > ctx.now - window
+        if a.counts
+        and a.target == target
+        and a.at > ctx.now - window
+        and disruption_of(a.action) is disruption
     ]
     if recent:
-        until = max(recent) + window
+        last = max(recent, key=lambda a: a.at)
+        until = last.at + window
         return Block(
             guard="cooldown",
-            reason=f"{target} was acted on at {max(recent).isoformat()}; "
-            f"cooling down until {until.isoformat()}",
+            reason=f"{last.action} on {target} at {last.at.isoformat()}; the next {disruption} "
+            f"action waits {_span(until - ctx.now)} more (cooling down until "
+            f"{until.isoformat()})",
         )
     return Allow(guard="cooldown")
 

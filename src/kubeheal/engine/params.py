@@ -1,10 +1,16 @@
 """Concrete action parameters: what exactly an action will do, computed by planning.
 
-Tagged msgspec Structs, so plans round-trip through the ledger as JSON.
+Tagged msgspec Structs, so plans round-trip through the ledger as JSON. Each declares its
+disruption class (``disruption``: what the action does to running pods), which decides
+whether it starts and waits for the per-target cooldown (`disruption_of`).
 Pure data.
 """
 
 from __future__ import annotations
+
+import enum
+import typing
+from typing import ClassVar
 
 import msgspec
 
@@ -13,6 +19,7 @@ __all__ = [
     "CordonNode",
     "CreatePdb",
     "DeletePdb",
+    "Disruption",
     "DrainNode",
     "RaiseHpaMax",
     "RaiseMemoryLimit",
@@ -22,11 +29,25 @@ __all__ = [
     "ScaleOut",
     "SetResources",
     "UncordonNode",
+    "disruption_of",
 ]
 
 
+class Disruption(enum.StrEnum):
+    """What an action does to the pods that are running (docs/playbooks.md, "Disruption
+    classes")."""
+
+    NONE = "none"
+    """Touches no running pod and starts no rollout (a PDB, a cordon, a higher HPA bound, an
+    escalation): it neither starts nor waits for a cooldown."""
+    DISRUPTIVE = "disruptive"
+    """Restarts, evicts or replaces pods, rolls the template, or changes the replica count:
+    one such action per target within ``guards.cooldown``."""
+
+
 class _Params(msgspec.Struct, frozen=True, kw_only=True, tag_field="action"):
-    pass
+    disruption: ClassVar[Disruption] = Disruption.DISRUPTIVE
+    """The default for every action, and for any new one until it says otherwise."""
 
 
 class RollbackDeployment(_Params, frozen=True, tag="rollback_deployment"):
@@ -104,6 +125,9 @@ class ScaleOut(_Params, frozen=True, tag="scale_out"):
 class RaiseHpaMax(_Params, frozen=True, tag="raise_hpa_max"):
     """Set the HPA's maxReplicas."""
 
+    disruption: ClassVar[Disruption] = Disruption.NONE
+    """Raises a bound and restarts nothing: the HPA adds pods only if its metrics ask."""
+
     namespace: str
     hpa: str
     current_max: int
@@ -113,11 +137,17 @@ class RaiseHpaMax(_Params, frozen=True, tag="raise_hpa_max"):
 class UncordonNode(_Params, frozen=True, tag="uncordon_node"):
     """Mark ``node`` schedulable again."""
 
+    disruption: ClassVar[Disruption] = Disruption.NONE
+    """Lets pods be scheduled on the node again; moves none."""
+
     node: str
 
 
 class CordonNode(_Params, frozen=True, tag="cordon_node"):
     """Mark ``node`` unschedulable."""
+
+    disruption: ClassVar[Disruption] = Disruption.NONE
+    """Stops new pods landing on the node; the pods on it keep running."""
 
     node: str
 
@@ -139,6 +169,9 @@ class CreatePdb(_Params, frozen=True, tag="create_pdb"):
     """Create a PodDisruptionBudget selecting ``match_labels``, unless a PDB already selects
     pods labelled ``pod_labels`` (the workload's pod template; empty: ``match_labels``)."""
 
+    disruption: ClassVar[Disruption] = Disruption.NONE
+    """Limits voluntary evictions; changes no pod."""
+
     namespace: str
     name: str
     match_labels: dict[str, str]
@@ -150,6 +183,9 @@ class CreatePdb(_Params, frozen=True, tag="create_pdb"):
 class DeletePdb(_Params, frozen=True, tag="delete_pdb"):
     """Delete ``name``, a PodDisruptionBudget kubeheal created, once another PDB selects the
     pods labelled ``pod_labels`` (the workload's pod template)."""
+
+    disruption: ClassVar[Disruption] = Disruption.NONE
+    """Removes kubeheal's own redundant budget; changes no pod."""
 
     namespace: str
     name: str
@@ -171,3 +207,21 @@ ActionParams = (
     | DeletePdb
     | SetResources
 )
+
+
+_ACTIONS: dict[str, type[_Params]] = {
+    p.__struct_config__.tag: p
+    for p in typing.get_args(ActionParams)
+    if isinstance(p.__struct_config__.tag, str)
+}
+_NO_PARAMS: dict[str, Disruption] = {"escalate": Disruption.NONE}
+"""Steps that write nothing but an Event and a notification."""
+
+
+def disruption_of(action: str) -> Disruption:
+    """The disruption class of the action named ``action`` (a playbook step or a ledger
+    record); an unknown name is disruptive, so it never escapes the cooldown."""
+    if action in _NO_PARAMS:
+        return _NO_PARAMS[action]
+    params = _ACTIONS.get(action)
+    return params.disruption if params is not None else Disruption.DISRUPTIVE
