@@ -103,6 +103,13 @@ def test_json_schema_validates_the_examples_and_the_gameday() -> None:
         "pod-cpu-hog",
         "memory-leak",
         "node-memory-pressure",
+        "bad-rollout",
+        "image-pull-error",
+        "traffic-spike",
+        "pod-hang",
+        "pod-http-errors",
+        "node-disk-pressure",
+        "node-not-ready",
     }
     assert kinds <= set(FAULT_KINDS)
 

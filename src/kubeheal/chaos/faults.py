@@ -17,7 +17,9 @@ How each fault is made:
   ``container-kill``, ``node-memory-pressure`` as a LitmusChaos ChaosEngine or a Chaos Mesh
   resource (`kubeheal.chaos.generate`); undo deletes it (it also expires by itself);
 * simulated (when a `Simulator` is given, e.g. the cluster twin's fault injector): the same
-  faults plus ``memory-leak``, handed over as the simulator's fault specs. A network delay
+  faults plus ``memory-leak``, ``node-not-ready``, ``node-disk-pressure``, ``pod-hang``,
+  ``pod-http-errors`` and ``traffic-spike`` (the twin only), handed over as the simulator's
+  fault specs; ``image-pull-error`` is native (an image tag no registry has). A network delay
   of at least a container's probe timeout also makes its probes time out (``hang``), as
   the kubelet's probes cross the delayed pod network.
 """
@@ -35,22 +37,29 @@ from typing import Any, Protocol
 from kubeheal.chaos.errors import FaultFailed, TargetSelectionError, UnsupportedFault
 from kubeheal.chaos.generate import GeneratedResource, chaos_mesh_resource, litmus_engine
 from kubeheal.chaos.spec import (
+    SIMULATED_ONLY,
     BadRollout,
     ConfigChange,
     ContainerKill,
     Experiment,
     FaultSpec,
+    ImagePullError,
     MemoryLeak,
     NodeCordon,
+    NodeDiskPressure,
     NodeDrain,
     NodeMemoryPressure,
+    NodeNotReady,
     NodeTarget,
     PodCpuHog,
     PodDelete,
+    PodHang,
+    PodHttpErrors,
     PodMemoryHog,
     PodNetworkLatency,
     PodTarget,
     ScaleToZero,
+    TrafficSpike,
     WorkloadRef,
 )
 from kubeheal.clients.kube import KubeError, KubeNotFound
@@ -72,7 +81,8 @@ class Simulator(Protocol):
     ``inject`` takes the twin's fault spec as JSON data (``kind``, ``target`` with
     namespace/deployment/labels/pod/container/node, ``params``, ``duration`` in seconds) and
     returns the fault's id; ``clear`` ends it. Kinds used: latency-spike, hang, cpu-hog,
-    memory-leak, node-memory-pressure.
+    memory-leak, error-burst, traffic-spike, node-memory-pressure, node-disk-pressure,
+    node-not-ready.
     """
 
     def inject(self, spec: Mapping[str, Any]) -> str: ...
@@ -166,7 +176,9 @@ class FaultDriver:
         try:
             if isinstance(fault, ScaleToZero | BadRollout):
                 return await self._resolve_workload(fault.name, fault.target)
-            if isinstance(fault, NodeCordon | NodeDrain | NodeMemoryPressure):
+            if isinstance(
+                fault, NodeCordon | NodeDrain | NodeMemoryPressure | NodeNotReady | NodeDiskPressure
+            ):
                 node = await self._resolve_node(fault.name, fault.target)
                 return Resolved(
                     node=node, workloads=frozenset({TargetRef(TargetKind.NODE, "", node)})
@@ -188,6 +200,8 @@ class FaultDriver:
 
     def _provider(self, fault: FaultSpec) -> str:
         provider = getattr(fault, "provider", "native")
+        if isinstance(fault, SIMULATED_ONLY):
+            return "simulated"
         if provider == "auto":
             if self.simulator is not None:
                 return "simulated"
@@ -372,7 +386,8 @@ class FaultDriver:
             if ":" in original.rsplit("/", 1)[-1]
             else (original, "", "latest")
         )
-        bad = fault.image or f"{repo}:crash-{tag}"
+        broken = "missing" if isinstance(fault, ImagePullError) else "crash"
+        bad = fault.image or f"{repo}:{broken}-{tag}"
 
         def body(image: str) -> Obj:
             return {
@@ -497,6 +512,30 @@ class FaultDriver:
             )
         elif isinstance(fault, NodeMemoryPressure):
             specs.append({"kind": "node-memory-pressure", "target": {"node": r.node}})
+        elif isinstance(fault, NodeNotReady | NodeDiskPressure):
+            specs.append({"kind": fault.fault, "target": {"node": r.node}})
+        elif isinstance(fault, PodHang | PodHttpErrors):
+            workload: dict[str, Any] = {"namespace": fault.target.namespace}
+            if fault.target.deployment:
+                workload["deployment"] = fault.target.deployment
+            else:
+                workload["labels"] = dict(r.labels)
+            if fault.target.container:
+                workload["container"] = fault.target.container
+            if isinstance(fault, PodHang):
+                params: dict[str, Any] = {"after_seconds": fault.after.total_seconds()}
+                specs.append({"kind": "hang", "target": workload, "params": params})
+            else:
+                params = {"error_rate": fault.error_rate, "status": str(fault.status)}
+                specs.append({"kind": "error-burst", "target": workload, "params": params})
+        elif isinstance(fault, TrafficSpike):
+            specs.append(
+                {
+                    "kind": "traffic-spike",
+                    "target": {"namespace": fault.target.namespace, "service": fault.service},
+                    "params": {"multiplier": fault.multiplier},
+                }
+            )
         else:  # pragma: no cover - _check_supported refuses the rest
             raise UnsupportedFault(f"fault {fault.name!r} is not simulated")
         ids: list[str] = []

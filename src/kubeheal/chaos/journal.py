@@ -102,6 +102,14 @@ class FaultResult:
     availability_pct: float
     weight: float
     expectations: tuple[ExpectationResult, ...]
+    escalated_after_s: float | None = None
+    """From the first injection to kubeheal's first escalation about the fault's targets."""
+    outage_s: float | None = None
+    """Replica-outage seconds of the fault's scope in its window (None: not sampled)."""
+    outage_recovered_s: float | None = None
+    """From the first injection until the scope had every replica back (None: never)."""
+    peak_missing: int = 0
+    """Most replicas of the scope missing at once."""
 
     @property
     def passed(self) -> bool:
@@ -171,7 +179,11 @@ class Journal:
                     "fault": r.fault,
                     "detect_s": rnd(r.detect_s),
                     "act_s": rnd(r.act_s),
+                    "escalated_after_s": rnd(r.escalated_after_s),
                     "recover_s": rnd(r.recover_s),
+                    "outage_s": rnd(r.outage_s),
+                    "outage_recovered_s": rnd(r.outage_recovered_s),
+                    "peak_missing": r.peak_missing,
                     "mttr_s": rnd(r.mttr_s),
                     "outages": r.outages,
                     "kubeheal_acted": r.kubeheal_acted,

@@ -6,9 +6,12 @@ For a fault whose first injection was at ``t0`` and whose observation window end
   (from the first failed check of the streak to the first passing check after it);
 * **time to recover**: from ``t0`` to the end of the last outage (0 without an outage; none
   when an outage is still going on at ``t1``); **MTTR**: the mean outage duration;
-* **time to detect / to act**: from ``t0`` to the first kubeheal incident opened about one of
-  the fault's targets / to the first action of those incidents (``escalate`` is not an
-  action on the cluster), read from the ledger;
+* **time to detect / to act / to escalate**: from ``t0`` to the first kubeheal incident
+  opened about one of the fault's targets / to the first action of those incidents
+  (``escalate`` is not an action on the cluster) / to the first of them escalated, read
+  from the ledger;
+* **replica-outage seconds** and the time until the fault's Deployments had every replica
+  back (`kubeheal.chaos.outage`), when the caller sampled the Deployments;
 * **probe success %** (LitmusChaos): the share of the fault's probes that never failed
   beyond tolerance in the window; the **resilience score** of the experiment is
   ``sum(weight x probe success %) / sum(weight)`` over its faults, as LitmusChaos computes
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kubeheal.chaos.journal import ExpectationResult, FaultResult, FaultRun
+from kubeheal.chaos.outage import OutageFigures
 from kubeheal.chaos.probes import Check, failing_flags
 from kubeheal.chaos.spec import FaultSpec
 from kubeheal.store.records import ActionRecord, IncidentRecord
@@ -108,6 +112,7 @@ def measure_fault(
     probes: Sequence[str],
     tolerances: Mapping[str, int],
     ledger: LedgerFacts,
+    outage: OutageFigures | None = None,
 ) -> FaultResult:
     """Figures and expectation verdicts of one fault (see the module docstring)."""
     t0 = run.started_at
@@ -181,6 +186,8 @@ def measure_fault(
     ]
     acts.sort(key=lambda a: a.requested_at)
     act_s = _secs(acts[0].requested_at - t0) if acts else None
+    escalations = [i.escalated_at for i in mine if i.escalated_at is not None]
+    escalated_s = max(0.0, _secs(min(escalations) - t0)) if escalations else None
     if detect_s is not None:
         detect_s = max(0.0, detect_s)
     if act_s is not None:
@@ -199,6 +206,7 @@ def measure_fault(
     for label, limit, value in (
         ("time to detect", expect.max_detect, detect_s),
         ("time to act", expect.max_act, act_s),
+        ("time to escalate", expect.max_escalate, escalated_s),
     ):
         if limit is None:
             continue
@@ -233,6 +241,10 @@ def measure_fault(
         availability_pct=availability,
         weight=spec.weight,
         expectations=tuple(results),
+        escalated_after_s=escalated_s,
+        outage_s=None if outage is None else outage.outage_s,
+        outage_recovered_s=None if outage is None else outage.recovered_s,
+        peak_missing=0 if outage is None else outage.peak_missing,
     )
 
 

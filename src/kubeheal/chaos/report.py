@@ -1,5 +1,10 @@
 """Reports of chaos runs: JSON for machines (CI), HTML with a timeline for people.
 
+`compare_runs` pairs the faults of the same suite run with kubeheal and without it: the
+replica-outage seconds of both, their ratio, the time until every replica was back, and a
+verdict per fault ("kubeheal made it worse" when the outage with kubeheal was longer and
+kubeheal acted on the cluster).
+
 The HTML page is self-contained: a summary, per experiment a table of faults (times to
 detect, act and recover, MTTR, probe success, every expectation) and an inline SVG timeline
 with one row per probe (green: passing, red: failing), the faults' active spans, and
@@ -13,12 +18,22 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from kubeheal.chaos.journal import Journal, RunStatus
 
-__all__ = ["render_html", "report_dict", "report_json", "timeline_svg"]
+__all__ = [
+    "WORSE",
+    "CompareRow",
+    "compare_dict",
+    "compare_runs",
+    "render_html",
+    "report_dict",
+    "report_json",
+    "timeline_svg",
+]
 
 _COLOURS = {
     "signal": "#9467bd",
@@ -165,8 +180,9 @@ def render_html(
         if journal.error or journal.abort_reason:
             parts.append(f"<p class='bad'>{esc(journal.error or journal.abort_reason or '')}</p>")
         parts.append(
-            "<table><tr><th>fault</th><th>detected</th><th>acted</th><th>recovered</th>"
-            "<th>MTTR</th><th>probe success</th><th>actions</th><th>expectations</th></tr>"
+            "<table><tr><th>fault</th><th>detected</th><th>acted</th><th>escalated</th>"
+            "<th>recovered</th><th>MTTR</th><th>replica-outage</th><th>probe success</th>"
+            "<th>actions</th><th>expectations</th></tr>"
         )
         for r in journal.results:
             exps = "<br>".join(
@@ -176,7 +192,9 @@ def render_html(
             )
             parts.append(
                 f"<tr><td>{esc(r.name)} ({esc(r.fault)})</td><td>{_fmt(r.detect_s)}</td>"
-                f"<td>{_fmt(r.act_s)}</td><td>{_fmt(r.recover_s)}</td><td>{_fmt(r.mttr_s)}</td>"
+                f"<td>{_fmt(r.act_s)}</td><td>{_fmt(r.escalated_after_s)}</td>"
+                f"<td>{_fmt(r.recover_s)}</td><td>{_fmt(r.mttr_s)}</td>"
+                f"<td>{_fmt(r.outage_s)}</td>"
                 f"<td>{r.probe_success_pct:.0f}%</td><td>{esc(', '.join(sorted(set(r.actions))))}"
                 f"</td><td>{exps}</td></tr>"
             )
@@ -193,3 +211,122 @@ def render_html(
             parts.append("</ul>")
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
+# --------------------------------------------------------------------------- with vs without
+
+WORSE = "kubeheal made it worse"
+
+
+@dataclass(frozen=True, slots=True)
+class CompareRow:
+    """One fault of the same suite run with kubeheal and without it."""
+
+    experiment: str
+    fault: str
+    outage_s: float | None
+    outage_without_s: float | None
+    mttr_s: float | None
+    """Time until the fault's Deployments had every replica back (None: never)."""
+    mttr_without_s: float | None
+    detect_s: float | None
+    act_s: float | None
+    escalated_after_s: float | None
+    actions: tuple[str, ...]
+    passed: bool
+    passed_without: bool
+
+    @property
+    def ratio(self) -> float | None:
+        """Outage with kubeheal over outage without (None when either is unknown or there
+        was no outage without)."""
+        if self.outage_s is None or self.outage_without_s is None or self.outage_without_s <= 0:
+            return None
+        return self.outage_s / self.outage_without_s
+
+    @property
+    def verdict(self) -> str:
+        if self.outage_s is None or self.outage_without_s is None:
+            return "not measured"
+        if self.outage_s > self.outage_without_s:
+            if self.actions:
+                return WORSE
+            return "longer, no action (noise)"
+        if self.outage_s < self.outage_without_s:
+            return "better"
+        return "same"
+
+    def to_dict(self) -> dict[str, Any]:
+        def rnd(value: float | None) -> float | None:
+            return None if value is None else round(value, 1)
+
+        return {
+            "experiment": self.experiment,
+            "fault": self.fault,
+            "outage_s": rnd(self.outage_s),
+            "outage_without_s": rnd(self.outage_without_s),
+            "ratio": None if self.ratio is None else round(self.ratio, 3),
+            "mttr_s": rnd(self.mttr_s),
+            "mttr_without_s": rnd(self.mttr_without_s),
+            "detect_s": rnd(self.detect_s),
+            "act_s": rnd(self.act_s),
+            "escalated_after_s": rnd(self.escalated_after_s),
+            "actions": list(self.actions),
+            "passed": self.passed,
+            "passed_without": self.passed_without,
+            "verdict": self.verdict,
+        }
+
+
+def compare_runs(with_kubeheal: Sequence[Journal], without: Sequence[Journal]) -> list[CompareRow]:
+    """Pair the faults of two runs of the same suite by experiment and fault name (a fault
+    missing from one run has its figures None there)."""
+    other = {(j.experiment, r.name): r for j in without for r in j.results}
+    rows: list[CompareRow] = []
+    for journal in with_kubeheal:
+        for r in journal.results:
+            o = other.get((journal.experiment, r.name))
+            rows.append(
+                CompareRow(
+                    experiment=journal.experiment,
+                    fault=r.name,
+                    outage_s=r.outage_s,
+                    outage_without_s=None if o is None else o.outage_s,
+                    mttr_s=r.outage_recovered_s if r.outage_s is not None else None,
+                    mttr_without_s=(
+                        o.outage_recovered_s if o is not None and o.outage_s is not None else None
+                    ),
+                    detect_s=r.detect_s,
+                    act_s=r.act_s,
+                    escalated_after_s=r.escalated_after_s,
+                    actions=tuple(sorted(set(r.actions))),
+                    passed=r.passed,
+                    passed_without=o is not None and o.passed,
+                )
+            )
+    return rows
+
+
+def compare_dict(
+    rows: Sequence[CompareRow],
+    *,
+    with_kubeheal: Sequence[Journal],
+    without: Sequence[Journal],
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``--compare`` report: the rows, the totals, and both runs in full."""
+    known = [r for r in rows if r.outage_s is not None and r.outage_without_s is not None]
+    total_with = sum(r.outage_s or 0.0 for r in known)
+    total_without = sum(r.outage_without_s or 0.0 for r in known)
+    return {
+        "kind": "kubeheal-chaos-compare",
+        "version": 1,
+        **dict(meta or {}),
+        "worse": [f"{r.experiment}/{r.fault}" for r in rows if r.verdict == WORSE],
+        "outage_s": round(total_with, 1),
+        "outage_without_s": round(total_without, 1),
+        "ratio": round(total_with / total_without, 3) if total_without > 0 else None,
+        "faults": [r.to_dict() for r in rows],
+        "with_kubeheal": report_dict(with_kubeheal),
+        "without_kubeheal": report_dict(without),
+    }

@@ -42,7 +42,9 @@ from kubeheal.chaos.errors import (
 from kubeheal.chaos.faults import FaultDriver, Injection, Resolved, Simulator
 from kubeheal.chaos.journal import FaultRun, Journal, RollbackRun, RunStatus, TimelineEvent
 from kubeheal.chaos.measure import LedgerFacts, measure_fault, resilience_score
+from kubeheal.chaos.outage import DeploymentKey, OutageFigures
 from kubeheal.chaos.probes import Check, ProbeEvaluator, QueryClient, failing_flags
+from kubeheal.chaos.sampling import OutageSampler
 from kubeheal.chaos.spec import Experiment, FaultSpec, Rollback
 from kubeheal.clients.httpcheck import HttpChecker
 from kubeheal.clients.kube import KubeError, KubeNotFound
@@ -115,6 +117,10 @@ class ChaosEnv:
     heartbeat_namespace: str = "default"
     on_event: Callable[[TimelineEvent], None] | None = None
     wall: Callable[[], float] = time.monotonic
+    outages: OutageSampler | None = None
+    """Samples of every Deployment's replicas (the caller runs it): a fault's window then
+    lasts until its Deployments have every replica back too, and its result carries the
+    replica-outage seconds."""
 
 
 async def _always(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -335,6 +341,30 @@ class ExperimentRunner:
         self.journal.rollbacks.append(RollbackRun(what, self._now(), ok=True))
         self._event("fault-cleared", injection.fault, injection.description)
 
+    @staticmethod
+    def _scope(run: FaultRun) -> frozenset[DeploymentKey] | None:
+        """The Deployments a fault hit; None (every Deployment) for a node fault or a fault
+        on no Deployment, since their effects reach everyone's pods."""
+        if any(kind == TargetKind.NODE.value for kind, _, _ in run.targets):
+            return None
+        found = frozenset((ns, name) for kind, ns, name in run.targets if kind == "Deployment")
+        return found or None
+
+    def _replicas_back(self, run: FaultRun, since: datetime) -> bool:
+        sampler = self.env.outages
+        if sampler is None:
+            return True
+        return sampler.back_for(
+            since=since, scope=self._scope(run), stable=self.experiment.settings.stable_for
+        )
+
+    def _outage(self, run: FaultRun) -> OutageFigures | None:
+        sampler = self.env.outages
+        if sampler is None or run.started_at is None:
+            return None
+        end = run.window_end or run.ended_at
+        return sampler.figures(start=run.started_at, end=end, scope=self._scope(run))
+
     def _recovered(self, fault: FaultSpec, since: datetime) -> bool:
         """The fault's probes have passed without a break for ``stable_for``."""
         stable = self.experiment.settings.stable_for
@@ -384,7 +414,11 @@ class ExperimentRunner:
         floor = run.ended_at + settings.stable_for
         await self._wait_until(
             settle_until,
-            stop=lambda: self._now() >= floor and self._recovered(fault, start),
+            stop=lambda: (
+                self._now() >= floor
+                and self._recovered(fault, start)
+                and self._replicas_back(run, start)
+            ),
         )
         run.window_end = self._now()
         if fault.wait_after > timedelta(0):
@@ -502,6 +536,7 @@ class ExperimentRunner:
                     probes=[p.name for p in self.experiment.probes_of(spec)],
                     tolerances=journal.tolerances,
                     ledger=facts,
+                    outage=self._outage(run),
                 )
             )
         journal.resilience_score = resilience_score(journal.results)

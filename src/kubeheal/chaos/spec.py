@@ -46,6 +46,7 @@ from kubeheal.model.names import NameKind, name_problem, shown
 __all__ = [
     "FAULT_KINDS",
     "NATIVE_FAULTS",
+    "SIMULATED_ONLY",
     "AbortSpec",
     "BadRollout",
     "BudgetSpec",
@@ -56,15 +57,20 @@ __all__ = [
     "ExperimentSettings",
     "FaultSpec",
     "HttpCheck",
+    "ImagePullError",
     "KubernetesCheck",
     "LitmusOptions",
     "MemoryLeak",
     "NodeCordon",
+    "NodeDiskPressure",
     "NodeDrain",
     "NodeMemoryPressure",
+    "NodeNotReady",
     "NodeTarget",
     "PodCpuHog",
     "PodDelete",
+    "PodHang",
+    "PodHttpErrors",
     "PodMemoryHog",
     "PodNetworkLatency",
     "PodTarget",
@@ -72,6 +78,7 @@ __all__ = [
     "PromqlCheck",
     "Rollback",
     "ScaleToZero",
+    "TrafficSpike",
     "WorkloadRef",
     "experiment_json_schema",
     "load_experiment",
@@ -251,6 +258,9 @@ class Expectation(_Model):
     max_detect: Duration | None = None
     max_act: Duration | None = None
     max_recover: Duration | None = None
+    max_escalate: Duration | None = Field(
+        None, description="Most time until kubeheal escalates (a fault with no safe fix)."
+    )
     kubeheal_acts: bool | None = Field(
         None, description="true: kubeheal must act; false: it must not; unset: either."
     )
@@ -378,6 +388,73 @@ class NodeMemoryPressure(_Fault):
     provider: Literal["auto", "litmus", "simulated"] = "auto"
 
 
+class ImagePullError(BadRollout):
+    """Roll out an image no registry has (tag ``missing-…``): ErrImagePull, ImagePullBackOff;
+    undone by restoring the image."""
+
+    fault: Literal["image-pull-error"]  # type: ignore[assignment]
+
+
+class NodeNotReady(_Fault):
+    """The node's kubelet stops: Ready turns Unknown, the unreachable taints follow
+    (simulated by the twin only)."""
+
+    fault: Literal["node-not-ready"]
+    target: NodeTarget
+    provider: Literal["auto", "simulated"] = "auto"
+
+
+class NodeDiskPressure(_Fault):
+    """The node's disk fills up outside Kubernetes: DiskPressure, evictions (simulated by the
+    twin only)."""
+
+    fault: Literal["node-disk-pressure"]
+    target: NodeTarget
+    provider: Literal["auto", "simulated"] = "auto"
+
+
+class PodHang(_Fault):
+    """The target workload's app stops answering ``after`` each start: probes fail,
+    restarts (every pod of it, also the replacements; simulated by the twin only)."""
+
+    fault: Literal["pod-hang"]
+    target: PodTarget
+    after: Duration = timedelta(0)
+    provider: Literal["auto", "simulated"] = "auto"
+
+
+class PodHttpErrors(_Fault):
+    """``error_rate`` of the target workload's requests fail with ``status`` (simulated by
+    the twin only)."""
+
+    fault: Literal["pod-http-errors"]
+    target: PodTarget
+    error_rate: float = Field(gt=0, le=1)
+    status: int = Field(500, ge=400, le=599)
+    provider: Literal["auto", "simulated"] = "auto"
+
+
+class TrafficSpike(_Fault):
+    """The load offered to ``service`` is multiplied by ``multiplier``; ``target`` names the
+    pods behind it (simulated by the twin only)."""
+
+    fault: Literal["traffic-spike"]
+    service: K8sName = Field(min_length=1)
+    target: PodTarget
+    multiplier: float = Field(gt=1)
+    provider: Literal["auto", "simulated"] = "auto"
+
+
+SIMULATED_ONLY: tuple[type[_Fault], ...] = (
+    NodeNotReady,
+    NodeDiskPressure,
+    PodHang,
+    PodHttpErrors,
+    TrafficSpike,
+)
+"""Faults only the cluster twin makes (no LitmusChaos or Chaos Mesh resource here)."""
+
+
 FaultSpec = Annotated[
     PodDelete
     | ContainerKill
@@ -390,7 +467,13 @@ FaultSpec = Annotated[
     | PodCpuHog
     | PodMemoryHog
     | MemoryLeak
-    | NodeMemoryPressure,
+    | NodeMemoryPressure
+    | ImagePullError
+    | NodeNotReady
+    | NodeDiskPressure
+    | PodHang
+    | PodHttpErrors
+    | TrafficSpike,
     Field(discriminator="fault"),
 ]
 
@@ -407,11 +490,25 @@ FAULT_KINDS: tuple[str, ...] = (
     "pod-memory-hog",
     "memory-leak",
     "node-memory-pressure",
+    "image-pull-error",
+    "node-not-ready",
+    "node-disk-pressure",
+    "pod-hang",
+    "pod-http-errors",
+    "traffic-spike",
 )
 """Every fault kind the spec knows."""
 
 NATIVE_FAULTS: frozenset[str] = frozenset(
-    {"pod-delete", "scale-to-zero", "bad-rollout", "node-cordon", "node-drain", "config-change"}
+    {
+        "pod-delete",
+        "scale-to-zero",
+        "bad-rollout",
+        "image-pull-error",
+        "node-cordon",
+        "node-drain",
+        "config-change",
+    }
 )
 """Faults made with plain Kubernetes API calls (any cluster, the twin included)."""
 

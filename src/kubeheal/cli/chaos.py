@@ -4,8 +4,10 @@
   of the kubeconfig (kubeheal deployed there; ``--ledger`` is its ledger, for the times to
   detect and act) or, with ``--twin SCENARIO``, against an embedded cluster twin at
   ``--speed`` with kubeheal running in process (``--without-kubeheal``: not running).
-* `kubeheal chaos gameday [--report ...] [--html ...] [--without-kubeheal] [--scale 0.5]`:
-  the mission's experiments (`kubeheal.chaos.gameday`) against an embedded twin.
+* `kubeheal chaos gameday [--report ...] [--html ...] [--without-kubeheal] [--scale 0.5]
+  [--only NAME]... [--compare]`: the mission's experiments (`kubeheal.chaos.gameday`)
+  against an embedded twin; ``--compare`` runs them twice on fresh twins, with kubeheal and
+  without it, and prints both per fault (replica-outage seconds, ratio, MTTR, verdict).
 * `kubeheal chaos schema`: the JSON Schema of experiment files.
 
 Exit status: 0 every expectation held; 1 an expectation failed, a run aborted, errored or
@@ -20,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import shlex
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,16 +39,24 @@ from rich.console import Console
 from rich.table import Table
 
 from kubeheal.chaos.errors import ChaosError
-from kubeheal.chaos.gameday import GAMEDAY_SCENARIO, MISSION_MTTR, gameday_phases
+from kubeheal.chaos.gameday import GAMEDAY_SCENARIO, MISSION_MTTR, gameday_names, gameday_phases
 from kubeheal.chaos.journal import Journal, RunStatus, TimelineEvent
 from kubeheal.chaos.probes import QueryClient
-from kubeheal.chaos.report import render_html, report_json
+from kubeheal.chaos.report import (
+    WORSE,
+    CompareRow,
+    compare_dict,
+    compare_runs,
+    render_html,
+    report_json,
+)
 from kubeheal.chaos.runner import (
     BudgetReading,
     ChaosEnv,
     ExperimentRunner,
     statuses_exit_code,
 )
+from kubeheal.chaos.sampling import OutageSampler, from_kube
 from kubeheal.chaos.spec import Experiment, experiment_json_schema, load_experiment
 from kubeheal.cli.demo import demo_settings
 from kubeheal.cli.harness import running_harness
@@ -57,6 +68,7 @@ from kubeheal.config import Settings
 from kubeheal.model.core import Target
 from kubeheal.model.history import ErrorBudget
 from kubeheal.runtime.slo_source import workload_target
+from kubeheal.runtime.tasks import Tasks
 from kubeheal.slo.errors import SloError
 from kubeheal.slo.model import SLO
 from kubeheal.slo.specs import load_specs, spec_files
@@ -200,6 +212,36 @@ def _cluster_now(twin: Twin) -> Callable[[], datetime]:
     return now
 
 
+def _twin_deployments(twin: Twin) -> Callable[[], Awaitable[Sequence[Mapping[str, Any]]]]:
+    """Read the twin's Deployments from its object store (the view its API serves), copying
+    the fields the outage accounting reads while the store is locked."""
+
+    async def read() -> Sequence[Mapping[str, Any]]:
+        store = twin.store
+        with store.lock:
+            return [
+                {
+                    "metadata": {
+                        k: d["metadata"].get(k) for k in ("namespace", "name", "generation")
+                    },
+                    "spec": {"replicas": d.get("spec", {}).get("replicas", 1)},
+                    "status": dict(d.get("status", {})),
+                }
+                for d in store.list_objects(store.rtype("apps", "v1", "deployments"))
+            ]
+
+    return read
+
+
+async def _sampling(stack: contextlib.AsyncExitStack, sampler: OutageSampler) -> OutageSampler:
+    """Take a first sample now and keep sampling until ``stack`` closes."""
+    tasks = Tasks()
+    stack.push_async_callback(tasks.stop)
+    await sampler.sample()
+    tasks.spawn("chaos-outage-sampler", sampler.run())
+    return sampler
+
+
 def _deployments_ready(twin: Twin) -> bool:
     store = twin.store
     with store.lock:
@@ -260,11 +302,15 @@ async def run_on_twin(
         stack.push_async_callback(writer.aclose)
         http = await stack.enter_async_context(HttpChecker())
         factory, budgets = await stack.enter_async_context(_prometheus(options, now))
+        sampler = await _sampling(
+            stack, OutageSampler(read=_twin_deployments(twin), clock=now, sleep=sleep)
+        )
         env = ChaosEnv(
             kube=writer,
             http=http,
             clock=now,
             sleep=sleep,
+            outages=sampler,
             simulator=TwinSimulator(twin),
             prometheus=factory,
             ledger=ledger,
@@ -295,11 +341,15 @@ async def run_on_cluster(
         stack.push_async_callback(writer.aclose)
         http = await stack.enter_async_context(HttpChecker())
         factory, budgets = await stack.enter_async_context(_prometheus(options, now))
+        sampler = await _sampling(
+            stack, OutageSampler(read=from_kube(writer), clock=now, sleep=asyncio.sleep)
+        )
         env = ChaosEnv(
             kube=writer,
             http=http,
             clock=now,
             sleep=asyncio.sleep,
+            outages=sampler,
             prometheus=factory,
             ledger=ledger,
             budgets=budgets,
@@ -318,15 +368,91 @@ async def run_gameday(
     with_kubeheal: bool = True,
     options: ChaosRunOptions | None = None,
     runners: list[ExperimentRunner] | None = None,
+    only: Sequence[str] | None = None,
 ) -> list[Journal]:
-    """The game day against an embedded twin (see `kubeheal.chaos.gameday`)."""
+    """The game day against an embedded twin (see `kubeheal.chaos.gameday`); ``only``
+    keeps the named experiments."""
     return await run_on_twin(
-        gameday_phases(scale=scale),
+        gameday_phases(scale=scale, only=only),
         scenario=GAMEDAY_SCENARIO,
         speed=speed,
         with_kubeheal=with_kubeheal,
         options=options or ChaosRunOptions(),
         runners=runners,
+    )
+
+
+async def run_compare(
+    *,
+    speed: float = 20.0,
+    scale: float = 1.0,
+    options: ChaosRunOptions | None = None,
+    runners: list[ExperimentRunner] | None = None,
+    only: Sequence[str] | None = None,
+) -> tuple[list[Journal], list[Journal]]:
+    """The same game day twice on fresh twins, with kubeheal and then without it (nothing
+    runs the operator: the ledger stays empty)."""
+    options = options or ChaosRunOptions()
+    runners = [] if runners is None else runners
+    with_kubeheal = await run_gameday(
+        speed=speed, scale=scale, with_kubeheal=True, options=options, runners=runners, only=only
+    )
+    without = await run_gameday(
+        speed=speed, scale=scale, with_kubeheal=False, options=options, runners=runners, only=only
+    )
+    return with_kubeheal, without
+
+
+def print_compare(console: Console, rows: Sequence[CompareRow]) -> None:
+    """The side-by-side table of ``--compare``."""
+    table = Table(
+        title="with kubeheal vs without (replica-outage seconds; MTTR: cluster seconds "
+        "until every replica was back)"
+    )
+    for col in (
+        "experiment",
+        "outage",
+        "without",
+        "ratio",
+        "MTTR",
+        "MTTR without",
+        "detected",
+        "acted",
+        "escalated",
+        "kubeheal actions",
+        "verdict",
+    ):
+        table.add_column(col, justify="left" if col in ("experiment", "verdict") else "right")
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f}s"
+
+    def never(value: float | None, outage: float | None) -> str:
+        return "never" if value is None and outage is not None else fmt(value)
+
+    for r in rows:
+        colour = {WORSE: "red", "better": "green"}.get(r.verdict, "white")
+        table.add_row(
+            r.experiment,
+            fmt(r.outage_s),
+            fmt(r.outage_without_s),
+            "-" if r.ratio is None else f"{r.ratio:.2f}",
+            never(r.mttr_s, r.outage_s),
+            never(r.mttr_without_s, r.outage_without_s),
+            fmt(r.detect_s),
+            fmt(r.act_s),
+            fmt(r.escalated_after_s),
+            ", ".join(r.actions) or "none",
+            f"[{colour}]{r.verdict}[/{colour}]",
+        )
+    console.print(table)
+    known = [r for r in rows if r.outage_s is not None and r.outage_without_s is not None]
+    total = sum(r.outage_s or 0.0 for r in known)
+    total_without = sum(r.outage_without_s or 0.0 for r in known)
+    console.print(
+        f"replica-outage seconds over {len(known)} faults: {total:.0f} with kubeheal, "
+        f"{total_without:.0f} without"
+        + (f" (ratio {total / total_without:.2f})" if total_without > 0 else "")
     )
 
 
@@ -340,8 +466,10 @@ def _print(console: Console, journals: Sequence[Journal], *, target_mttr: float 
         "fault",
         "detected",
         "acted",
+        "escalated",
         "recovered",
         "MTTR",
+        "replica-outage",
         "probes ok",
         "kubeheal actions",
         "verdict",
@@ -362,6 +490,8 @@ def _print(console: Console, journals: Sequence[Journal], *, target_mttr: float 
                 "-",
                 "-",
                 "-",
+                "-",
+                "-",
                 f"[red]{j.status.value}[/red]: {j.error or j.abort_reason or ''}",
             )
         for r in j.results:
@@ -371,8 +501,10 @@ def _print(console: Console, journals: Sequence[Journal], *, target_mttr: float 
                 r.name,
                 fmt(r.detect_s),
                 fmt(r.act_s),
+                fmt(r.escalated_after_s),
                 fmt(r.recover_s),
                 fmt(r.mttr_s),
+                fmt(r.outage_s),
                 f"{r.probe_success_pct:.0f}%",
                 ", ".join(sorted(set(r.actions))) or "none",
                 verdict,
@@ -556,16 +688,43 @@ def gameday_command(
         float, typer.Option(min=0.05, max=1.0, help="Shorten every fault by this factor.")
     ] = 1.0,
     without_kubeheal: WithoutOpt = False,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="Run the suite twice on fresh twins, with kubeheal and without it, and "
+            "print both side by side (exit 1 when kubeheal made an outage longer).",
+        ),
+    ] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run only this experiment (repeatable)."),
+    ] = None,
     prometheus: PromOpt = None,
     slo: SloOpt = None,
 ) -> None:
     """The mission's experiments against an embedded twin, MTTR against 3 minutes."""
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    names = gameday_names()
+    unknown = sorted(set(only or ()) - set(names))
+    if unknown:
+        console.print(
+            f"[red]error:[/red] no game-day experiment named {', '.join(unknown)} "
+            f"(known: {', '.join(names)})"
+        )
+        raise typer.Exit(2)
+    if compare and without_kubeheal:
+        console.print("[red]error:[/red] --compare already runs without kubeheal")
+        raise typer.Exit(2)
+    selected = tuple(only) if only else None
     options = ChaosRunOptions(prometheus=prometheus, slo_specs=tuple(slo or ()))
     target = MISSION_MTTR.total_seconds()
+    kubeheal = "compare" if compare else "stopped" if without_kubeheal else "running"
     meta = _meta(
         "twin",
-        "stopped" if without_kubeheal else "running",
+        kubeheal,
         speed,
         scenario=GAMEDAY_SCENARIO,
         scale=scale,
@@ -573,8 +732,27 @@ def gameday_command(
     )
     console.print(
         f"game day on the twin ({GAMEDAY_SCENARIO}, x{speed:g}, faults x{scale:g}), kubeheal "
-        f"{'STOPPED' if without_kubeheal else 'running'}; times are cluster seconds"
+        + (
+            "running, then the same suite on a fresh twin without it"
+            if compare
+            else "STOPPED"
+            if without_kubeheal
+            else "running"
+        )
+        + "; times are cluster seconds"
     )
+    if compare:
+        _compare(
+            console,
+            speed=speed,
+            scale=scale,
+            only=selected,
+            options=options,
+            report=report,
+            html_path=html,
+            meta=meta,
+        )
+        return
     _execute(
         lambda runners: run_gameday(
             speed=speed,
@@ -582,6 +760,7 @@ def gameday_command(
             with_kubeheal=not without_kubeheal,
             options=options,
             runners=runners,
+            only=selected,
         ),
         console=console,
         report=report,
@@ -590,6 +769,51 @@ def gameday_command(
         title="kubeheal game day" + (" (kubeheal stopped)" if without_kubeheal else ""),
         target_mttr=target,
     )
+
+
+def _compare(
+    console: Console,
+    *,
+    speed: float,
+    scale: float,
+    only: Sequence[str] | None,
+    options: ChaosRunOptions,
+    report: Path | None,
+    html_path: Path | None,
+    meta: dict[str, Any],
+) -> None:
+    runners: list[ExperimentRunner] = []
+    try:
+        with_kubeheal, without = asyncio.run(
+            run_compare(speed=speed, scale=scale, options=options, runners=runners, only=only)
+        )
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]: rollbacks ran; no comparison written")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except (ChaosError, KubeError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    rows = compare_runs(with_kubeheal, without)
+    if report is not None:
+        data = compare_dict(rows, with_kubeheal=with_kubeheal, without=without, meta=meta)
+        report.write_text(json.dumps(data, indent=2) + "\n")
+    if html_path is not None:
+        html_path.write_text(
+            render_html(
+                with_kubeheal, meta={**meta, "kubeheal": "running"}, title="kubeheal game day"
+            )
+        )
+    print_compare(console, rows)
+    worse = [r for r in rows if r.verdict == WORSE]
+    for r in worse:
+        console.print(
+            f"[red]{WORSE}[/red]: {r.experiment}/{r.fault}: {r.outage_s:.0f} replica-outage "
+            f"seconds with kubeheal, {r.outage_without_s:.0f} without"
+        )
+    if worse:
+        raise typer.Exit(1)
+    console.print("[green]no fault's outage was longer with kubeheal than without it[/green]")
+    raise typer.Exit(0)
 
 
 @chaos_app.command("schema")
