@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,19 +24,9 @@ from kubeheal.server.webhook import ALERTMANAGER_PATH
 from kubeheal.store import records as rec
 from kubeheal.twin.promstack import PromStack
 from kubeheal.twin.sim.faults import FaultSpec
+from support import until
 
 TOKEN = "e2e-webhook-token"
-
-
-async def _wait(predicate: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def test_alert_to_remediation_to_resolution_through_real_prometheus_and_alertmanager(
@@ -109,9 +98,9 @@ async def test_alert_to_remediation_to_resolution_through_real_prometheus_and_al
                 None,
             )
 
-        row = await _wait(firing_row, timeout=60, what="a firing alert about sample-app")
+        row = await until(firing_row, timeout=60, what="a firing alert about sample-app")
         marks["webhook"] = row.received_at.timestamp()
-        await _wait(lambda: "action" in marks, timeout=30, what="kubeheal's action")
+        await until(lambda: "action" in marks, timeout=30, what="kubeheal's action")
 
         def resolved_row() -> Any:
             return next(
@@ -123,9 +112,9 @@ async def test_alert_to_remediation_to_resolution_through_real_prometheus_and_al
                 None,
             )
 
-        resolved = await _wait(resolved_row, timeout=90, what="the resolved notification")
+        resolved = await until(resolved_row, timeout=90, what="the resolved notification")
         marks["resolved"] = resolved.received_at.timestamp()
-        await _wait(lambda: "closed" in marks, timeout=60, what="the incident to close")
+        await until(lambda: "closed" in marks, timeout=60, what="the incident to close")
 
         incidents = [
             i

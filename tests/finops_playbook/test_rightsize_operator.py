@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from kubeheal.finops.model import Confidence, Recommendation, Resources, Status,
 from kubeheal.runtime.operator import OperatorEvent
 from kubeheal.runtime.rightsize_source import RightsizeSource
 from kubeheal.store import records as rec
+from support import until
 
 SPEED = 30.0
 """Cluster seconds per wall second."""
@@ -69,17 +70,6 @@ def playbooks(tmp_path: Any) -> PlaybookSet:
     extra, issues = parse_playbooks(PLAYBOOK, file=tmp_path / "rightsize.yaml")
     assert not issues, [str(i) for i in issues]
     return load_builtin_playbooks().merged(PlaybookSet.of(extra))
-
-
-async def until(predicate: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_a_recommendation_is_applied_in_verified_steps_one_per_cooldown(

@@ -37,6 +37,7 @@ from kubeheal.twin.cluster import Twin, build_twin
 from kubeheal.twin.pgserver import LocalPostgres
 from kubeheal.twin.server import serve_in_thread
 from kubeheal.twin.sim.faults import FaultSpec
+from support import until
 
 FAST = LeaderElectionTimings(lease_duration=2.0, renew_deadline=1.4, retry_period=0.25)
 NAMESPACE = "kubeheal-system"
@@ -157,16 +158,6 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     url = server.create_database("failover")
     yield url
     server.drop_database(url)
-
-
-async def until(predicate: Any, *, what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager

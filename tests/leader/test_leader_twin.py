@@ -24,6 +24,7 @@ from kubeheal.twin.apifaults import ApiFaultSettings
 from kubeheal.twin.clock import WallClock
 from kubeheal.twin.cluster import Twin
 from kubeheal.twin.server import serve_in_thread
+from support import until
 
 FAST = LeaderElectionTimings(lease_duration=2.0, renew_deadline=1.4, retry_period=0.25)
 NAMESPACE = "kubeheal-system"
@@ -96,17 +97,10 @@ async def candidates(served: Served, *names: str) -> AsyncIterator[list[Candidat
             await c.client.aclose()
 
 
-async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 async def test_two_candidates_elect_exactly_one_leader(served: Served) -> None:
     async with candidates(served, "replica-a", "replica-b") as (a, b):
         a.start()
-        await wait_until(lambda: a.elector.is_leader)
+        await until(lambda: a.elector.is_leader, what="a to lead", timeout=10.0)
         b.start()
         await asyncio.sleep(FAST.lease_duration + 0.5)  # b tried many times meanwhile
         assert a.elector.is_leader and not b.elector.is_leader
@@ -127,12 +121,12 @@ async def test_two_candidates_elect_exactly_one_leader(served: Served) -> None:
 async def test_a_crashed_leader_is_replaced_within_the_lease_duration(served: Served) -> None:
     async with candidates(served, "replica-a", "replica-b") as (a, b):
         a.start()
-        await wait_until(lambda: a.elector.is_leader)
+        await until(lambda: a.elector.is_leader, what="a to lead", timeout=10.0)
         b.start()
         await asyncio.sleep(0.6)
         await a.crash()
         killed = time.monotonic()
-        await wait_until(lambda: b.elector.is_leader, timeout=FAST.lease_duration + 3)
+        await until(lambda: b.elector.is_leader, what="b to lead", timeout=FAST.lease_duration + 3)
         failover = b.started_at[0] - killed
         assert failover <= FAST.lease_duration + 0.3, failover
         lease = served.lease()
@@ -143,14 +137,14 @@ async def test_a_crashed_leader_is_replaced_within_the_lease_duration(served: Se
 async def test_a_clean_shutdown_hands_over_at_once(served: Served) -> None:
     async with candidates(served, "replica-a", "replica-b") as (a, b):
         a.start()
-        await wait_until(lambda: a.elector.is_leader)
+        await until(lambda: a.elector.is_leader, what="a to lead", timeout=10.0)
         b.start()
         await asyncio.sleep(0.6)
         await a.shutdown()
         released = time.monotonic()
         lease = served.lease()
         assert lease is not None and "holderIdentity" not in lease["spec"]
-        await wait_until(lambda: b.elector.is_leader, timeout=FAST.lease_duration)
+        await until(lambda: b.elector.is_leader, what="b to lead", timeout=FAST.lease_duration)
         assert b.started_at[0] - released <= FAST.retry_period + 0.3
         assert a.stopped_at and not a.elector.is_leader
 
@@ -160,7 +154,7 @@ async def test_a_leader_cut_off_from_the_api_steps_down_before_the_lease_expires
 ) -> None:
     async with candidates(served, "replica-a") as (a,):
         a.start()
-        await wait_until(lambda: a.elector.is_leader)
+        await until(lambda: a.elector.is_leader, what="a to lead", timeout=10.0)
         served.twin.api_faults.configure(ApiFaultSettings(error_rate=1.0, error_codes=(503,)))
         cut = time.monotonic()
         assert a.task is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 import urllib.request
 from typing import Any
@@ -14,6 +13,7 @@ from kubeheal.twin.cluster import build_twin
 from kubeheal.twin.promstack import PromStack
 from kubeheal.twin.server import serve_in_thread
 from kubeheal.twin.sim.faults import FaultSpec
+from support import until_sync
 
 
 def _get(url: str) -> Any:
@@ -32,16 +32,6 @@ def _alerts(stack: PromStack, name: str) -> list[dict[str, Any]]:
     return [a for a in alerts if a["labels"]["alertname"] == name]
 
 
-def _wait(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def test_latency_spike_in_the_twin_fires_high_latency_for_its_deployment(
     promstack: PromStack,
 ) -> None:
@@ -54,12 +44,13 @@ def test_latency_spike_in_the_twin_fires_high_latency_for_its_deployment(
             wait_alertmanager=False,
         )
         # the pod -> Deployment mapping and the per-workload request rate work on real series
-        _wait(
+        until_sync(
             lambda: _query(
                 promstack, 'namespace_workload:http_requests:rate10s{deployment="sample-app"} > 0'
             ),
-            30,
-            "sample-app's request rate",
+            timeout=30,
+            what="sample-app's request rate",
+            every=0.25,
         )
         assert _alerts(promstack, "HighLatency") == []
 
@@ -72,10 +63,11 @@ def test_latency_spike_in_the_twin_fires_high_latency_for_its_deployment(
                 }
             )
         )
-        firing = _wait(
+        firing = until_sync(
             lambda: [a for a in _alerts(promstack, "HighLatency") if a["state"] == "firing"],
-            20,
-            "HighLatency to fire",
+            timeout=20,
+            what="HighLatency to fire",
+            every=0.25,
         )
         twin.faults.clear_all()
     labels = firing[0]["labels"]

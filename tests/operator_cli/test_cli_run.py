@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from kubeheal.twin.clock import WallClock
 from kubeheal.twin.cluster import build_twin
 from kubeheal.twin.server import serve_in_thread, write_kubeconfig
 from kubeheal.twin.sim.faults import FaultSpec
+from support import until_sync
 
 GOOD_PLAYBOOK = """\
 name: custom-crashloop-rollback
@@ -58,18 +58,6 @@ def _kubeheal(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _wait(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():  # type: ignore[operator]
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def twin_kubeconfig(tmp_path: Path) -> Iterator[tuple[Path, object]]:
     twin = build_twin(scenario="sample-app", clock=WallClock(speed=10))
@@ -101,7 +89,13 @@ def test_run_heals_reloads_playbooks_and_reports(
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: httpx.get(f"{base}/readyz").status_code == 200, 30, "readiness")
+        until_sync(
+            lambda: httpx.get(f"{base}/readyz").status_code == 200,
+            timeout=30,
+            what="readiness",
+            every=0.3,
+            ignore=(httpx.HTTPError,),
+        )
         ready = httpx.get(f"{base}/readyz").json()
         assert ready["checks"]["api_server"]["pods"]["synced"] is True
         assert "kubeheal_watch_events_total" in httpx.get(f"{base}/metrics").text
@@ -120,14 +114,22 @@ def test_run_heals_reloads_playbooks_and_reports(
                 and 'kubeheal_incidents_closed_total{resolution="auto"} 1.0' in text
             )
 
-        _wait(rolled_back, 60, "the rollback and the incident's resolution")
+        until_sync(
+            rolled_back,
+            timeout=60,
+            what="the rollback and the incident's resolution",
+            every=0.3,
+            ignore=(httpx.HTTPError,),
+        )
 
         # A broken edit is reported and the last good set kept; the operator keeps running.
         (playbooks / "custom.yaml").write_text(BROKEN_PLAYBOOK)
-        _wait(
+        until_sync(
             lambda: "playbooks" in httpx.get(f"{base}/readyz").json()["checks"],
-            20,
-            "the playbook error in /readyz",
+            timeout=20,
+            what="the playbook error in /readyz",
+            every=0.3,
+            ignore=(httpx.HTTPError,),
         )
         problem = httpx.get(f"{base}/readyz").json()["checks"]["playbooks"]
         assert "custom.yaml" in problem and "verification.check" in problem

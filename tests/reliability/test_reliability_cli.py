@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,9 @@ import pytest
 from kubeheal.twin.clock import WallClock
 from kubeheal.twin.cluster import Twin, build_twin
 from kubeheal.twin.server import serve_in_thread, write_kubeconfig
+from support import until_sync
+
+_NOT_YET = (httpx.HTTPError,)  # the replica's HTTP server is not up yet
 
 CONFIG = "guards:\n  cooldown: 1m\nserver:\n  auth: none\n"
 
@@ -29,19 +32,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _wait(predicate: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -82,7 +72,9 @@ def test_leader_reloads_settings_on_sighup_and_releases_the_lease_on_sigterm(
         return body
 
     try:
-        _wait(lambda: readyz()["role"] == "leader", "the replica to lead")
+        until_sync(
+            lambda: readyz()["role"] == "leader", what="the replica to lead", ignore=_NOT_YET
+        )
         body = readyz()
         assert body["status"] == "ready" and body["checks"]["leadership"]["role"] == "leader"
         assert body["checks"]["ledger"]["ok"] is True
@@ -97,13 +89,21 @@ def test_leader_reloads_settings_on_sighup_and_releases_the_lease_on_sigterm(
         # An invalid edit: refused, the last good settings kept, /readyz says degraded.
         config.write_text("guards:\n  cooldown: soon\n")
         proc.send_signal(signal.SIGHUP)
-        body = _wait(lambda: readyz() if readyz()["status"] == "degraded" else None, "degraded")
+        body = until_sync(
+            lambda: readyz() if readyz()["status"] == "degraded" else None,
+            what="degraded",
+            ignore=_NOT_YET,
+        )
         assert "guards.cooldown" in body["checks"]["settings"], body
         assert body["checks"]["leadership"]["role"] == "leader"
 
         # Fixed again (found by polling the file, no signal): healthy again.
         config.write_text(CONFIG.replace("1m", "4m"))
-        _wait(lambda: readyz()["status"] == "ready", "the fixed settings to load")
+        until_sync(
+            lambda: readyz()["status"] == "ready",
+            what="the fixed settings to load",
+            ignore=_NOT_YET,
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=40)

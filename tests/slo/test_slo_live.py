@@ -25,6 +25,7 @@ from kubeheal.slo.status import fetch_status
 from kubeheal.twin.clock import WallClock
 from kubeheal.twin.cluster import build_twin
 from kubeheal.twin.server import serve_in_thread
+from support import until_sync
 
 pytestmark = pytest.mark.slow
 
@@ -56,16 +57,6 @@ def counters(url: str) -> tuple[float, float]:
     return errors, total
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def test_error_burst_pages_and_the_budget_matches(promstack, twin_url: str) -> None:
     slos = load_specs([SPEC])
     outputs = render_outputs([("sample-app", slos)], GenerateOptions(tests=False))
@@ -75,7 +66,12 @@ def test_error_burst_pages_and_the_budget_matches(promstack, twin_url: str) -> N
         rule_files={"sample-app.rules.yml": outputs["sample-app.rules.yml"]},
         wait_alertmanager=False,
     )
-    wait_for(lambda: counters(twin_url)[1] > 300, 60, "sample-app to serve traffic")
+    until_sync(
+        lambda: counters(twin_url)[1] > 300,
+        timeout=60,
+        what="sample-app to serve traffic",
+        every=0.5,
+    )
     fault = httpx.post(
         f"{twin_url}/twin/faults",
         json={

@@ -8,8 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,24 +17,13 @@ import pytest
 from kubeheal.twin.clock import WallClock
 from kubeheal.twin.cluster import build_twin
 from kubeheal.twin.server import serve_in_thread, write_kubeconfig
+from support import until_sync
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -59,7 +47,12 @@ def test_run_serves_the_authenticated_webhook(wk, tmp_path: Path, kubeconfig: Pa
     base = f"http://127.0.0.1:{port}"
     auth = {"Authorization": "Bearer cli-token-93"}
     try:
-        _wait(lambda: httpx.get(f"{base}/readyz").status_code == 200, 30, "readiness")
+        until_sync(
+            lambda: httpx.get(f"{base}/readyz").status_code == 200,
+            timeout=30,
+            what="readiness",
+            ignore=(httpx.HTTPError,),
+        )
         body = wk.notification(wk.workload_alerts(2))
         assert httpx.post(f"{base}{wk.PATH}", json=body).status_code == 401
         answer = httpx.post(f"{base}{wk.PATH}", json=body, headers=auth)
@@ -70,12 +63,19 @@ def test_run_serves_the_authenticated_webhook(wk, tmp_path: Path, kubeconfig: Pa
             text = httpx.get(f"{base}/metrics").text
             return 'kubeheal_actions_total{action="scale_out",outcome="succeeded"} 1.0' in text
 
-        _wait(scaled_out, 30, "the alert's remediation")
+        until_sync(
+            scaled_out, timeout=30, what="the alert's remediation", ignore=(httpx.HTTPError,)
+        )
 
         def inbox() -> dict[str, object]:
             return dict(httpx.get(f"{base}/readyz").json()["checks"]["alert_inbox"])
 
-        _wait(lambda: inbox()["pending"] == 0, 10, "the inbox to be marked processed")
+        until_sync(
+            lambda: inbox()["pending"] == 0,
+            timeout=10,
+            what="the inbox to be marked processed",
+            ignore=(httpx.HTTPError,),
+        )
         assert inbox() == {"pending": 0, "recovered": True}
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,23 +25,13 @@ from kubeheal.server.serving import operator_http, serving
 from kubeheal.store import Ledger
 from kubeheal.store import records as rec
 from kubeheal.store.inbox import AlertInbox
+from support import until
 
 SPEED = 20.0
 SWEEP = 0.3
 TOKEN = "operator-test-token"
 SETTINGS = Settings(detection=DetectionSettings(missing_pdb=False))
 TARGET = rec.TargetRef(kind="Deployment", namespace="demo", name="sample-app")
-
-
-async def until(predicate: Callable[[], Any], *, what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def settled(operator: Operator, *, sweeps: int, timeout: float = 30.0) -> None:
