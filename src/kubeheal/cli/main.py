@@ -17,6 +17,7 @@ from kubeheal.cli.operator import register as register_operator_commands
 from kubeheal.cli.rightsize import rightsize_app
 from kubeheal.cli.slo import slo_app
 from kubeheal.cli.twin import twin_app
+from kubeheal.cli.up import register as register_up_command
 
 app = typer.Typer(
     name="kubeheal",
@@ -32,6 +33,7 @@ app.add_typer(rightsize_app, name="rightsize")
 app.add_typer(slo_app, name="slo")
 app.add_typer(chaos_app, name="chaos")
 register_operator_commands(app)
+register_up_command(app)
 
 
 @app.command()

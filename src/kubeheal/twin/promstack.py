@@ -79,15 +79,16 @@ class Binaries:
     amtool: str
 
 
-def find_binaries() -> Binaries:
-    """Locate the executables on PATH, or raise `PromStackError` naming the missing ones."""
+def find_binaries(search_path: str | None = None) -> Binaries:
+    """Locate the executables on PATH (or on ``search_path``, in PATH's syntax), or raise
+    `PromStackError` naming the missing ones."""
     names = {
         "prometheus": "prometheus",
         "promtool": "promtool",
         "alertmanager": "prometheus-alertmanager",
         "amtool": "amtool",
     }
-    found = {key: shutil.which(exe) for key, exe in names.items()}
+    found = {key: shutil.which(exe, path=search_path) for key, exe in names.items()}
     missing = [names[key] for key, path in found.items() if path is None]
     if missing:
         raise PromStackError(f"missing executables {', '.join(missing)}: {_SETUP_HINT}")
@@ -239,8 +240,11 @@ class PromStack:
         alert_resend_delay: str = "1s",
         startup_timeout: float = 30.0,
         log_level: str = "info",
+        search_path: str | None = None,
     ) -> None:
         self.workdir = Path(workdir)
+        self.search_path = search_path
+        """Where the executables are looked up (PATH's syntax; None: PATH)."""
         self.scrape_interval = scrape_interval
         self.evaluation_interval = evaluation_interval
         self.data_dir = Path(data_dir) if data_dir is not None else self.workdir / "prometheus-data"
@@ -323,7 +327,7 @@ class PromStack:
         """
         if self._prometheus is not None:
             raise PromStackError("the stack is already started")
-        self._bins = find_binaries()
+        self._bins = find_binaries(self.search_path)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "alertmanager-data").mkdir(exist_ok=True)
