@@ -52,6 +52,7 @@ FAST = LeaderElectionTimings(lease_duration=3.0, renew_deadline=2.0, retry_perio
 RARELY_EXERCISED: dict[tuple[str, str, str], str] = {
     ("", "pods", "delete"): "restart_pod (crashloop-restart playbook)",
     ("", "pods/log", "get"): "escalations attach the crashing container's last log lines",
+    ("", "configmaps", "patch"): "the web console's kill-switch button (server/console/views.py)",
     ("apps", "replicasets", "patch"): "the last-action annotation on a bare ReplicaSet target",
     ("apps", "statefulsets", "get"): "raise_memory_limit / scale_out on a StatefulSet",
     ("apps", "statefulsets", "patch"): "raise_memory_limit / scale_out on a StatefulSet",

@@ -248,6 +248,20 @@ class ServerSettings(_Section):
     )
     password_file: Path | None = Field(None, description="File holding the basic-auth password.")
     metrics_auth: bool = Field(False, description="Require credentials on /metrics too.")
+    viewer_token: SecretStr | None = Field(
+        None,
+        description="Read-only token of the web console (prefer viewer_token_file): logging "
+        "in with it gives the viewer role, which sees every page and changes nothing; the "
+        "token and password give the operator role. Not accepted by the API.",
+    )
+    viewer_token_file: Path | None = Field(
+        None, description="File holding the console's read-only token (re-read when it changes)."
+    )
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="The console's cookies get the Secure attribute: 'auto' when the request "
+        "came over HTTPS, 'always' (behind a TLS-terminating proxy), or 'never'.",
+    )
 
     @model_validator(mode="after")
     def _one_source_per_secret(self) -> ServerSettings:
@@ -255,6 +269,8 @@ class ServerSettings(_Section):
             raise ValueError("set token or token_file, not both")
         if self.password is not None and self.password_file is not None:
             raise ValueError("set password or password_file, not both")
+        if self.viewer_token is not None and self.viewer_token_file is not None:
+            raise ValueError("set viewer_token or viewer_token_file, not both")
         return self
 
 

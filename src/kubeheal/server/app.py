@@ -21,7 +21,12 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from kubeheal import __version__
-from kubeheal.server.auth import Authenticator, AuthMiddleware, auth_failures_counter
+from kubeheal.server.auth import (
+    Authenticator,
+    AuthMiddleware,
+    BrowserSessions,
+    auth_failures_counter,
+)
 
 __all__ = ["HealthSource", "create_app"]
 
@@ -48,6 +53,7 @@ def create_app(
     webhook: APIRouter | None = None,
     routers: Sequence[APIRouter] = (),
     auth: Authenticator | None = None,
+    browser: BrowserSessions | None = None,
 ) -> FastAPI:
     """The operator's HTTP app.
 
@@ -57,7 +63,8 @@ def create_app(
     receiver (`kubeheal.server.webhook.webhook_router`); ``routers`` are further API routers.
     ``auth`` defaults to an authenticator without secrets, which refuses every protected
     request: pass ``Authenticator.from_settings(settings.server)`` (or ``Authenticator.off()``
-    to serve without authentication).
+    to serve without authentication). ``browser`` adds the console's login sessions to the
+    middleware (`kubeheal.server.auth.BrowserSessions`); its router comes in ``routers``.
     """
     authenticator = auth if auth is not None else Authenticator()
     app = FastAPI(
@@ -136,5 +143,6 @@ def create_app(
         AuthMiddleware,
         authenticator=authenticator,
         failures=auth_failures_counter(registry),
+        browser=browser,
     )
     return app

@@ -15,6 +15,11 @@ rotates in place), and are never logged. ``server.auth: none`` turns the check o
 warning at start. When authentication is required and no secret is configured, every
 protected request is refused (401) and the start-up log says how to configure one.
 
+A browser login (the console, `kubeheal.server.console`) plugs in as a `BrowserSessions`:
+its login page is served without credentials, a request with no ``Authorization`` header
+but a valid session cookie passes, and an unauthenticated page request (GET) is redirected
+(303) to the login page instead of answered 401.
+
 Errors: `AuthConfigError` (a ``ValueError``) when a secret file cannot be read at start.
 """
 
@@ -30,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import SecretStr
@@ -42,6 +47,7 @@ __all__ = [
     "AuthConfigError",
     "AuthMiddleware",
     "Authenticator",
+    "BrowserSessions",
     "SecretSource",
     "auth_failures_counter",
 ]
@@ -237,6 +243,22 @@ def auth_failures_counter(registry: CollectorRegistry | None) -> Counter:
     )
 
 
+class BrowserSessions(Protocol):
+    """Browser logins the middleware honours (see the module docstring)."""
+
+    def exempt(self, path: str) -> bool:
+        """Whether ``path`` (the login page) is served without credentials."""
+        ...
+
+    def has_session(self, scope: Scope) -> bool:
+        """Whether the request carries a valid session cookie."""
+        ...
+
+    def login_redirect(self, scope: Scope) -> bytes | None:
+        """Where to send an unauthenticated request (a Location), or None to answer 401."""
+        ...
+
+
 class AuthMiddleware:
     """Refuses (401) HTTP requests without acceptable credentials; see the module docstring."""
 
@@ -246,13 +268,20 @@ class AuthMiddleware:
         *,
         authenticator: Authenticator,
         failures: Counter | None = None,
+        browser: BrowserSessions | None = None,
     ) -> None:
         self.app = app
         self.auth = authenticator
         self.failures = failures if failures is not None else auth_failures_counter(None)
+        self.browser = browser
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.auth.exempt(scope["path"]):
+        browser = self.browser
+        if (
+            scope["type"] != "http"
+            or self.auth.exempt(scope["path"])
+            or (browser is not None and browser.exempt(scope["path"]))
+        ):
             await self.app(scope, receive, send)
             return
         header = None
@@ -260,6 +289,9 @@ class AuthMiddleware:
             if name == b"authorization":
                 header = value
                 break
+        if header is None and browser is not None and browser.has_session(scope):
+            await self.app(scope, receive, send)
+            return
         problem = self.auth.check(header)
         if problem is None:
             await self.app(scope, receive, send)
@@ -267,6 +299,17 @@ class AuthMiddleware:
         self.failures.labels(reason=problem).inc()
         client = scope.get("client") or ("?", 0)
         log.info("refused %s %s from %s: %s", scope["method"], scope["path"], client[0], problem)
+        location = browser.login_redirect(scope) if browser is not None and header is None else None
+        if location is not None:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 303,
+                    "headers": [(b"location", location), (b"content-length", b"0")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
         body = b'{"detail":"' + problem.encode() + b'"}'
         await send(
             {

@@ -4,7 +4,8 @@
 over an assembled operator (`kubeheal.runtime.assembly`): readiness and liveness from its
 health (the operator, the ledger, leadership and the optional Prometheus and Alertmanager),
 /metrics from the operator's registry, the Alertmanager webhook writing to the ledger's inbox
-and handing what it commits to the alert consumer, and the incidents API. It starts nothing:
+and handing what it commits to the alert consumer, the incidents API, and the web console
+(`kubeheal.server.console`, under /console). It starts nothing:
 the assembly runs the loops among the operator's tasks.
 ``serving`` runs an app under uvicorn on an address bound before it starts (port 0 picks a
 free port) and yields its base URL.
@@ -29,7 +30,8 @@ from kubeheal.runtime.assembly import Assembly
 from kubeheal.runtime.health import OperatorHealth
 from kubeheal.runtime.tasks import Tasks
 from kubeheal.server.app import create_app
-from kubeheal.server.auth import Authenticator
+from kubeheal.server.auth import Authenticator, SecretSource
+from kubeheal.server.console import ConsoleBrowser, ConsoleContext, ConsoleGate, console_router
 from kubeheal.server.incidents_api import incidents_router
 from kubeheal.server.webhook import webhook_router
 from kubeheal.store.inbox import AlertInbox
@@ -83,14 +85,46 @@ def operator_http(
         clock=operator.now,
         on_ack=notifications.wake if notifications is not None else None,
     )
+    authenticator = auth if auth is not None else Authenticator.from_settings(settings.server)
+    gate = ConsoleGate(
+        auth=authenticator,
+        viewer=SecretSource.of(settings.server.viewer_token, settings.server.viewer_token_file),
+        cookie_secure=settings.server.cookie_secure,
+    )
+    console = console_router(
+        ConsoleContext(
+            ledger=assembly.ledger,
+            settings=lambda: operator.settings,
+            clock=operator.now,
+            gate=gate,
+            on_ack=notifications.wake if notifications is not None else None,
+            safety=lambda: _safety(assembly),
+            writer=operator.writer,
+        )
+    )
     app = create_app(
         registry=registry,
         health=assembly.health,
         webhook=webhook,
-        routers=[incidents],
-        auth=auth if auth is not None else Authenticator.from_settings(settings.server),
+        routers=[incidents, console],
+        auth=authenticator,
+        browser=ConsoleBrowser(gate),
     )
     return OperatorHttp(app=app, inbox=assembly.inbox, consumer=consumer, health=assembly.health)
+
+
+def _safety(assembly: Assembly) -> dict[str, Any]:
+    """The console's safety panel: what the running operator knows right now."""
+    operator = assembly.operator
+    switch = operator.kill_switch
+    return {
+        "kill_switch_state": switch.state.value,
+        "kill_switch_reason": switch.reason,
+        "kill_switch_since": switch.since,
+        "role": assembly.health.role,
+        "acting": operator.acting,
+        "cordoned": [n.metadata.name for n in operator.targets.view.nodes if n.spec.unschedulable],
+    }
 
 
 def split_listen(listen: str) -> tuple[str, int]:
