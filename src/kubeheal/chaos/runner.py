@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
+from kubeheal.aio.tasks import named_task
 from kubeheal.chaos.errors import (
     BudgetRefused,
     ChaosError,
@@ -126,7 +127,7 @@ class ChaosEnv:
 async def _always(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``make()`` to the end even if the caller is cancelled meanwhile; re-raise the
     cancellation afterwards."""
-    task = asyncio.ensure_future(make())
+    task = named_task(f"chaos:{getattr(make, '__name__', 'step')}", make())
     cancelled = False
     while True:
         try:
@@ -559,7 +560,7 @@ class ExperimentRunner:
             journal.ended_at = self._now()
             journal.wall_seconds = self.env.wall() - wall0
             return journal
-        prober = asyncio.ensure_future(self._probe_loop())
+        prober = named_task(f"chaos-probes:{self.experiment.name}", self._probe_loop())
         interrupted = False
         try:
             for fault in self.experiment.method:
