@@ -6,11 +6,11 @@ Two families, each a list of functions ``(GuardContext) -> Allow | Block``:
   flapping, attempts per incident, namespace and global budgets (circuit breaker);
 - action guards, checked on the concrete action: cooldown per target and disruption class
   (``params.disruption``: actions of class ``none`` are never held back), blast radius (a ready
-  pod restarted, or a rolling change started while pods are unavailable),
-  PodDisruptionBudgets, node cordon share and concurrency, GitOps ownership, and the error
-  budget policy (disruptive actions wait while an affected workload's SLO budget is low; the
-  budgets arrive as data in ``History.error_budgets``; ``budget_allows`` is the same check
-  for callers outside planning, such as chaos experiments).
+  pod restarted, or a rolling change started while pods are unavailable), never the last
+  ready replica, PodDisruptionBudgets, node cordon share and concurrency, GitOps ownership,
+  and the error budget policy (disruptive actions wait while an affected workload's SLO
+  budget is low; the budgets arrive as data in ``History.error_budgets``; ``budget_allows``
+  is the same check for callers outside planning, such as chaos experiments).
 
 A ``Block`` with ``escalate=True`` means "stop trying, hand over to humans"; without it,
 "not now" (the runtime decides again later). Dry-run is not a guard: plans are marked.
@@ -68,6 +68,7 @@ __all__ = [
     "gitops",
     "gitops_patch",
     "kill_switch",
+    "last_ready_replica",
     "max_attempts",
     "node_drain_limits",
     "pdb_respected",
@@ -321,6 +322,25 @@ def blast_radius(ctx: GuardContext) -> Verdict:
     return Allow(guard="blast_radius")
 
 
+def last_ready_replica(ctx: GuardContext) -> Verdict:
+    """Restarting a ready pod never takes the workload's last ready replica: another pod of
+    the workload must be ready (whatever ``max_disrupted_share`` allows)."""
+    params = ctx.params
+    if not isinstance(params, RestartPod) or not params.pod_ready:
+        return Allow(guard="last_ready_replica")
+    others = [
+        p
+        for p in ctx.view.pods_of(ctx.incident.target)
+        if p.ready and p.metadata.deletion_timestamp is None and p.metadata.name != params.pod
+    ]
+    if not others:
+        return Block(
+            guard="last_ready_replica",
+            reason=f"pod {params.pod} is the last ready replica of {ctx.incident.target}",
+        )
+    return Allow(guard="last_ready_replica")
+
+
 def pdb_respected(ctx: GuardContext) -> Verdict:
     """Restarting a ready pod needs every PodDisruptionBudget covering it to allow one more
     disruption (evictions of drains are retried by the action itself)."""
@@ -526,6 +546,7 @@ ACTION_GUARDS: tuple[Guard, ...] = (
     gitops,
     cooldown,
     blast_radius,
+    last_ready_replica,
     pdb_respected,
     node_drain_limits,
     error_budget,
