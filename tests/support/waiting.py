@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 __all__ = ["DEADLINE", "until", "until_sync"]
 
@@ -22,24 +22,39 @@ DEADLINE = 30.0
 """Default wall-clock deadline of a wait, in seconds."""
 
 
-def _timed_out(
-    timeout: float, what: str, error: BaseException | None, context: Callable[[], str] | None
-) -> AssertionError:
-    message = f"timed out after {timeout:g}s waiting for {what}"
-    if error is not None:
-        message += f" (last error: {type(error).__name__}: {error})"
-    if context is not None:
-        message += f"\n{context()}"
-    return AssertionError(message)
+class _Poll(Generic[T]):
+    """One wait: tries the predicate and says when it is time to fail."""
 
+    def __init__(
+        self,
+        predicate: Callable[[], T],
+        *,
+        what: str,
+        timeout: float,
+        ignore: tuple[type[BaseException], ...],
+        context: Callable[[], str] | None,
+    ) -> None:
+        self.predicate, self.what, self.timeout = predicate, what, timeout
+        self.ignore, self.context = ignore, context
+        self.deadline = time.monotonic() + timeout
 
-def _try(
-    predicate: Callable[[], T], ignore: tuple[type[BaseException], ...]
-) -> tuple[T | None, BaseException | None]:
-    try:
-        return predicate(), None
-    except ignore as e:  # "not yet", e.g. a server that is still starting
-        return None, e
+    def check(self) -> T | None:
+        """The predicate's value when truthy, else None; raises once the deadline passed."""
+        error: BaseException | None = None
+        try:
+            value = self.predicate()
+        except self.ignore as e:  # "not yet", e.g. a server that is still starting
+            value, error = None, e
+        if value:
+            return value
+        if time.monotonic() >= self.deadline:
+            message = f"timed out after {self.timeout:g}s waiting for {self.what}"
+            if error is not None:
+                message += f" (last error: {type(error).__name__}: {error})"
+            if self.context is not None:
+                message += f"\n{self.context()}"
+            raise AssertionError(message)
+        return None
 
 
 async def until(
@@ -56,14 +71,10 @@ async def until(
     ``ignore`` lists exception types that mean "not yet" (the last one is named on timeout);
     ``context`` adds a description of the state (e.g. the operator's timeline) to the failure.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        value, error = _try(predicate, ignore)
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise _timed_out(timeout, what, error, context)
+    poll = _Poll(predicate, what=what, timeout=timeout, ignore=ignore, context=context)
+    while (value := poll.check()) is None:
         await asyncio.sleep(every)
+    return value
 
 
 def until_sync(
@@ -76,11 +87,7 @@ def until_sync(
     context: Callable[[], str] | None = None,
 ) -> T:
     """:func:`until` for tests without an event loop (a subprocess, a server in a thread)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value, error = _try(predicate, ignore)
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise _timed_out(timeout, what, error, context)
+    poll = _Poll(predicate, what=what, timeout=timeout, ignore=ignore, context=context)
+    while (value := poll.check()) is None:
         time.sleep(every)
+    return value
