@@ -43,6 +43,7 @@ from kubeheal.model.selectors import LabelSelector, selector_matches
 __all__ = [
     "ANNOTATION_ROLLED_BACK_FROM",
     "POD_TEMPLATE_HASH",
+    "config_refs",
     "create_pdb",
     "delete_pdb",
     "raise_hpa_max",
@@ -71,12 +72,79 @@ def _containers(template: Any) -> list[dict[str, Any]]:
     return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
 
 
-def _container_key(template: Any) -> list[tuple[str, str, str]]:
-    """What a rollback compares: each container's name, image and resources."""
-    return sorted(
-        (str(c.get("name", "")), str(c.get("image", "")), repr(_canon(c.get("resources") or {})))
+def _template_key(template: Any) -> Any:
+    """What a rollback compares: each container's name, image, resources and literal env
+    values, the ConfigMaps and Secrets the template references and its annotations (a
+    config checksum): a rollout that changed only its configuration is rolled back too.
+    Fields the API server defaults (pull policy, volume modes, ...) are left out, so a
+    template equals the ReplicaSet's copy of it however either was defaulted."""
+    containers = sorted(
+        (
+            str(c.get("name", "")),
+            str(c.get("image", "")),
+            repr(_canon(c.get("resources") or {})),
+            repr(
+                sorted(
+                    (str(e.get("name", "")), str(e.get("value", "")))
+                    for e in c.get("env") or []
+                    if isinstance(e, dict)
+                )
+            ),
+        )
         for c in _containers(template)
     )
+    annotations = dig(template, "metadata", "annotations") if isinstance(template, dict) else None
+    return (
+        containers,
+        sorted(config_refs(template)),
+        _canon(annotations if isinstance(annotations, dict) else {}),
+    )
+
+
+def _refs(value: Any, kind: str, key: str) -> set[str]:
+    name = value.get(key) if isinstance(value, dict) else None
+    return {f"{kind}/{name}"} if isinstance(name, str) and name else set()
+
+
+def config_refs(template: Any) -> set[str]:
+    """The ``configmap/NAME`` and ``secret/NAME`` a pod template references (volumes,
+    projected volumes, envFrom, env valueFrom of every container and init container)."""
+    spec = dig(template, "spec") if isinstance(template, dict) else None
+    if not isinstance(spec, dict):
+        return set()
+    found: set[str] = set()
+    for volume in spec.get("volumes") or []:
+        if not isinstance(volume, dict):
+            continue
+        found |= _refs(volume.get("configMap"), "configmap", "name")
+        found |= _refs(volume.get("secret"), "secret", "secretName")
+        for source in dig(volume, "projected", "sources") or []:
+            if isinstance(source, dict):
+                found |= _refs(source.get("configMap"), "configmap", "name")
+                found |= _refs(source.get("secret"), "secret", "name")
+    for group in ("initContainers", "containers"):
+        for container in spec.get(group) or []:
+            if not isinstance(container, dict):
+                continue
+            for source in container.get("envFrom") or []:
+                if isinstance(source, dict):
+                    found |= _refs(source.get("configMapRef"), "configmap", "name")
+                    found |= _refs(source.get("secretRef"), "secret", "name")
+            for env in container.get("env") or []:
+                ref = dig(env, "valueFrom") if isinstance(env, dict) else None
+                if isinstance(ref, dict):
+                    found |= _refs(ref.get("configMapKeyRef"), "configmap", "name")
+                    found |= _refs(ref.get("secretKeyRef"), "secret", "name")
+    return found
+
+
+def _annotation_changes(current: Any, wanted: Any) -> list[str]:
+    """Pod template annotations that differ (e.g. a config checksum), by key."""
+    before = dig(current, "metadata", "annotations") or {}
+    after = dig(wanted, "metadata", "annotations") or {}
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return []
+    return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
 
 
 def _canon(value: Any) -> Any:
@@ -133,7 +201,14 @@ async def rollback_deployment(ctx: Context, p: RollbackDeployment) -> ActionOutc
             "previous_images": [f"{k}={v}" for k, v in sorted(before.items())],
             "images": [f"{k}={v}" for k, v in sorted(after.items())],
         }
-        if _container_key(current) == _container_key(wanted):
+        refs_before, refs_after = config_refs(current), config_refs(wanted)
+        if refs_before != refs_after:
+            evidence["previous_config"] = sorted(refs_before - refs_after)
+            evidence["config"] = sorted(refs_after - refs_before)
+        annotations = _annotation_changes(current, wanted)
+        if annotations:
+            evidence["template_annotations_changed"] = annotations
+        if _template_key(current) == _template_key(wanted):
             return noop(
                 f"already at the template of revision {p.to_revision} ({p.to_replica_set})",
                 ctx,
@@ -168,6 +243,9 @@ async def rollback_deployment(ctx: Context, p: RollbackDeployment) -> ActionOutc
             dry_run=ctx.dry_run,
         )
         images = ", ".join(f"{k}={v}" for k, v in sorted(after.items()))
+        if refs_before != refs_after:
+            images += "; " + ", ".join(sorted(refs_after - refs_before)) + " instead of "
+            images += ", ".join(sorted(refs_before - refs_after)) or "none"
         change = (
             f"roll Deployment {p.namespace}/{p.deployment} back from revision "
             f"{p.from_revision} to {p.to_revision} ({images})"
