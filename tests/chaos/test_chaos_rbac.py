@@ -14,6 +14,7 @@ import yaml
 
 from kubeheal.chaos.journal import RunStatus
 from kubeheal.chaos.runner import ExperimentRunner
+from kubeheal.chaos.sampling import OutageSampler, from_kube
 from kubeheal.chaos.spec import parse_experiment
 
 RBAC = Path(__file__).parents[2] / "deploy" / "chaos-rbac.yaml"
@@ -122,7 +123,14 @@ async def test_every_call_of_the_native_faults_is_granted(chaos_twin: Any) -> No
                 "settings": {"probe_interval": "5s", "stable_for": "5s", "observe_after": "5s"},
             }
         )
+        # the replica-outage figures sample the Deployments through the API, as on a cluster
+        sampler = OutageSampler(
+            read=from_kube(kit.writer), clock=kit.env.clock, sleep=kit.env.sleep
+        )
+        kit.env.outages = sampler
+        await sampler.sample()
         journal = await ExperimentRunner(exp, kit.env).run()
+    assert sampler.samples and sampler.failures == 0
     drained = next(f for f in journal.faults if f.name == "drain")
     assert "pods evicted" in drained.rounds[0] and " 0 pods" not in drained.rounds[0], (
         drained.rounds
