@@ -5,7 +5,7 @@ their containers, deployments, replica sets, HPAs, PDBs, persistent volumes and 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kubeheal.twin.metrics.exposition import (
@@ -29,8 +29,32 @@ from kubeheal.twin.metrics.scrape import PodInfo, Scrape
 __all__ = ["KubeStateMetrics"]
 
 
+def namespaced(meta: Mapping[str, Any], label: str) -> str:
+    """The labels naming a namespaced object: ``namespace="ns",<label>="name"``."""
+    return (
+        f'namespace="{escape(str(meta.get("namespace", "")))}",'
+        f'{label}="{escape(str(meta["name"]))}"'
+    )
+
+
 class KubeStateMetrics(Scrape):
     """The kube-state-metrics exporters of one scrape."""
+
+    def _info(self, family: str, base: str, pairs: Iterable[tuple[str, str]]) -> None:
+        """An info-style series: ``base`` and ``pairs`` as labels, value 1."""
+        self.expo.add(family, base + "," + series_labels(pairs), 1)
+
+    def _one_hot(
+        self, family: str, base: str, label: str, candidates: Iterable[str], actual: object
+    ) -> None:
+        """One series per candidate of ``label``: 1 for ``actual``, 0 for the others."""
+        for candidate in candidates:
+            self.expo.add(family, f'{base},{label}="{candidate}"', 1 if actual == candidate else 0)
+
+    def _ints(self, base: str, rows: Iterable[tuple[str, Mapping[str, Any], str, int]]) -> None:
+        """``(family, source, key, default)``: the integer ``source[key]`` as a series."""
+        for family, source, key, default in rows:
+            self.expo.add(family, base, int(source.get(key, default)))
 
     def namespaces(self) -> None:
         for ns in self._objects("", "v1", "namespaces"):
@@ -38,12 +62,13 @@ class KubeStateMetrics(Scrape):
             phase = (ns.get("status") or {}).get("phase") or (
                 "Terminating" if ns["metadata"].get("deletionTimestamp") else "Active"
             )
-            for candidate in NAMESPACE_PHASES:
-                self.expo.add(
-                    "kube_namespace_status_phase",
-                    f'namespace="{escape(name)}",phase="{candidate}"',
-                    1 if phase == candidate else 0,
-                )
+            self._one_hot(
+                "kube_namespace_status_phase",
+                f'namespace="{escape(name)}"',
+                "phase",
+                NAMESPACE_PHASES,
+                phase,
+            )
 
     def nodes(self) -> None:
         expo = self.expo
@@ -62,27 +87,23 @@ class KubeStateMetrics(Scrape):
                 "",
             )
             self.node_kernel[name] = str(info.get("kernelVersion", ""))
-            expo.add(
+            self._info(
                 "kube_node_info",
-                base
-                + ","
-                + series_labels(
+                base,
+                (
+                    ("kernel_version", str(info.get("kernelVersion", ""))),
+                    ("os_image", str(info.get("osImage", ""))),
                     (
-                        ("kernel_version", str(info.get("kernelVersion", ""))),
-                        ("os_image", str(info.get("osImage", ""))),
-                        (
-                            "container_runtime_version",
-                            str(info.get("containerRuntimeVersion", "")),
-                        ),
-                        ("kubelet_version", str(info.get("kubeletVersion", ""))),
-                        ("kubeproxy_version", str(info.get("kubeProxyVersion", ""))),
-                        ("provider_id", str(spec.get("providerID", ""))),
-                        ("pod_cidr", str(spec.get("podCIDR", ""))),
-                        ("system_uuid", str(info.get("systemUUID", ""))),
-                        ("internal_ip", internal_ip),
-                    )
+                        "container_runtime_version",
+                        str(info.get("containerRuntimeVersion", "")),
+                    ),
+                    ("kubelet_version", str(info.get("kubeletVersion", ""))),
+                    ("kubeproxy_version", str(info.get("kubeProxyVersion", ""))),
+                    ("provider_id", str(spec.get("providerID", ""))),
+                    ("pod_cidr", str(spec.get("podCIDR", ""))),
+                    ("system_uuid", str(info.get("systemUUID", ""))),
+                    ("internal_ip", internal_ip),
                 ),
-                1,
             )
             for key in sorted(meta.get("labels") or {}):
                 if key.startswith("node-role.kubernetes.io/"):
@@ -93,18 +114,14 @@ class KubeStateMetrics(Scrape):
                 expo.add("kube_node_created", base, created)
             expo.add("kube_node_spec_unschedulable", base, 1 if spec.get("unschedulable") else 0)
             for taint in spec.get("taints") or []:
-                expo.add(
+                self._info(
                     "kube_node_spec_taint",
-                    base
-                    + ","
-                    + series_labels(
-                        (
-                            ("key", str(taint.get("key", ""))),
-                            ("value", str(taint.get("value", ""))),
-                            ("effect", str(taint.get("effect", ""))),
-                        )
+                    base,
+                    (
+                        ("key", str(taint.get("key", ""))),
+                        ("value", str(taint.get("value", ""))),
+                        ("effect", str(taint.get("effect", ""))),
                     ),
-                    1,
                 )
             for cond in status.get("conditions") or []:
                 condition_series(expo, "kube_node_status_condition", base, cond)
@@ -130,28 +147,24 @@ class KubeStateMetrics(Scrape):
             node = str(spec.get("nodeName", ""))
             owners = meta.get("ownerReferences") or []
             controller = next((o for o in owners if o.get("controller")), None)
-            expo.add(
+            self._info(
                 "kube_pod_info",
-                base
-                + ","
-                + series_labels(
+                base,
+                (
+                    ("host_ip", str(status.get("hostIP", ""))),
+                    ("pod_ip", str(status.get("podIP", ""))),
+                    ("node", node),
                     (
-                        ("host_ip", str(status.get("hostIP", ""))),
-                        ("pod_ip", str(status.get("podIP", ""))),
-                        ("node", node),
-                        (
-                            "created_by_kind",
-                            str(controller.get("kind", "")) if controller else "<none>",
-                        ),
-                        (
-                            "created_by_name",
-                            str(controller.get("name", "")) if controller else "<none>",
-                        ),
-                        ("priority_class", str(spec.get("priorityClassName", ""))),
-                        ("host_network", "true" if spec.get("hostNetwork") else "false"),
-                    )
+                        "created_by_kind",
+                        str(controller.get("kind", "")) if controller else "<none>",
+                    ),
+                    (
+                        "created_by_name",
+                        str(controller.get("name", "")) if controller else "<none>",
+                    ),
+                    ("priority_class", str(spec.get("priorityClassName", ""))),
+                    ("host_network", "true" if spec.get("hostNetwork") else "false"),
                 ),
-                1,
             )
             self._owner_series("kube_pod_owner", base, owners)
             label_pairs = map_labels("label_", labels)
@@ -170,12 +183,7 @@ class KubeStateMetrics(Scrape):
                     expo.add(ts_family, base, ts)
             phase = status.get("phase")
             if phase:
-                for candidate in POD_PHASES:
-                    expo.add(
-                        "kube_pod_status_phase",
-                        f'{base},phase="{candidate}"',
-                        1 if phase == candidate else 0,
-                    )
+                self._one_hot("kube_pod_status_phase", base, "phase", POD_PHASES, phase)
             for cond in status.get("conditions") or []:
                 cond_family = {
                     "Ready": "kube_pod_status_ready",
@@ -190,13 +198,9 @@ class KubeStateMetrics(Scrape):
                         f'{base},condition="{label}"',
                         1 if cond_status == api_value else 0,
                     )
-            reason = status.get("reason")
-            for candidate in POD_STATUS_REASONS:
-                expo.add(
-                    "kube_pod_status_reason",
-                    f'{base},reason="{candidate}"',
-                    1 if reason == candidate else 0,
-                )
+            self._one_hot(
+                "kube_pod_status_reason", base, "reason", POD_STATUS_REASONS, status.get("reason")
+            )
             self._container_statuses(pod, base)
             self._container_resources(pod, base, node)
 
@@ -209,18 +213,14 @@ class KubeStateMetrics(Scrape):
             )
             return
         for ref in owners:
-            self.expo.add(
+            self._info(
                 family,
-                base
-                + ","
-                + series_labels(
-                    (
-                        ("owner_kind", str(ref.get("kind", ""))),
-                        ("owner_name", str(ref.get("name", ""))),
-                        ("owner_is_controller", "true" if ref.get("controller") else "false"),
-                    )
+                base,
+                (
+                    ("owner_kind", str(ref.get("kind", ""))),
+                    ("owner_name", str(ref.get("name", ""))),
+                    ("owner_is_controller", "true" if ref.get("controller") else "false"),
                 ),
-                1,
             )
 
     def _container_statuses(self, pod: Obj, base: str) -> None:
@@ -234,19 +234,15 @@ class KubeStateMetrics(Scrape):
             cbase = f'{base},container="{escape(cname)}"'
             state = cs.get("state") or {}
             last = (cs.get("lastState") or {}).get("terminated")
-            expo.add(
+            self._info(
                 "kube_pod_container_info",
-                cbase
-                + ","
-                + series_labels(
-                    (
-                        ("image_spec", spec_images.get(cname, "")),
-                        ("image", str(cs.get("image", ""))),
-                        ("image_id", str(cs.get("imageID", ""))),
-                        ("container_id", str(cs.get("containerID", ""))),
-                    )
+                cbase,
+                (
+                    ("image_spec", spec_images.get(cname, "")),
+                    ("image", str(cs.get("image", ""))),
+                    ("image_id", str(cs.get("imageID", ""))),
+                    ("container_id", str(cs.get("containerID", ""))),
                 ),
-                1,
             )
             waiting, running, terminated = (
                 state.get("waiting"),
@@ -307,22 +303,26 @@ class KubeStateMetrics(Scrape):
         for dep in self._objects("apps", "v1", "deployments"):
             meta, spec = dep["metadata"], dep.get("spec") or {}
             status = dep.get("status") or {}
-            base = (
-                f'namespace="{escape(str(meta.get("namespace", "")))}",'
-                f'deployment="{escape(str(meta["name"]))}"'
-            )
+            base = namespaced(meta, "deployment")
             expo.add("kube_deployment_spec_replicas", base, int(spec.get("replicas", 1)))
             expo.add("kube_deployment_spec_paused", base, 1 if spec.get("paused") else 0)
-            for family, key in (
-                ("kube_deployment_status_replicas", "replicas"),
-                ("kube_deployment_status_replicas_ready", "readyReplicas"),
-                ("kube_deployment_status_replicas_available", "availableReplicas"),
-                ("kube_deployment_status_replicas_unavailable", "unavailableReplicas"),
-                ("kube_deployment_status_replicas_updated", "updatedReplicas"),
-                ("kube_deployment_status_observed_generation", "observedGeneration"),
-            ):
-                expo.add(family, base, int(status.get(key, 0)))
-            expo.add("kube_deployment_metadata_generation", base, int(meta.get("generation", 0)))
+            self._ints(
+                base,
+                (
+                    *(
+                        (f"kube_deployment_status_{suffix}", status, key, 0)
+                        for suffix, key in (
+                            ("replicas", "replicas"),
+                            ("replicas_ready", "readyReplicas"),
+                            ("replicas_available", "availableReplicas"),
+                            ("replicas_unavailable", "unavailableReplicas"),
+                            ("replicas_updated", "updatedReplicas"),
+                            ("observed_generation", "observedGeneration"),
+                        )
+                    ),
+                    ("kube_deployment_metadata_generation", meta, "generation", 0),
+                ),
+            )
             for cond in status.get("conditions") or []:
                 condition_series(
                     expo,
@@ -333,19 +333,18 @@ class KubeStateMetrics(Scrape):
                 )
 
     def replicasets(self) -> None:
-        expo = self.expo
         for rs in self._objects("apps", "v1", "replicasets"):
             meta, spec = rs["metadata"], rs.get("spec") or {}
             status = rs.get("status") or {}
-            base = (
-                f'namespace="{escape(str(meta.get("namespace", "")))}",'
-                f'replicaset="{escape(str(meta["name"]))}"'
-            )
+            base = namespaced(meta, "replicaset")
             self._owner_series("kube_replicaset_owner", base, meta.get("ownerReferences") or [])
-            expo.add("kube_replicaset_spec_replicas", base, int(spec.get("replicas", 1)))
-            expo.add("kube_replicaset_status_replicas", base, int(status.get("replicas", 0)))
-            expo.add(
-                "kube_replicaset_status_ready_replicas", base, int(status.get("readyReplicas", 0))
+            self._ints(
+                base,
+                (
+                    ("kube_replicaset_spec_replicas", spec, "replicas", 1),
+                    ("kube_replicaset_status_replicas", status, "replicas", 0),
+                    ("kube_replicaset_status_ready_replicas", status, "readyReplicas", 0),
+                ),
             )
 
     def hpas(self) -> None:
@@ -353,38 +352,24 @@ class KubeStateMetrics(Scrape):
         for hpa in self._objects("autoscaling", "v2", "horizontalpodautoscalers"):
             meta, spec = hpa["metadata"], hpa.get("spec") or {}
             status = hpa.get("status") or {}
-            base = (
-                f'namespace="{escape(str(meta.get("namespace", "")))}",'
-                f'horizontalpodautoscaler="{escape(str(meta["name"]))}"'
-            )
+            base = namespaced(meta, "horizontalpodautoscaler")
             ref = spec.get("scaleTargetRef") or {}
-            expo.add(
+            self._info(
                 "kube_horizontalpodautoscaler_info",
-                base
-                + ","
-                + series_labels(
-                    (
-                        ("scaletargetref_api_version", str(ref.get("apiVersion", ""))),
-                        ("scaletargetref_kind", str(ref.get("kind", ""))),
-                        ("scaletargetref_name", str(ref.get("name", ""))),
-                    )
+                base,
+                (
+                    ("scaletargetref_api_version", str(ref.get("apiVersion", ""))),
+                    ("scaletargetref_kind", str(ref.get("kind", ""))),
+                    ("scaletargetref_name", str(ref.get("name", ""))),
                 ),
-                1,
             )
-            expo.add(
-                "kube_horizontalpodautoscaler_metadata_generation",
+            self._ints(
                 base,
-                int(meta.get("generation", 0)),
-            )
-            expo.add(
-                "kube_horizontalpodautoscaler_spec_max_replicas",
-                base,
-                int(spec.get("maxReplicas", 0)),
-            )
-            expo.add(
-                "kube_horizontalpodautoscaler_spec_min_replicas",
-                base,
-                int(spec.get("minReplicas", 1)),
+                (
+                    ("kube_horizontalpodautoscaler_metadata_generation", meta, "generation", 0),
+                    ("kube_horizontalpodautoscaler_spec_max_replicas", spec, "maxReplicas", 0),
+                    ("kube_horizontalpodautoscaler_spec_min_replicas", spec, "minReplicas", 1),
+                ),
             )
             for metric in spec.get("metrics") or []:
                 self._hpa_metric(
@@ -394,16 +379,15 @@ class KubeStateMetrics(Scrape):
                 self._hpa_metric(
                     "kube_horizontalpodautoscaler_status_target_metric", base, metric, "current"
                 )
-            expo.add(
-                "kube_horizontalpodautoscaler_status_current_replicas",
+            self._ints(
                 base,
-                int(status.get("currentReplicas", 0)),
-            )
-            expo.add(
-                "kube_horizontalpodautoscaler_status_desired_replicas",
-                base,
-                int(status.get("desiredReplicas", 0)),
-            )
+                (
+                    ("kube_horizontalpodautoscaler_status_current_replicas", status,
+                     "currentReplicas", 0),
+                    ("kube_horizontalpodautoscaler_status_desired_replicas", status,
+                     "desiredReplicas", 0),
+                ),
+            )  # fmt: skip
             for cond in status.get("conditions") or []:
                 condition_series(expo, "kube_horizontalpodautoscaler_status_condition", base, cond)
 
@@ -436,18 +420,20 @@ class KubeStateMetrics(Scrape):
     def pdbs(self) -> None:
         for pdb in self._objects("policy", "v1", "poddisruptionbudgets"):
             meta, status = pdb["metadata"], pdb.get("status") or {}
-            base = (
-                f'namespace="{escape(str(meta.get("namespace", "")))}",'
-                f'poddisruptionbudget="{escape(str(meta["name"]))}"'
+            base = namespaced(meta, "poddisruptionbudget")
+            self._ints(
+                base,
+                (
+                    (f"kube_poddisruptionbudget_status_{suffix}", status, key, 0)
+                    for suffix, key in (
+                        ("current_healthy", "currentHealthy"),
+                        ("desired_healthy", "desiredHealthy"),
+                        ("pod_disruptions_allowed", "disruptionsAllowed"),
+                        ("expected_pods", "expectedPods"),
+                        ("observed_generation", "observedGeneration"),
+                    )
+                ),
             )
-            for family, key in (
-                ("kube_poddisruptionbudget_status_current_healthy", "currentHealthy"),
-                ("kube_poddisruptionbudget_status_desired_healthy", "desiredHealthy"),
-                ("kube_poddisruptionbudget_status_pod_disruptions_allowed", "disruptionsAllowed"),
-                ("kube_poddisruptionbudget_status_expected_pods", "expectedPods"),
-                ("kube_poddisruptionbudget_status_observed_generation", "observedGeneration"),
-            ):
-                self.expo.add(family, base, int(status.get(key, 0)))
 
     def volumes(self) -> None:
         expo = self.expo
@@ -456,55 +442,36 @@ class KubeStateMetrics(Scrape):
             base = f'persistentvolume="{escape(str(meta["name"]))}"'
             phase = (pv.get("status") or {}).get("phase")
             if phase:
-                for candidate in PV_PHASES:
-                    expo.add(
-                        "kube_persistentvolume_status_phase",
-                        f'{base},phase="{candidate}"',
-                        1 if phase == candidate else 0,
-                    )
+                self._one_hot("kube_persistentvolume_status_phase", base, "phase", PV_PHASES, phase)
             capacity = quantity_value((spec.get("capacity") or {}).get("storage", "0"))
             expo.add("kube_persistentvolume_capacity_bytes", base, capacity or 0.0)
             claim = spec.get("claimRef")
             if claim:
-                expo.add(
+                self._info(
                     "kube_persistentvolume_claim_ref",
-                    base
-                    + ","
-                    + series_labels(
-                        (
-                            ("claim_namespace", str(claim.get("namespace", ""))),
-                            ("name", str(claim.get("name", ""))),
-                        )
+                    base,
+                    (
+                        ("claim_namespace", str(claim.get("namespace", ""))),
+                        ("name", str(claim.get("name", ""))),
                     ),
-                    1,
                 )
         for pvc in self._objects("", "v1", "persistentvolumeclaims"):
             meta, spec = pvc["metadata"], pvc.get("spec") or {}
-            base = (
-                f'namespace="{escape(str(meta.get("namespace", "")))}",'
-                f'persistentvolumeclaim="{escape(str(meta["name"]))}"'
-            )
-            expo.add(
+            base = namespaced(meta, "persistentvolumeclaim")
+            self._info(
                 "kube_persistentvolumeclaim_info",
-                base
-                + ","
-                + series_labels(
-                    (
-                        ("storageclass", str(spec.get("storageClassName") or "")),
-                        ("volumename", str(spec.get("volumeName", ""))),
-                        ("volumemode", str(spec.get("volumeMode", "Filesystem"))),
-                    )
+                base,
+                (
+                    ("storageclass", str(spec.get("storageClassName") or "")),
+                    ("volumename", str(spec.get("volumeName", ""))),
+                    ("volumemode", str(spec.get("volumeMode", "Filesystem"))),
                 ),
-                1,
             )
             phase = (pvc.get("status") or {}).get("phase")
             if phase:
-                for candidate in PVC_PHASES:
-                    expo.add(
-                        "kube_persistentvolumeclaim_status_phase",
-                        f'{base},phase="{candidate}"',
-                        1 if phase == candidate else 0,
-                    )
+                self._one_hot(
+                    "kube_persistentvolumeclaim_status_phase", base, "phase", PVC_PHASES, phase
+                )
             requested = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
             if requested is not None:
                 value = quantity_value(requested)
