@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import functools
 import json
 import logging
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kubeheal.cli.logs import setup_logging
+from kubeheal.clients.cluster_time import TWIN_STATUS_PATH, ClusterTimeError, read_cluster_time
 from kubeheal.clients.kube import KubeConnection, KubeError
 from kubeheal.config import ServerSettings, Settings, SettingsError, load_settings
 from kubeheal.engine.playbooks import (
@@ -31,6 +33,7 @@ from kubeheal.engine.playbooks import (
     validate_directory,
 )
 from kubeheal.runtime.assembly import build
+from kubeheal.runtime.clock import WALL, OperatorClock, following
 from kubeheal.runtime.leader import (
     DEFAULT_LEASE_NAME,
     campaign,
@@ -47,8 +50,10 @@ from kubeheal.store.postgres import is_postgres_url
 from kubeheal.store.report import build_report
 
 __all__ = [
+    "ClockMode",
     "load_playbook_set",
     "load_run_settings",
+    "operator_clock",
     "read_ledger_location",
     "register",
     "setup_logging",
@@ -126,6 +131,53 @@ def load_run_settings(
     return settings
 
 
+class ClockMode(enum.StrEnum):
+    """``kubeheal run --cluster-clock``: whose clock the operator keeps."""
+
+    AUTO = "auto"
+    TWIN = "twin"
+    WALL = "wall"
+
+
+SWEEP_SECONDS = OperatorOptions().sweep_interval
+"""Cluster seconds between two detection sweeps (5 s: wall seconds on a real cluster)."""
+
+
+def sweep_interval(clock: OperatorClock) -> float:
+    """Wall seconds between sweeps: `SWEEP_SECONDS` of the cluster's time (at least 20 ms),
+    so that "NotReady for 60 s" is seen after 60 cluster seconds at any speed."""
+    return max(0.02, clock.wall_seconds(SWEEP_SECONDS))
+
+
+async def operator_clock(
+    connection: KubeConnection, *, mode: ClockMode, in_cluster: bool = False
+) -> OperatorClock:
+    """The clock `kubeheal run` keeps (see ``--cluster-clock``). Raises `ClusterTimeError`
+    (one line) when the clock of the twin cannot be read, or ``mode`` is ``twin`` and the
+    API server is not a twin."""
+    if mode is ClockMode.WALL or (mode is ClockMode.AUTO and in_cluster):
+        return WALL
+    reading = await read_cluster_time(connection)
+    if reading is None:
+        if mode is ClockMode.TWIN:
+            raise ClusterTimeError(
+                f"--cluster-clock twin: the API server at {connection.server} is not a kubeheal "
+                f"twin (it does not serve {TWIN_STATUS_PATH})"
+            )
+        return WALL
+    if reading.speed == 1.0:
+        log.info("the twin at %s runs at real speed: kubeheal keeps the wall clock", reading.server)
+        return WALL
+    clock = following(reading)
+    log.info(
+        "the twin at %s runs x%g: kubeheal follows its clock (now %s); every threshold, window "
+        "and cooldown is in cluster seconds, a sweep every %.2f wall seconds",
+        reading.server, reading.speed, clock.now().isoformat(timespec="seconds"),
+        sweep_interval(clock),
+    )  # fmt: skip
+    return clock
+
+
 def read_ledger_location(ledger: str | None, ledger_file: Path | None) -> str:
     """Where the ledger is: ``--ledger``, or the contents of ``--ledger-file`` (a mounted
     Secret: a PostgreSQL URL holds a password, and a command line is readable by every
@@ -198,6 +250,15 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         dry_run: Annotated[bool, typer.Option(help="Plan and record, change nothing.")] = False,
+        cluster_clock: Annotated[
+            ClockMode,
+            typer.Option(
+                help="Whose clock times every threshold, window and cooldown: 'auto' follows "
+                "the clock of a kubeheal twin (its /twin/status answers at the API server's "
+                "address, e.g. 'kubeheal twin serve --speed 20') and keeps the wall clock "
+                "otherwise (always in-cluster); 'twin' requires a twin; 'wall' never asks."
+            ),
+        ] = ClockMode.AUTO,
         log_json: Annotated[bool, typer.Option(help="Log one JSON object per line.")] = False,
         log_level: Annotated[str, typer.Option()] = "INFO",
     ) -> None:
@@ -227,8 +288,19 @@ def register(app: typer.Typer) -> None:
                 if kubeconfig
                 else KubeConnection.in_cluster()
             )
+        except KubeError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from e
+        try:
+            clock = asyncio.run(
+                operator_clock(connection, mode=cluster_clock, in_cluster=kubeconfig is None)
+            )
+        except ClusterTimeError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from e
+        try:
             book = Ledger.open(location, manual_checkpoints=True)
-        except (KubeError, LedgerError) as e:
+        except LedgerError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from e
         election = None
@@ -237,7 +309,7 @@ def register(app: typer.Typer) -> None:
             election = (namespace or default_namespace(os.environ), name or DEFAULT_LEASE_NAME)
         reload_from = None if config is None else load
         serve = _serve(connection, book, settings, playbooks, auth, host, port, election,
-                       config=config, reload_settings=reload_from)  # fmt: skip
+                       config=config, reload_settings=reload_from, clock=clock)  # fmt: skip
         asyncio.run(serve)
 
     @app.command()
@@ -361,6 +433,7 @@ async def _serve(
     *,
     config: Path | None = None,
     reload_settings: Callable[[], Settings] | None = None,
+    clock: OperatorClock = WALL,
 ) -> None:
     stop = asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
@@ -380,6 +453,7 @@ async def _serve(
         await _run_operator(
             connection, ledger, settings, playbooks, auth, host, port, stop=stop, leader=leader,
             reloader=(config, reload_settings) if config and reload_settings else None,
+            clock=clock,
         )  # fmt: skip
     ledger.close()
 
@@ -396,6 +470,7 @@ async def _run_operator(
     stop: asyncio.Event,
     leader: asyncio.Event | None,
     reloader: tuple[Path, Callable[[], Settings]] | None = None,
+    clock: OperatorClock = WALL,
 ) -> None:
     async with contextlib.AsyncExitStack() as sources:
         assembly = await build(
@@ -404,12 +479,16 @@ async def _run_operator(
             ledger,
             playbooks=playbooks,
             stack=sources,
-            options=OperatorOptions(ledger_in_thread=is_postgres_url(ledger.location)),
+            clock=clock,
+            options=OperatorOptions(
+                ledger_in_thread=is_postgres_url(ledger.location),
+                sweep_interval=sweep_interval(clock),
+            ),
             reload_playbooks=PlaybookReloader(settings),
             leader=leader,
         )
         operator = assembly.operator
-        http = operator_http(assembly, auth=auth)
+        http = operator_http(assembly, auth=auth, received_clock=clock.now)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)

@@ -48,6 +48,7 @@ from kubeheal.model.history import (
     IncidentOpening,
     KillSwitch,
 )
+from kubeheal.runtime.clock import WALL, OperatorClock
 from kubeheal.runtime.metrics import OperatorMetrics
 from kubeheal.runtime.targets import TargetBoard, TargetState, Verification
 from kubeheal.runtime.tasks import Tasks
@@ -110,11 +111,15 @@ class IncidentFlow:
         tasks: Tasks,
         quiet_period: timedelta,
         sweep_interval: float,
+        clock: OperatorClock = WALL,
         ledger_in_thread: bool = False,
         alert_firing: Callable[[Target], bool | None] | None = None,
         error_budgets: Callable[[], tuple[ErrorBudget, ...]] | None = None,
     ) -> None:
+        """``clock`` paces the waits measured in cluster seconds (a retry's delay, a drain's
+        back-off and timeout); timestamps come from ``host.now``."""
         self.host = host
+        self.clock = clock
         self.board = board
         self.view = view
         self.ledger = ledger
@@ -321,6 +326,9 @@ class IncidentFlow:
                 plan,
                 writer=self.writer,
                 guards=self.host.settings.guards,
+                clock=self.clock.elapsed,
+                sleep=self.clock.sleep,
+                wall_clock=self.host.now,
                 record_failed=self.record_write_failed,
             )
         except actions.TemporaryError as e:
@@ -407,7 +415,7 @@ class IncidentFlow:
         state.incident = moved
 
     async def _revisit_after(self, delay: float, target: Target) -> None:
-        await asyncio.sleep(delay)
+        await self.clock.sleep(delay)  # a retry's delay is in cluster seconds
         self.board.mark_dirty(target)
 
     def record_write_failed(self, what: str) -> None:

@@ -40,6 +40,7 @@ from kubeheal.model.cluster import Compactor, LiveClusterView
 from kubeheal.model.core import Incident, Signal, Target
 from kubeheal.model.history import ErrorBudget, KillSwitch
 from kubeheal.runtime import intake
+from kubeheal.runtime.clock import OperatorClock
 from kubeheal.runtime.incident_flow import IncidentFlow
 from kubeheal.runtime.kill_switch import KillSwitchReader
 from kubeheal.runtime.metrics import OperatorMetrics
@@ -117,6 +118,9 @@ class Operator:
         """Set by `stop`: no new incident work starts; steps in flight finish."""
         self.metrics = metrics or OperatorMetrics()
         self.now = clock
+        self.clock = clock if isinstance(clock, OperatorClock) else OperatorClock(now=clock)
+        """``clock`` with its pace: waits in cluster seconds (retries, a drain's back-off and
+        timeout) run ``clock.speed`` times faster than the wall (`kubeheal.runtime.clock`)."""
         self.options = options or OperatorOptions()
         self.writer = writer or cluster_writer(connection)
         self.on_event = on_event
@@ -146,6 +150,7 @@ class Operator:
             tasks=self.tasks,
             quiet_period=self.options.quiet_period,
             sweep_interval=self.options.sweep_interval,
+            clock=self.clock,
             ledger_in_thread=self.options.ledger_in_thread,
             alert_firing=alert_firing,
             error_budgets=error_budgets,

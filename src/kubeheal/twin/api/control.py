@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from kubeheal.twin.api.requests import error_response, json_response
 from kubeheal.twin.apifaults import ApiFaultSettings
-from kubeheal.twin.clock import format_time
+from kubeheal.twin.clock import WallClock, format_time
 from kubeheal.twin.cluster import Twin
 from kubeheal.twin.errors import ApiError, BadRequest, NotFound
 from kubeheal.twin.metrics import render_metrics
@@ -80,8 +80,16 @@ class Control:
             return error_response(BadRequest(f"fault request failed: {e}"))
 
     async def status(self, request: Request) -> Response:
+        """The store's versions, the simulated clock and what runs. ``time`` (RFC 3339,
+        whole seconds) and ``epochSeconds`` (the same instant, sub-second) are the twin's
+        clock; ``speed`` is how many simulated seconds pass per wall second, null for a clock
+        that moves only when told (``clock``: ``wall`` or ``manual``). An operator talking
+        to the twin follows this clock instead of the wall."""
         sim = self.twin.simulation
+        clock = self.twin.clock
+        speed = clock.speed if isinstance(clock, WallClock) else None
         with self.store.lock:
+            now = clock.now()
             counts = {
                 t.plural if not t.group else f"{t.plural}.{t.group}": self.store.count(t)
                 for t in self.store.registry
@@ -91,7 +99,10 @@ class Control:
                 {
                     "resourceVersion": str(self.store.resource_version),
                     "compactedResourceVersion": str(self.store.compacted_rv),
-                    "time": format_time(self.twin.clock.now()),
+                    "time": format_time(now),
+                    "epochSeconds": now,
+                    "speed": speed,
+                    "clock": "wall" if isinstance(clock, WallClock) else "manual",
                     "scenario": self.twin.scenario,
                     "simulationSteps": sim.steps,
                     "controllers": [c.name for c in sim.controllers],

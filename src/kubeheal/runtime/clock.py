@@ -1,0 +1,95 @@
+"""The operator's clock: wall time, or the clock of a cluster twin running faster than the wall.
+
+Every timestamp the operator reads from the cluster (condition transitions, container
+``finishedAt``, events) is in the cluster's time, and so must be every timer and threshold
+compared with them: NotReady for 60 s, rollout progress, verification windows, cooldowns,
+a drain's back-off and timeout. Against a real cluster that is the wall clock; against a
+twin serving ``--speed 20`` it is the twin's clock, 20 cluster seconds per wall second.
+
+An `OperatorClock` is one of those: ``now()`` (the cluster's time, for thresholds and the
+ledger), ``elapsed()`` (monotonic cluster seconds, for deadlines), ``sleep(s)`` (wait ``s``
+cluster seconds) and ``wall_seconds(s)`` (how long that is on the wall, for loops paced in
+wall time such as the sweep). `following` builds the one of a twin from a reading of its
+``/twin/status`` (`kubeheal.clients.cluster_time`): simulated time is the twin's epoch at
+the reading plus the wall time since, times its speed (the twin's own clock is exactly
+that, so the two agree to within the reading's round trip).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from kubeheal.clients.cluster_time import ClusterTime
+
+__all__ = ["WALL", "OperatorClock", "following", "wall_now"]
+
+
+def wall_now() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(tz=UTC)
+
+
+class OperatorClock:
+    """Cluster time for the operator (see the module docstring). ``now`` tells the time;
+    ``speed`` is how many cluster seconds pass per wall second (1 for the wall clock)."""
+
+    def __init__(
+        self,
+        *,
+        now: Callable[[], datetime] = wall_now,
+        speed: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        self._now = now
+        self.speed = speed
+        self._monotonic = monotonic
+
+    def __repr__(self) -> str:
+        return f"OperatorClock(speed={self.speed:g})"
+
+    @property
+    def accelerated(self) -> bool:
+        """Whether cluster time runs at another pace than the wall."""
+        return self.speed != 1.0
+
+    def now(self) -> datetime:
+        """The cluster's time now."""
+        return self._now()
+
+    def __call__(self) -> datetime:
+        """The same as `now`: an `OperatorClock` is also the plain clock callable the
+        operator's parts take."""
+        return self._now()
+
+    def elapsed(self) -> float:
+        """Monotonic cluster seconds (only differences mean anything)."""
+        return self._monotonic() * self.speed
+
+    def wall_seconds(self, seconds: float) -> float:
+        """How many wall seconds ``seconds`` of cluster time take."""
+        return seconds / self.speed
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of cluster time."""
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
+WALL = OperatorClock()
+"""The wall clock: a real cluster's time."""
+
+
+def following(
+    reading: ClusterTime, *, monotonic: Callable[[], float] = time.monotonic
+) -> OperatorClock:
+    """The clock of the twin ``reading`` was taken from."""
+    epoch, speed, at = reading.epoch, reading.speed, reading.monotonic
+
+    def now() -> datetime:
+        return datetime.fromtimestamp(epoch + (monotonic() - at) * speed, tz=UTC)
+
+    return OperatorClock(now=now, speed=speed, monotonic=monotonic)
