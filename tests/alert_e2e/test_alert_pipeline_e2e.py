@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kubeheal.cli.harness import running_harness
 from kubeheal.config import Settings
 from kubeheal.monitoring import MonitoringConfig, render_alertmanager_config, rule_file_texts
@@ -29,6 +31,7 @@ from support import until
 TOKEN = "e2e-webhook-token"
 
 
+@pytest.mark.slow
 async def test_alert_to_remediation_to_resolution_through_real_prometheus_and_alertmanager(
     promstack: PromStack, tmp_path: Path
 ) -> None:

@@ -15,6 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kubeheal.cli.harness import running_harness
 from kubeheal.runtime.anomaly_source import AnomalySource
 from kubeheal.store import records as rec
@@ -27,6 +29,7 @@ SPEED = 20.0
 LEAK = 512 * 1024  # bytes/s: 96Mi -> the 256Mi limit in ~5 min of container uptime
 
 
+@pytest.mark.slow
 async def test_leak_is_predicted_and_the_limit_raised_before_any_oom_kill() -> None:
     events: list[Any] = []
     async with running_harness(

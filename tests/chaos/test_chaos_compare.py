@@ -13,6 +13,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from kubeheal.chaos.journal import FaultResult, Journal
 from kubeheal.chaos.report import WORSE, compare_dict, compare_runs
 
@@ -65,6 +67,7 @@ def test_rows_pair_faults_and_judge_each() -> None:
     assert data["outage_s"] == 81.0 and data["outage_without_s"] == 160.0
 
 
+@pytest.mark.slow
 def test_compare_runs_both_and_kubeheal_shortens_a_healed_outage(tmp_path: Path) -> None:
     out = tmp_path / "compare.json"
     proc = subprocess.run(

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from kubeheal.chaos.journal import RunStatus
 from kubeheal.chaos.report import render_html, report_dict
 from kubeheal.cli.chaos import run_gameday
@@ -21,6 +23,7 @@ SCALE = "0.4"
 ORIGINAL = ("pod-delete", "network-latency", "cpu-hog", "oom-leak", "node-pressure")
 
 
+@pytest.mark.slow
 async def test_gameday_passes_with_kubeheal_and_fails_without(tmp_path: Path) -> None:
     report = tmp_path / "without.json"
     proc = await asyncio.create_subprocess_exec(

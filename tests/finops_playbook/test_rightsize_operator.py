@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from kubeheal.cli.harness import running_harness
 from kubeheal.config import Settings
 from kubeheal.engine.playbooks import PlaybookSet, load_builtin_playbooks, parse_playbooks
@@ -72,6 +74,7 @@ def playbooks(tmp_path: Any) -> PlaybookSet:
     return load_builtin_playbooks().merged(PlaybookSet.of(extra))
 
 
+@pytest.mark.slow
 async def test_a_recommendation_is_applied_in_verified_steps_one_per_cooldown(
     tmp_path: Any,
 ) -> None:

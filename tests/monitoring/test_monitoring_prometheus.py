@@ -7,6 +7,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+import pytest
+
 from kubeheal.monitoring import MonitoringConfig, rule_file_texts
 from kubeheal.twin.clock import WallClock
 from kubeheal.twin.cluster import build_twin
@@ -32,6 +34,7 @@ def _alerts(stack: PromStack, name: str) -> list[dict[str, Any]]:
     return [a for a in alerts if a["labels"]["alertname"] == name]
 
 
+@pytest.mark.slow
 def test_latency_spike_in_the_twin_fires_high_latency_for_its_deployment(
     promstack: PromStack,
 ) -> None:

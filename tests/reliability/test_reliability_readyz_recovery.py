@@ -17,6 +17,7 @@ import time
 import httpx
 import httpx2
 import msgspec
+import pytest
 
 from kubeheal.cli.harness import running_harness
 from kubeheal.clients.kube import KubeConnection
@@ -113,6 +114,7 @@ async def test_a_watch_is_healthy_within_the_cap_after_a_5xx_storm() -> None:
     assert [e.key for e in seen] == ["ns/a"]
 
 
+@pytest.mark.slow
 async def test_readyz_is_200_within_the_bound_after_60_percent_5xx() -> None:
     """The measurement in docs/benchmarks.md ("/readyz after API faults")."""
     async with running_harness(scenario="sample-app", speed=20.0, sweep_interval=0.3) as h:
