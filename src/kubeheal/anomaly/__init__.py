@@ -6,13 +6,8 @@ series reaches a limit; :mod:`kubeheal.anomaly.nab` scores detectors by the Nume
 Benchmark's rules.
 """
 
-from kubeheal.anomaly.detector import (
-    FEATURES,
-    AnomalyDetector,
-    DetectorConfig,
-    Explanation,
-    ScoreBatch,
-)
+from kubeheal.anomaly.base import FEATURES, DetectorConfig, Explanation, ScoreBatch
+from kubeheal.anomaly.detector import AnomalyDetector
 from kubeheal.anomaly.errors import AnomalyError, AnomalyInputError, DetectorStateError
 from kubeheal.anomaly.forecast import Exhaustion, time_to_exhaustion
 
