@@ -353,6 +353,32 @@ async def test_source_survives_prometheus_failures() -> None:
     assert source.statuses() == [] and source.budgets() == ()
 
 
+async def test_source_asks_prometheus_at_its_time_and_stamps_the_operators() -> None:
+    """Against an accelerated twin the operator's clock runs ahead of Prometheus': queries
+    ask about Prometheus' now, while signals and budgets carry the operator's, so the
+    budget guard never sees them as stale (nor a burn as old)."""
+    asked: list[float | None] = []
+
+    class Recording(ScriptedPrometheus):
+        async def query(self, expr: str, *, at: float | None = None) -> list[Sample]:
+            asked.append(at)
+            return await super().query(expr, at=at)
+
+    prometheus = Recording()
+    prometheus.ratios |= {300: 0.5, 3600: 0.3, 30 * DAY: 0.0009}
+    ahead = T0 + timedelta(hours=3)
+    source = SloSource(client=prometheus, slos=[SLO_], submit=lambda s: None,
+                       clock=lambda: T0, stamp=lambda: ahead)  # fmt: skip
+    (signal,) = await source.evaluate_once()
+    assert asked and set(asked) == {T0.timestamp()}
+    assert signal.observed_at == ahead
+    (budget,) = source.budgets()
+    assert budget.observed_at == ahead
+    assert not budget_allows(
+        source.budgets(), [WEB], min_remaining=0.2, now=ahead, max_age=timedelta(minutes=10)
+    )
+
+
 def test_source_from_settings_loads_the_specs() -> None:
     from pathlib import Path
 

@@ -99,12 +99,18 @@ class SloSource:
         submit: Callable[[Iterable[Signal]], None],
         options: RenderOptions | None = None,
         clock: Clock = _wall,
+        stamp: Clock | None = None,
     ) -> None:
+        """``clock`` is Prometheus' time (the instant every query asks about); ``stamp``
+        (default: ``clock``) the operator's, which the signals and budgets carry, so that
+        the guards compare them with their own ``now`` even while the cluster's clock runs
+        ahead of Prometheus' (an accelerated twin)."""
         self.client = client
         self.slos = tuple(slos)
         self.submit = submit
         self.options = options or RenderOptions()
         self.clock = clock
+        self.stamp = stamp or clock
         self._statuses: dict[str, SloStatus] = {}
         self._measured_at: dict[str, datetime] = {}
         self._burning: dict[str, Signal] = {}
@@ -119,6 +125,7 @@ class SloSource:
         client: QueryClient,
         submit: Callable[[Iterable[Signal]], None],
         clock: Clock = _wall,
+        stamp: Clock | None = None,
     ) -> SloSource:
         """A source for the SLOs of ``settings.specs`` (``SloSpecError`` if one is bad),
         their windows floored at 4 of ``settings.scrape_interval`` as ``kubeheal slo generate
@@ -134,6 +141,7 @@ class SloSource:
             submit=submit,
             options=RenderOptions(min_events=settings.min_events),
             clock=clock,
+            stamp=stamp,
         )
 
     def statuses(self) -> list[SloStatus]:
@@ -163,11 +171,11 @@ class SloSource:
 
     async def evaluate_once(self) -> list[Signal]:
         """Evaluate every SLO now, submit the burning ones' signals and return them."""
-        now = self.clock()
+        at, now = self.clock(), self.stamp()
         for slo in self.slos:
             try:
                 status = await fetch_status(
-                    self.client, slo, at=now.timestamp(), options=self.options
+                    self.client, slo, at=at.timestamp(), options=self.options
                 )
             except SloQueryError as e:
                 self.failures += 1

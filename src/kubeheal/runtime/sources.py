@@ -58,7 +58,9 @@ async def build_sources(
     found = Sources()
     if settings.slo.specs:
         client = await stack.enter_async_context(PrometheusClient(settings.slo.prometheus_url))
-        slo = SloSource.from_settings(settings.slo, client=client, submit=sink.submit)
+        slo = SloSource.from_settings(
+            settings.slo, client=client, submit=sink.submit, stamp=sink.now
+        )
         registry.register(slo.collector)
         if settings.slo.budget_policy:
             found.error_budgets = slo.budgets
