@@ -28,7 +28,7 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,7 +58,7 @@ from kubeheal.chaos.runner import (
 )
 from kubeheal.chaos.sampling import OutageSampler, from_kube
 from kubeheal.chaos.spec import Experiment, experiment_json_schema, load_experiment
-from kubeheal.cli.demo import demo_settings
+from kubeheal.cli.demo import demo_settings, twin_deployments
 from kubeheal.cli.harness import running_harness
 from kubeheal.clients.httpcheck import HttpChecker
 from kubeheal.clients.kube import KubeConnection, KubeError
@@ -212,27 +212,6 @@ def _cluster_now(twin: Twin) -> Callable[[], datetime]:
     return now
 
 
-def _twin_deployments(twin: Twin) -> Callable[[], Awaitable[Sequence[Mapping[str, Any]]]]:
-    """Read the twin's Deployments from its object store (the view its API serves), copying
-    the fields the outage accounting reads while the store is locked."""
-
-    async def read() -> Sequence[Mapping[str, Any]]:
-        store = twin.store
-        with store.lock:
-            return [
-                {
-                    "metadata": {
-                        k: d["metadata"].get(k) for k in ("namespace", "name", "generation")
-                    },
-                    "spec": {"replicas": d.get("spec", {}).get("replicas", 1)},
-                    "status": dict(d.get("status", {})),
-                }
-                for d in store.list_objects(store.rtype("apps", "v1", "deployments"))
-            ]
-
-    return read
-
-
 async def _sampling(stack: contextlib.AsyncExitStack, sampler: OutageSampler) -> OutageSampler:
     """Take a first sample now and keep sampling until ``stack`` closes."""
     tasks = Tasks()
@@ -303,7 +282,7 @@ async def run_on_twin(
         http = await stack.enter_async_context(HttpChecker())
         factory, budgets = await stack.enter_async_context(_prometheus(options, now))
         sampler = await _sampling(
-            stack, OutageSampler(read=_twin_deployments(twin), clock=now, sleep=sleep)
+            stack, OutageSampler(read=twin_deployments(twin), clock=now, sleep=sleep)
         )
         env = ChaosEnv(
             kube=writer,
