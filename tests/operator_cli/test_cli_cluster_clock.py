@@ -23,13 +23,12 @@ import httpx
 import msgspec
 import pytest
 
-from kubeheal.cli.operator import ClockMode, operator_clock, sweep_interval
 from kubeheal.clients.cluster_time import ClusterTimeError, read_cluster_time
 from kubeheal.clients.kube import KubeConnection
 from kubeheal.config import DetectionSettings
 from kubeheal.engine.detect import detect_node
 from kubeheal.model.cluster import Node
-from kubeheal.runtime.clock import WALL
+from kubeheal.runtime.clock import WALL, ClockMode, operator_clock, sweep_interval
 from kubeheal.store import Ledger
 from kubeheal.twin.clock import ManualClock, WallClock, parse_time
 from kubeheal.twin.cluster import build_twin

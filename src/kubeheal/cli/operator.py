@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import functools
 import json
 import logging
@@ -21,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kubeheal.cli.logs import setup_logging
-from kubeheal.clients.cluster_time import TWIN_STATUS_PATH, ClusterTimeError, read_cluster_time
+from kubeheal.clients.cluster_time import ClusterTimeError
 from kubeheal.clients.kube import KubeConnection, KubeError
 from kubeheal.config import ServerSettings, Settings, SettingsError, load_settings
 from kubeheal.engine.playbooks import (
@@ -33,7 +32,7 @@ from kubeheal.engine.playbooks import (
     validate_directory,
 )
 from kubeheal.runtime.assembly import build
-from kubeheal.runtime.clock import WALL, OperatorClock, following
+from kubeheal.runtime.clock import WALL, ClockMode, OperatorClock, operator_clock, sweep_interval
 from kubeheal.runtime.leader import (
     DEFAULT_LEASE_NAME,
     campaign,
@@ -50,10 +49,8 @@ from kubeheal.store.postgres import is_postgres_url
 from kubeheal.store.report import build_report
 
 __all__ = [
-    "ClockMode",
     "load_playbook_set",
     "load_run_settings",
-    "operator_clock",
     "read_ledger_location",
     "register",
     "setup_logging",
@@ -129,53 +126,6 @@ def load_run_settings(
             raise SettingsError(f"--token-file: {e}") from None
         settings = settings.model_copy(update={"server": server})
     return settings
-
-
-class ClockMode(enum.StrEnum):
-    """``kubeheal run --cluster-clock``: whose clock the operator keeps."""
-
-    AUTO = "auto"
-    TWIN = "twin"
-    WALL = "wall"
-
-
-SWEEP_SECONDS = OperatorOptions().sweep_interval
-"""Cluster seconds between two detection sweeps (5 s: wall seconds on a real cluster)."""
-
-
-def sweep_interval(clock: OperatorClock) -> float:
-    """Wall seconds between sweeps: `SWEEP_SECONDS` of the cluster's time (at least 20 ms),
-    so that "NotReady for 60 s" is seen after 60 cluster seconds at any speed."""
-    return max(0.02, clock.wall_seconds(SWEEP_SECONDS))
-
-
-async def operator_clock(
-    connection: KubeConnection, *, mode: ClockMode, in_cluster: bool = False
-) -> OperatorClock:
-    """The clock `kubeheal run` keeps (see ``--cluster-clock``). Raises `ClusterTimeError`
-    (one line) when the clock of the twin cannot be read, or ``mode`` is ``twin`` and the
-    API server is not a twin."""
-    if mode is ClockMode.WALL or (mode is ClockMode.AUTO and in_cluster):
-        return WALL
-    reading = await read_cluster_time(connection)
-    if reading is None:
-        if mode is ClockMode.TWIN:
-            raise ClusterTimeError(
-                f"--cluster-clock twin: the API server at {connection.server} is not a kubeheal "
-                f"twin (it does not serve {TWIN_STATUS_PATH})"
-            )
-        return WALL
-    if reading.speed == 1.0:
-        log.info("the twin at %s runs at real speed: kubeheal keeps the wall clock", reading.server)
-        return WALL
-    clock = following(reading)
-    log.info(
-        "the twin at %s runs x%g: kubeheal follows its clock (now %s); every threshold, window "
-        "and cooldown is in cluster seconds, a sweep every %.2f wall seconds",
-        reading.server, reading.speed, clock.now().isoformat(timespec="seconds"),
-        sweep_interval(clock),
-    )  # fmt: skip
-    return clock
 
 
 def read_ledger_location(ledger: str | None, ledger_file: Path | None) -> str:
@@ -344,11 +294,11 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[
             Path | None, typer.Option("--json", help="Also write the results as JSON here.")
         ] = None,
-        speed: Annotated[float, typer.Option(help="Simulated time runs this much faster.")] = 15.0,
+        speed: Annotated[float, typer.Option(help="Simulated time runs this much faster.")] = 20.0,
         log_level: Annotated[str, typer.Option()] = "WARNING",
     ) -> None:
         """Run the twin with sample-app and bookinfo, inject faults, watch kubeheal heal them."""
-        from kubeheal.cli.demo import print_results, run_demo, write_json
+        from kubeheal.cli.demo import print_results, run_demo, summary, write_json
 
         setup_logging(level=log_level)
         console = Console()
@@ -357,15 +307,11 @@ def register(app: typer.Typer) -> None:
         started = time.monotonic()
         results = asyncio.run(run_demo(speed=speed, console=console))
         print_results(console, results)
-        healed = sum(r.healed for r in results)
-        console.print(
-            f"{healed}/{len(results)} faults healed in {time.monotonic() - started:.0f} s of wall "
-            "time"
-        )
+        console.print(summary(results, time.monotonic() - started))
         if json_out is not None:
             write_json(json_out, results)
             console.print(f"results written to {json_out}")
-        if healed != len(results):
+        if not all(r.handled for r in results):
             raise typer.Exit(1)
 
     @app.command()

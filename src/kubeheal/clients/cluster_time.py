@@ -100,12 +100,19 @@ async def read_cluster_time(
             f"cannot read the clock of {server}: {TWIN_STATUS_PATH} answered {code}"
         )
     try:
-        status = msgspec.json.decode(body, type=_Status)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        document = msgspec.json.decode(body)
+    except msgspec.DecodeError:
         return None  # a 200 that is not the twin's status (e.g. a proxy's page)
-    if status.simulation_steps is None or status.scenario is None:
+    if not isinstance(document, dict) or not {"scenario", "simulationSteps"} <= document.keys():
         return None
     where = f"the twin at {server}"
+    try:
+        status = msgspec.convert(document, type=_Status)
+    except msgspec.ValidationError as e:
+        raise ClusterTimeError(
+            f"{where} answers {TWIN_STATUS_PATH} with a status kubeheal cannot read: "
+            f"{_shown(str(e))}"
+        ) from None
     if status.clock == "manual":
         raise ClusterTimeError(
             f"{where} runs a manual clock (it moves only when a test advances it); "

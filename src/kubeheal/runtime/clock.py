@@ -12,19 +12,39 @@ cluster seconds) and ``wall_seconds(s)`` (how long that is on the wall, for loop
 wall time such as the sweep). `following` builds the one of a twin from a reading of its
 ``/twin/status`` (`kubeheal.clients.cluster_time`): simulated time is the twin's epoch at
 the reading plus the wall time since, times its speed (the twin's own clock is exactly
-that, so the two agree to within the reading's round trip).
+that, so the two agree to within the reading's round trip). `operator_clock` decides which
+clock to keep against an API server (``kubeheal run --cluster-clock``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from kubeheal.clients.cluster_time import ClusterTime
+from kubeheal.clients.cluster_time import (
+    TWIN_STATUS_PATH,
+    ClusterTime,
+    ClusterTimeError,
+    read_cluster_time,
+)
+from kubeheal.clients.kube import KubeConnection
 
-__all__ = ["WALL", "OperatorClock", "following", "wall_now"]
+__all__ = [
+    "SWEEP_SECONDS",
+    "WALL",
+    "ClockMode",
+    "OperatorClock",
+    "following",
+    "operator_clock",
+    "sweep_interval",
+    "wall_now",
+]
+
+log = logging.getLogger(__name__)
 
 
 def wall_now() -> datetime:
@@ -93,3 +113,53 @@ def following(
         return datetime.fromtimestamp(epoch + (monotonic() - at) * speed, tz=UTC)
 
     return OperatorClock(now=now, speed=speed, monotonic=monotonic)
+
+
+class ClockMode(enum.StrEnum):
+    """Whose clock to keep (``kubeheal run --cluster-clock``)."""
+
+    AUTO = "auto"
+    TWIN = "twin"
+    WALL = "wall"
+
+
+SWEEP_SECONDS = 5.0
+"""Cluster seconds between two detection sweeps (`OperatorOptions.sweep_interval`'s default
+on a real cluster)."""
+
+
+def sweep_interval(clock: OperatorClock) -> float:
+    """Wall seconds between sweeps: `SWEEP_SECONDS` of the cluster's time (at least 20 ms),
+    so that "NotReady for 60 s" is seen after 60 cluster seconds at any speed."""
+    return max(0.02, clock.wall_seconds(SWEEP_SECONDS))
+
+
+async def operator_clock(
+    connection: KubeConnection, *, mode: ClockMode, in_cluster: bool = False
+) -> OperatorClock:
+    """The clock kubeheal keeps against the API server of ``connection`` (``kubeheal run
+    --cluster-clock``; any command talking to a cluster may ask the same): the wall's, or
+    the clock of a twin running at another speed. Raises `ClusterTimeError` (one line) when
+    the clock of the twin cannot be read, or ``mode`` is ``twin`` and the API server is not
+    a twin."""
+    if mode is ClockMode.WALL or (mode is ClockMode.AUTO and in_cluster):
+        return WALL
+    reading = await read_cluster_time(connection)
+    if reading is None:
+        if mode is ClockMode.TWIN:
+            raise ClusterTimeError(
+                f"--cluster-clock twin: the API server at {connection.server} is not a kubeheal "
+                f"twin (it does not serve {TWIN_STATUS_PATH})"
+            )
+        return WALL
+    if reading.speed == 1.0:
+        log.info("the twin at %s runs at real speed: kubeheal keeps the wall clock", reading.server)
+        return WALL
+    clock = following(reading)
+    log.info(
+        "the twin at %s runs x%g: kubeheal follows its clock (now %s); every threshold, window "
+        "and cooldown is in cluster seconds, a sweep every %.2f wall seconds",
+        reading.server, reading.speed, clock.now().isoformat(timespec="seconds"),
+        sweep_interval(clock),
+    )  # fmt: skip
+    return clock
