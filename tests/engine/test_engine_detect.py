@@ -252,14 +252,18 @@ def test_node_conditions(k8s) -> None:
     nodes = [
         k8s.node("n1"),
         k8s.node("n2", ready="False", ready_since=-5),
-        k8s.node("n3", ready="Unknown", ready_since=-0.5),
+        # the kubelet itself reports NotReady: only after node_not_ready_for (60 s)
+        k8s.node("n3", ready="False", ready_since=-0.5),
         k8s.node("n4", memory_pressure=True, disk_pressure=True),
+        # Unknown: the node lifecycle controller already waited its grace, reported at once
+        k8s.node("n5", ready="Unknown", ready_since=0),
     ]
     signals = detect(_view(k8s, nodes=nodes), now=k8s.T0, settings=S)
     assert [(s.target.name, s.kind) for s in signals] == [
         ("n2", SignalKind.NODE_NOT_READY),
         ("n4", SignalKind.NODE_DISK_PRESSURE),
         ("n4", SignalKind.NODE_MEMORY_PRESSURE),
+        ("n5", SignalKind.NODE_NOT_READY),
     ]
     assert all(s.target.kind is TargetKind.NODE and s.target.namespace == "" for s in signals)
 

@@ -444,13 +444,22 @@ def detect_deployment(
 
 
 def detect_node(node: Node, *, now: datetime, settings: DetectionSettings) -> list[Signal]:
-    """NotReady, MemoryPressure and DiskPressure of one node."""
+    """NotReady, MemoryPressure and DiskPressure of one node.
+
+    A node whose Ready condition is ``Unknown`` is reported at once: the node lifecycle
+    controller set it after node-monitor-grace-period without a Lease renewal, so the kubelet
+    has been silent for 40 s already, and the first step (a cordon) moves nothing. ``False``
+    (the kubelet itself reports NotReady: a runtime or network plugin hiccup, often brief) is
+    reported after ``node_not_ready_for``; its pods are never moved by kubeheal, as its
+    kubelet still renews the Lease.
+    """
     target = Target(kind=TargetKind.NODE, name=node.metadata.name)
     found: list[Signal] = []
     ready = node.condition("Ready")
     if ready is not None and ready.status != "True":
         since = ready.last_transition_time
-        if since is None or _older_than(since, now=now, age=settings.node_not_ready_for):
+        wait = timedelta(0) if ready.status == "Unknown" else settings.node_not_ready_for
+        if since is None or _older_than(since, now=now, age=wait):
             found.append(
                 _signal(
                     SignalKind.NODE_NOT_READY,
@@ -481,7 +490,7 @@ def detect_node(node: Node, *, now: datetime, settings: DetectionSettings) -> li
     return found
 
 
-_NODE_MAINTENANCE_ACTIONS = ("drain_node", "cordon_node")
+_NODE_MAINTENANCE_ACTIONS = ("drain_node", "cordon_node", "delete_pods_on_node")
 _LAST_ACTION_ANNOTATION = "kubeheal.io/last-action"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import typing
+from datetime import datetime
 from typing import ClassVar
 
 import msgspec
@@ -19,6 +20,7 @@ __all__ = [
     "CordonNode",
     "CreatePdb",
     "DeletePdb",
+    "DeletePodsOnNode",
     "Disruption",
     "DrainNode",
     "RaiseHpaMax",
@@ -163,6 +165,23 @@ class DrainNode(_Params, frozen=True, tag="drain_node"):
     pods: tuple[str, ...] = ()
     lock: str = ""
     """``namespace/name`` of the Lease that makes drains one node at a time ("" for none)."""
+
+
+class DeletePodsOnNode(_Params, frozen=True, tag="delete_pods_on_node"):
+    """Delete the ReplicaSet-owned pods on ``node``, which stopped renewing its Lease, so they
+    are recreated elsewhere; StatefulSet pods and pods with local volumes are left to a human
+    (``kubeheal.engine.node_loss``)."""
+
+    node: str
+    not_ready_since: datetime
+    """When the node's Ready condition left True, as planning saw it."""
+    planned_at: datetime
+    not_ready_for_seconds: int
+    """How long it had to be down (and its Lease unrenewed) before any pod is deleted."""
+    excluded_namespaces: tuple[str, ...] = ()
+    seen: tuple[str, ...] = ()
+    """``namespace/name`` of the pods planning expected to delete (the action lists the node's
+    pods from the API itself)."""
 
 
 class CreatePdb(_Params, frozen=True, tag="create_pdb"):
