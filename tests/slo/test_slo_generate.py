@@ -44,11 +44,36 @@ def _slo(**changes: object) -> SLO:
 
 
 def _rules(slo: SLO, options: RenderOptions | None = None) -> dict[str, dict]:
-    (group,) = render_groups(slo, options)
-    assert group["name"] == f"kubeheal-slo-{slo.id}"
+    main, period = render_groups(slo, options)
+    assert main["name"] == f"kubeheal-slo-{slo.id}"
+    assert period["name"] == f"kubeheal-slo-{slo.id}-period"
     return {
-        r.get("record") or f"{r['alert']}/{r['labels']['slo_severity']}": r for r in group["rules"]
+        r.get("record") or f"{r['alert']}/{r['labels']['slo_severity']}": r
+        for group in (main, period)
+        for r in group["rules"]
     }
+
+
+def test_the_period_ratio_and_what_reads_it_have_a_slower_group_of_their_own() -> None:
+    slo = _slo()
+    main, period = render_groups(slo)
+    assert "interval" not in main  # the alerts and their windows: Prometheus' own interval
+    assert period["interval"] == "4m"
+    assert [r["record"] for r in period["rules"]] == [
+        "slo:sli_error:ratio_rate30d",
+        "slo:period_burn_rate:ratio",
+        "slo:period_error_budget_remaining:ratio",
+    ]
+    # no alert reads the period series, so no alert waits on the slower group
+    alerts = [r for r in main["rules"] if "alert" in r]
+    assert alerts and not any("30d" in r["expr"] or "period" in r["expr"] for r in alerts)
+    assert not any(r.get("record", "").endswith("30d") for r in main["rules"])
+    (one,) = render_groups(slo, RenderOptions(period_interval=0))
+    assert [r for g in (main, period) for r in g["rules"]] != one["rules"]  # order differs
+    assert sorted(map(str, one["rules"])) == sorted(
+        str(r) for g in (main, period) for r in g["rules"]
+    )
+    assert render_groups(slo, RenderOptions(period_interval=300))[1]["interval"] == "5m"
 
 
 def test_recordings_cover_every_window_and_the_period() -> None:

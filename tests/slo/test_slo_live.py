@@ -20,6 +20,7 @@ from kubeheal.clients.prometheus import PrometheusClient
 from kubeheal.model.core import SignalKind, Target, TargetKind
 from kubeheal.runtime.slo_source import SloSource
 from kubeheal.slo.generate import GenerateOptions, render_outputs
+from kubeheal.slo.rules import RenderOptions
 from kubeheal.slo.specs import load_specs
 from kubeheal.slo.status import fetch_status
 from kubeheal.twin.clock import WallClock
@@ -59,7 +60,9 @@ def counters(url: str) -> tuple[float, float]:
 
 def test_error_burst_pages_and_the_budget_matches(promstack, twin_url: str) -> None:
     slos = load_specs([SPEC])
-    outputs = render_outputs([("sample-app", slos)], GenerateOptions(tests=False))
+    # the stack evaluates every 1s: the period group every 2s (4m by default)
+    render = RenderOptions(period_interval=2)
+    outputs = render_outputs([("sample-app", slos)], GenerateOptions(render=render, tests=False))
     # Scrape from the start, before the pods serve, so Prometheus sees every request.
     promstack.configure(
         scrape_targets=[twin_url],
@@ -140,6 +143,15 @@ async def _burst_is_seen(prometheus_url: str, twin_url: str, slos: list) -> None
         assert status.budget_remaining < 0  # a 50% burst overspends a 0.1% budget at once
         assert status.page
         assert status.time_to_exhaustion == 0.0
+        # the period group's recordings read the same series as the report: the budget
+        # Prometheus recorded at an evaluation is the report's at that instant (up to a
+        # scrape that landed just after the evaluation: one second of a 12-second burst)
+        series = 'slo:period_error_budget_remaining:ratio{slo_id="sample-app-error-rate"}'
+        (recorded,) = await client.query(series, at=scraped_at)
+        (stamp,) = await client.query(f"timestamp({series})", at=scraped_at)
+        then = await fetch_status(client, errors_slo, at=stamp.value)
+        assert then.budget_remaining is not None and then.budget_remaining < 0
+        assert recorded.value == pytest.approx(then.budget_remaining, rel=0.05)
         print(
             f"\npage alert after {detected:.1f}s; {hand_total:.0f} requests, "
             f"{hand_errors:.0f} errors; error ratio: report {status.error_ratio:.5f} vs hand "

@@ -154,15 +154,16 @@ def variant_rule_file(slo: SLO, options: RenderOptions | None = None) -> dict[st
     variant_opts = dataclasses.replace(opts, min_events=_guard(slo, opts) or 0)
     read = {ratio_metric(w) for w in slo.windows.windows}
     read |= {total_metric(w) for w in slo.windows.short_windows}
-    groups = render_groups(_variant(slo), variant_opts)
-    for group in groups:
+    groups = []
+    for group in render_groups(_variant(slo), variant_opts):
         kept = []
         for rule in group["rules"]:
             if "record" in rule and rule["record"] not in read:
                 continue
             rule.pop("annotations", None)
             kept.append(rule)
-        group["rules"] = kept
+        if kept:  # the period group holds nothing the alerts read
+            groups.append({**group, "rules": kept})
     return {"groups": groups}
 
 

@@ -1,7 +1,10 @@
 """Rendering SLOs into Prometheus rules: SLI recordings, metadata, burn-rate alerts.
 
-For each SLO, one rule group ``kubeheal-slo-<id>`` whose rules run in this order (so the
-alerts read the recordings of the same evaluation):
+For each SLO, a rule group ``kubeheal-slo-<id>`` whose rules run in this order (so the
+alerts read the recordings of the same evaluation), and a group ``kubeheal-slo-<id>-period``
+for the period ratio and the two metadata series that read it, evaluated every
+``RenderOptions.period_interval`` (4m): the ratio over the whole period is most of the cost of
+an SLO's rules (docs/benchmarks.md), no alert reads it, and it moves by a hair a minute:
 
 * **SLI recordings** ``slo:sli_error:ratio_rate<w>`` for every alert window ``w`` and the
   period (error ratio 0..1); for events SLIs also ``slo:sli_total:rate<w>`` for the short
@@ -45,6 +48,8 @@ from kubeheal.slo.windows import (
 )
 
 __all__ = [
+    "PERIOD_INTERVAL",
+    "PERIOD_METRICS",
     "RenderOptions",
     "absent_alert",
     "absent_alert_name",
@@ -54,6 +59,7 @@ __all__ = [
     "alert_name",
     "camel_name",
     "check_unique",
+    "period_rule",
     "prometheus_rule",
     "ratio_expr",
     "ratio_metric",
@@ -69,6 +75,14 @@ __all__ = [
 Rule = dict[str, Any]
 Group = dict[str, Any]
 
+PERIOD_INTERVAL = 240
+"""Default interval of the period group (4m): a fraction of the cost of the 30-day ratio at
+a 1m (or 30s) global interval, and under Prometheus' 5m lookback, so an instant query always
+finds the period series (measured in docs/benchmarks.md)."""
+
+PERIOD_METRICS = ("slo:period_burn_rate:ratio", "slo:period_error_budget_remaining:ratio")
+"""The metadata recordings that read the period ratio (they go with it)."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RenderOptions:
@@ -83,6 +97,10 @@ class RenderOptions:
     absent_for: int = 600
     """Seconds the SLI must be absent before ``<name>SLIAbsent`` fires (the CLI's
     ``--absent-for 0`` sets ``absent_alerts`` off instead)."""
+    period_interval: int = PERIOD_INTERVAL
+    """Seconds between evaluations of the period group (the period ratio, burn rate and
+    budget remaining, which no alert reads); 0 keeps them in the SLO's group, evaluated at
+    Prometheus' global interval."""
 
 
 def camel_name(*parts: str) -> str:
@@ -339,9 +357,18 @@ def _alert_rules(slo: SLO, windows: AlertWindows, options: RenderOptions) -> lis
     return rules
 
 
+def period_rule(rule: Rule, slo: SLO) -> bool:
+    """Whether ``rule`` (of ``slo``) belongs to the period group."""
+    return rule.get("record") in (ratio_metric(slo.period), *PERIOD_METRICS)
+
+
 def render_groups(slo: SLO, options: RenderOptions | None = None) -> list[Group]:
-    """The rule group of ``slo`` (one group, so the alerts read the recordings of the same
-    evaluation: Prometheus runs the rules of a group in order)."""
+    """The rule groups of ``slo``: ``kubeheal-slo-<id>`` with the windows' recordings, the
+    metadata and the alerts (one group, so the alerts read the recordings of the same
+    evaluation: Prometheus runs the rules of a group in order), then
+    ``kubeheal-slo-<id>-period`` with the period ratio and what reads it, every
+    ``period_interval`` (the 30-day ratio is most of the cost of an SLO's rules, and no alert
+    reads it); with ``period_interval`` 0, one group."""
     opts = options or RenderOptions()
     windows = slo.windows
     rules = [
@@ -349,7 +376,17 @@ def render_groups(slo: SLO, options: RenderOptions | None = None) -> list[Group]
         *_meta_rules(slo, windows),
         *_alert_rules(slo, windows, opts),
     ]
-    return [{"name": f"kubeheal-slo-{slo.id}", "rules": rules}]
+    name = f"kubeheal-slo-{slo.id}"
+    if not opts.period_interval:
+        return [{"name": name, "rules": rules}]
+    return [
+        {"name": name, "rules": [r for r in rules if not period_rule(r, slo)]},
+        {
+            "name": f"{name}-period",
+            "interval": format_duration(opts.period_interval),
+            "rules": [r for r in rules if period_rule(r, slo)],
+        },
+    ]
 
 
 def check_unique(slos: Sequence[SLO]) -> None:
