@@ -1,11 +1,13 @@
 """Outage as users feel it: replica-outage seconds, and when a fault's workloads were back.
 
-A Deployment is short of ``missing`` replicas when fewer of its ``spec.replicas`` are
-available, or updated to its current template, than it asks for, or when it reports
-unavailable replicas: ``missing = min(desired, max(desired - available, desired - updated,
-unavailable, 0))``. Sampled from the cluster every few (cluster) seconds, the step function
-of ``missing`` integrated over time is the **replica-outage seconds**: three replicas missing
-for ten seconds are 30 replica-outage seconds, whoever was at fault.
+A Deployment is short of ``missing`` replicas when fewer of the replicas it had when the
+fault began (its **reference**: ``spec.replicas`` at the start of the window) are available,
+or updated to its current template, than the reference: ``missing = min(R, max(R -
+available, R - updated, 0))``. Measured against the reference, the new pods of a scale-out
+(an HPA, or kubeheal raising its ceiling) are not an outage while they start, and scaling a
+workload down to zero is one. Sampled from the cluster every few (cluster) seconds, the
+step function of ``missing`` integrated over time is the **replica-outage seconds**: three
+replicas missing for ten seconds are 30 replica-outage seconds, whoever was at fault.
 
 Per fault, over its window ``[start, end]`` and its **scope** (the Deployments it hit; every
 Deployment for a node fault, since its pods move everyone's):
@@ -69,9 +71,13 @@ class ReplicaCounts:
 
     @property
     def missing(self) -> int:
-        """Replicas short of ``desired`` (see the module docstring)."""
-        short = max(self.desired - self.available, self.desired - self.updated, self.unavailable, 0)
-        return min(self.desired, short)
+        """Replicas short of its own ``desired``."""
+        return self.missing_of(self.desired)
+
+    def missing_of(self, reference: int) -> int:
+        """Replicas short of ``reference`` (see the module docstring)."""
+        short = max(reference - self.available, reference - self.updated, 0)
+        return min(reference, short)
 
 
 def replica_counts(deployment: Mapping[str, Any]) -> ReplicaCounts:
@@ -101,18 +107,23 @@ class Sample:
     at: datetime
     deployments: tuple[ReplicaCounts, ...]
 
-    def missing(self, scope: frozenset[DeploymentKey] | None) -> int:
-        """Replicas missing over ``scope`` (None: every Deployment)."""
-        return sum(d.missing for d in self.deployments if scope is None or d.key in scope)
-
     def missing_by_deployment(
-        self, scope: frozenset[DeploymentKey] | None
+        self,
+        scope: frozenset[DeploymentKey] | None,
+        reference: Mapping[DeploymentKey, int] | None = None,
     ) -> dict[DeploymentKey, int]:
-        return {
-            d.key: d.missing
-            for d in self.deployments
-            if d.missing and (scope is None or d.key in scope)
-        }
+        """Replicas missing per Deployment of ``scope`` (None: every one) against
+        ``reference`` (default: each one's own ``desired``); Deployments missing none are
+        left out."""
+        found: dict[DeploymentKey, int] = {}
+        for d in self.deployments:
+            if scope is not None and d.key not in scope:
+                continue
+            wanted = d.desired if reference is None else reference.get(d.key, d.desired)
+            missing = d.missing_of(wanted)
+            if missing:
+                found[d.key] = missing
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +152,8 @@ def replica_outage(
 ) -> OutageFigures:
     """The outage of ``scope`` (None: every Deployment) between ``start`` and ``end`` (None:
     the last sample). Each sample's counts hold until the next sample; the state at
-    ``start`` is the last sample at or before it."""
+    ``start`` is the last sample at or before it, and its ``spec.replicas`` are the
+    reference (a Deployment first seen later: its first sample's)."""
     keys = None if scope is None else frozenset(scope)
     ordered = sorted(samples, key=lambda s: s.at)
     if end is None and ordered:
@@ -156,6 +168,7 @@ def replica_outage(
     last_bad: datetime | None = None
     counted = 0
     at_end = 0
+    reference: dict[DeploymentKey, int] = {}
     for i, sample in enumerate(ordered):
         last = i + 1 == len(ordered)
         nxt = sample.at if last else ordered[i + 1].at
@@ -164,7 +177,9 @@ def replica_outage(
         if (nxt <= start) if not last else (sample.at < start):
             continue  # wholly before the window
         counted += 1
-        missing = sample.missing_by_deployment(keys)
+        for d in sample.deployments:
+            reference.setdefault(d.key, d.desired)
+        missing = sample.missing_by_deployment(keys, reference)
         count = sum(missing.values())
         at_end = count
         peak = max(peak, count)

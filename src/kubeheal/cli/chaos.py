@@ -28,7 +28,7 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -195,10 +195,15 @@ async def _prometheus(
 
 
 async def _run_phases(
-    phases: Sequence[Sequence[Experiment]], env: ChaosEnv, runners: list[ExperimentRunner]
+    phases: Sequence[Sequence[Experiment]],
+    env: ChaosEnv,
+    runners: list[ExperimentRunner],
+    between: Callable[[], Awaitable[None]] | None = None,
 ) -> list[Journal]:
     journals: list[Journal] = []
-    for phase in phases:
+    for index, phase in enumerate(phases):
+        if index and between is not None:
+            await between()
         mine = [ExperimentRunner(e, env) for e in phase]
         runners += mine
         journals += await asyncio.gather(*(r.run() for r in mine))
@@ -298,7 +303,18 @@ async def run_on_twin(
             kubeheal="running" if with_kubeheal else "stopped",
             on_event=options.on_event,
         )
-        return await _run_phases(phases, env, runners)
+
+        async def between() -> None:
+            """Let the cluster settle before the next phase (bounded: a cluster that does
+            not settle meets the next preflight as it is)."""
+            began = now()
+            while not _deployments_ready(twin):
+                if (now() - began).total_seconds() > 600:
+                    log.warning("chaos: the twin's workloads did not settle between phases")
+                    return
+                await sleep(2.0)
+
+        return await _run_phases(phases, env, runners, between)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
