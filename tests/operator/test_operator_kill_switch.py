@@ -51,6 +51,7 @@ def _switch_configmap(disabled: str = "true") -> dict[str, Any]:
 # -- end to end: the reproduction --------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_an_unreadable_kill_switch_stops_the_rollback_until_it_reads_off(
     kh: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

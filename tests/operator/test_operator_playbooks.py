@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from kubeheal.config import Settings
 from kubeheal.model.quantity import parse_memory
 from kubeheal.store import records as rec
@@ -158,6 +160,7 @@ async def test_oom_limit_stops_at_the_cap_then_scales_out(kh: Any) -> None:
         )
 
 
+@pytest.mark.slow
 async def test_node_memory_pressure_drains_one_node_through_evictions(kh: Any) -> None:
     # faster cluster time: the kubelet holds MemoryPressure 5 minutes after it eased
     async with kh.run(speed=30) as r:
@@ -260,6 +263,7 @@ async def test_hpa_at_max_gets_its_max_raised(kh: Any) -> None:
         )
 
 
+@pytest.mark.slow
 async def test_drained_node_is_uncordoned_once_healthy_again(kh: Any) -> None:
     from datetime import timedelta
 
