@@ -2,8 +2,9 @@
 
 Starts the twin (API server in a background thread, simulated time optionally accelerated),
 then the operator in the caller's event loop, talking to the twin over HTTP exactly as to a
-real API server. The operator's clock is the twin's clock, so durations measured by the
-ledger are in simulated (cluster) time.
+real API server. The operator's clock is the twin's clock, at the twin's speed
+(`kubeheal.runtime.clock.OperatorClock`), so durations measured by the ledger, a drain's
+back-off and timeout and a retry's delay are in simulated (cluster) time.
 
 The operator is assembled as `kubeheal run` assembles it (`kubeheal.runtime.assembly`:
 alert consumer, notifications, the signal sources the settings enable, health), and its HTTP
@@ -54,6 +55,7 @@ from kubeheal.monitoring import (
 )
 from kubeheal.runtime.alerts import AlertConsumer
 from kubeheal.runtime.assembly import Assembly, build
+from kubeheal.runtime.clock import OperatorClock
 from kubeheal.runtime.operator import Operator, OperatorEvent, OperatorOptions
 from kubeheal.server.auth import Authenticator
 from kubeheal.server.serving import OperatorHttp, operator_http, serving, split_listen
@@ -244,7 +246,8 @@ async def running_harness(
                 ledger,
                 playbooks=playbooks or load_builtin_playbooks(),
                 stack=servers,
-                clock=twin_now,
+                # the twin's time at the twin's pace: drains and retries wait cluster seconds
+                clock=OperatorClock(now=twin_now, speed=speed),
                 options=OperatorOptions(sweep_interval=sweep_interval),
                 on_event=on_event,
             )
