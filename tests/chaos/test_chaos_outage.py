@@ -49,6 +49,14 @@ def test_a_scale_out_during_the_fault_is_no_outage_and_a_scale_to_zero_is() -> N
         Sample(at(20), (dep("a", 5, 5),)),
     ]
     assert replica_outage(scaled_out, start=at(0)).outage_s == 0.0
+    # an HPA scaling back down after a spike is no outage either
+    scaled_back = [
+        Sample(at(0), (dep("a", 5, 5),)),
+        Sample(at(10), (dep("a", 2, 2),)),
+        Sample(at(20), (dep("a", 2, 1),)),  # but one of the two it keeps failing is
+        Sample(at(30), (dep("a", 2, 2),)),
+    ]
+    assert replica_outage(scaled_back, start=at(0)).outage_s == pytest.approx(10.0)
     zeroed = [
         Sample(at(0), (dep("a", 3, 3),)),
         Sample(at(10), (dep("a", 0, 0),)),

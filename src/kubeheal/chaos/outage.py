@@ -1,13 +1,14 @@
 """Outage as users feel it: replica-outage seconds, and when a fault's workloads were back.
 
 A Deployment is short of ``missing`` replicas when fewer of the replicas it had when the
-fault began (its **reference**: ``spec.replicas`` at the start of the window) are available,
-or updated to its current template, than the reference: ``missing = min(R, max(R -
-available, R - updated, 0))``. Measured against the reference, the new pods of a scale-out
-(an HPA, or kubeheal raising its ceiling) are not an outage while they start, and scaling a
-workload down to zero is one. Sampled from the cluster every few (cluster) seconds, the
-step function of ``missing`` integrated over time is the **replica-outage seconds**: three
-replicas missing for ten seconds are 30 replica-outage seconds, whoever was at fault.
+fault began are available, or updated to its current template: with ``R`` the smaller of
+``spec.replicas`` at the start of the window and now (the one at the start when it is now
+zero), ``missing = min(R, max(R - available, R - updated, 0))``. So the new pods of a
+scale-out (an HPA, or kubeheal raising its ceiling) are no outage while they start, nor is
+an HPA scaling back down after a spike, and scaling a workload to zero is one. Sampled
+from the cluster every few (cluster) seconds, the step function of ``missing`` integrated
+over time is the **replica-outage seconds**: three replicas missing for ten seconds are 30
+replica-outage seconds, whoever was at fault.
 
 Per fault, over its window ``[start, end]`` and its **scope** (the Deployments it hit; every
 Deployment for a node fault, since its pods move everyone's):
@@ -112,14 +113,17 @@ class Sample:
         scope: frozenset[DeploymentKey] | None,
         reference: Mapping[DeploymentKey, int] | None = None,
     ) -> dict[DeploymentKey, int]:
-        """Replicas missing per Deployment of ``scope`` (None: every one) against
-        ``reference`` (default: each one's own ``desired``); Deployments missing none are
-        left out."""
+        """Replicas missing per Deployment of ``scope`` (None: every one) against the
+        replicas each had at the start (``reference``; see the module docstring; default:
+        each one's own ``desired``); Deployments missing none are left out."""
         found: dict[DeploymentKey, int] = {}
         for d in self.deployments:
             if scope is not None and d.key not in scope:
                 continue
-            wanted = d.desired if reference is None else reference.get(d.key, d.desired)
+            wanted = d.desired
+            if reference is not None and d.key in reference:
+                at_start = reference[d.key]
+                wanted = min(at_start, d.desired) if d.desired > 0 else at_start
             missing = d.missing_of(wanted)
             if missing:
                 found[d.key] = missing
