@@ -114,3 +114,4 @@ async def test_an_image_pull_error_is_measured_in_replica_outage_seconds(chaos_t
         data = journal.to_dict()["faults"][0]
         assert data["outage_s"] == round(result.outage_s, 1)
         assert data["escalated_after_s"] is None
+        assert set(data["outage_by_deployment"]) == {"demo/sample-app"}

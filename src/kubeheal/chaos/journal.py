@@ -110,6 +110,8 @@ class FaultResult:
     """From the first injection until the scope had every replica back (None: never)."""
     peak_missing: int = 0
     """Most replicas of the scope missing at once."""
+    outage_by_deployment: tuple[tuple[str, float], ...] = ()
+    """(``namespace/name``, replica-outage seconds) of each Deployment that missed one."""
 
     @property
     def passed(self) -> bool:
@@ -184,6 +186,7 @@ class Journal:
                     "outage_s": rnd(r.outage_s),
                     "outage_recovered_s": rnd(r.outage_recovered_s),
                     "peak_missing": r.peak_missing,
+                    "outage_by_deployment": {k: round(v, 1) for k, v in r.outage_by_deployment},
                     "mttr_s": rnd(r.mttr_s),
                     "outages": r.outages,
                     "kubeheal_acted": r.kubeheal_acted,

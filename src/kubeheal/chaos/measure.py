@@ -245,6 +245,9 @@ def measure_fault(
         outage_s=None if outage is None else outage.outage_s,
         outage_recovered_s=None if outage is None else outage.recovered_s,
         peak_missing=0 if outage is None else outage.peak_missing,
+        outage_by_deployment=()
+        if outage is None
+        else tuple(sorted((f"{ns}/{name}", v) for (ns, name), v in outage.by_deployment.items())),
     )
 
 
