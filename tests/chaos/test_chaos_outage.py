@@ -34,10 +34,14 @@ def test_missing_is_the_worst_of_available_and_updated_capped_at_the_reference()
     assert dep("a", 3, 3).missing == 0
     assert dep("a", 3, 1).missing == 2
     assert dep("a", 3, 3, updated=1).missing == 2  # rollout not through yet
+    # a rollout stuck on a surge pod that never gets ready: the old pods still serve, but
+    # none of the three replicas is of the new template
+    assert dep("a", 3, 3, updated=1, unavailable=1).missing == 3
+    assert dep("a", 1, 1, updated=1, unavailable=1).missing == 1  # image pull error
     assert dep("a", 1, 0, unavailable=5).missing == 1
     assert dep("a", 0, 0).missing == 0
     # against the replicas it had when the fault began
-    assert dep("a", 5, 3, unavailable=2).missing_of(3) == 0  # a scale-out's pods starting
+    assert dep("a", 5, 3, updated=5, unavailable=2).missing_of(3) == 0  # a scale-out's pods starting
     assert dep("a", 0, 0).missing_of(3) == 3  # scaled to zero
     assert dep("a", 3, 1).missing_of(2) == 1
 
@@ -45,7 +49,7 @@ def test_missing_is_the_worst_of_available_and_updated_capped_at_the_reference()
 def test_a_scale_out_during_the_fault_is_no_outage_and_a_scale_to_zero_is() -> None:
     scaled_out = [
         Sample(at(0), (dep("a", 3, 3),)),
-        Sample(at(10), (dep("a", 5, 3, unavailable=2),)),  # the HPA adds two pods
+        Sample(at(10), (dep("a", 5, 3, updated=5, unavailable=2),)),  # the HPA adds two pods
         Sample(at(20), (dep("a", 5, 5),)),
     ]
     assert replica_outage(scaled_out, start=at(0)).outage_s == 0.0

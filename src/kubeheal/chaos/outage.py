@@ -1,11 +1,15 @@
 """Outage as users feel it: replica-outage seconds, and when a fault's workloads were back.
 
 A Deployment is short of ``missing`` replicas when fewer of the replicas it had when the
-fault began are available, or updated to its current template: with ``R`` the smaller of
-``spec.replicas`` at the start of the window and now (the one at the start when it is now
-zero), ``missing = min(R, max(R - available, R - updated, 0))``. So the new pods of a
-scale-out (an HPA, or kubeheal raising its ceiling) are no outage while they start, nor is
-an HPA scaling back down after a spike, and scaling a workload to zero is one. Sampled
+fault began are available, or updated to its current template and available: with ``R``
+the smaller of ``spec.replicas`` at the start of the window and now (the one at the start
+when it is now zero), ``missing = min(R, max(R - available, R - (updated - unavailable),
+0))``, where ``updated - unavailable`` counts the updated pods that are available (the
+pods a Deployment is waiting for are its new ones). So a rollout stuck on a new pod that
+never becomes ready misses every replica it has not replaced, while the old pods still
+serve; the new pods of a scale-out (an HPA, or kubeheal raising its ceiling) are no outage
+while they start, nor is an HPA scaling back down after a spike; scaling a workload to
+zero is one. Sampled
 from the cluster every few (cluster) seconds, the step function of ``missing`` integrated
 over time is the **replica-outage seconds**: three replicas missing for ten seconds are 30
 replica-outage seconds, whoever was at fault.
@@ -77,7 +81,8 @@ class ReplicaCounts:
 
     def missing_of(self, reference: int) -> int:
         """Replicas short of ``reference`` (see the module docstring)."""
-        short = max(reference - self.available, reference - self.updated, 0)
+        updated_ready = max(0, self.updated - self.unavailable)
+        short = max(reference - self.available, reference - updated_ready, 0)
         return min(reference, short)
 
 
