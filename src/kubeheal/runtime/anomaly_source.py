@@ -10,10 +10,13 @@
 
 Signals name the workload of the series' ``namespace``/``pod`` labels (through the operator's
 cluster view, like alerts), or the node / PVC-less target `alert_target` finds; series that
-name nothing kubeheal can act on are skipped and counted. A Forecast about memory carries
-``resource=memory`` and the container as subject (``pod/<pod>/container/<name>``) so the
-predictive playbook (`oom-predicted-raise-memory`) can raise that container's limit before
-the OOM kill.
+name nothing kubeheal can act on are skipped and counted; forecast series that ended (no
+point in the last two steps) or name a pod of a known ReplicaSet that the cluster no longer
+has (replaced by a rollout, its last scrapes still in Prometheus) are skipped.
+Forecast signals are one per resource and container (their ids include the resource). A
+Forecast about memory carries ``resource=memory`` and the container as subject
+(``pod/<pod>/container/<name>``) so the predictive playbook (`oom-predicted-raise-memory`)
+can raise that container's limit before the OOM kill.
 
 Its own quality is kept visible as metrics:
 
@@ -307,6 +310,15 @@ class AnomalySource:
             self.metrics.untargeted.inc()
         return target
 
+    def _pod_gone(self, labels: Mapping[str, str]) -> bool:
+        """The series names a pod of a known ReplicaSet that the cluster no longer has
+        (deleted, e.g. by a rollout, while its last scrapes are still in Prometheus)."""
+        namespace, pod = labels.get("namespace", ""), labels.get("pod", "")
+        view = self.sink.view
+        if not (namespace and pod) or view.pod(namespace, pod) is not None:
+            return False
+        return view.replica_set(namespace, pod.rpartition("-")[0]) is not None
+
     async def _poll_anomaly(self, name: str, expr: str, at: float, report: PollReport) -> None:
         history = self.settings.history.total_seconds()
         starts = [t for (q, _), t in self._last_t.items() if q == name]
@@ -376,7 +388,11 @@ class AnomalySource:
             if finite.size:
                 limit_of[_join_key(s.labels)] = float(finite[-1])
         seen: set[tuple[str, tuple[str, ...]]] = set()
+        ended_before = at - 2 * max(self.settings.step.total_seconds(), 1.0)
         for series in usage:
+            live = series.timestamps[np.isfinite(series.values)]
+            if live.size == 0 or float(live[-1]) < ended_before:
+                continue  # the series ended (e.g. its pod is gone): no forecast about it
             jk = _join_key(series.labels)
             key: tuple[str, tuple[str, ...]] = (str(fq.resource), jk)
             seen.add(key)
@@ -392,7 +408,7 @@ class AnomalySource:
             if decision is None:
                 continue
             target = self._target(series.labels)
-            if target is None:
+            if target is None or self._pod_gone(series.labels):
                 continue
             if state.prediction is None:
                 self.metrics.predictions.labels(resource=fq.resource).inc()
@@ -434,7 +450,9 @@ class AnomalySource:
         if labels.get("container"):
             details["container"] = labels["container"]
         return Signal(
-            id=Signal.make_id(SignalKind.FORECAST, target, subject),
+            # one signal per resource of a container: a CPU forecast never replaces the
+            # memory forecast of the same container in its incident
+            id=Signal.make_id(SignalKind.FORECAST, target, f"{resource}:{subject}"),
             kind=SignalKind.FORECAST,
             target=target,
             observed_at=self.sink.now(),
