@@ -9,9 +9,8 @@ condition with a deadline. Screenshots go to docs/console/ (`Console.shot`).
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from kubeheal.config import Settings
 from kubeheal.config.settings import ServerSettings
 from kubeheal.server.auth import Authenticator
 from kubeheal.twin.sim.faults import FaultSpec
+from support import until
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "console-operator-token"
@@ -32,19 +32,21 @@ PASSWORD = "console-password"
 VIEWER = "console-viewer-token"
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 DEADLINE = 60.0
-"""Wall seconds a page or ledger condition may take on a loaded 2-core machine."""
+"""Wall seconds a page condition may take on a loaded 2-core machine."""
 
 
-async def until(predicate: Callable[[], Any], *, what: str, timeout: float = DEADLINE) -> Any:
-    """Poll ``predicate`` (sync) until it is truthy (returned) or the deadline passes."""
-    deadline = time.monotonic() + timeout
+async def reload_until(
+    page: Page, url: str, probe: Callable[[Page], Awaitable[bool]], *, what: str
+) -> None:
+    """Load ``url`` again until ``probe(page)`` holds (pages that change only on reload)."""
+    deadline = time.monotonic() + DEADLINE
     while True:
-        value = predicate()
-        if value:
-            return value
+        await page.goto(url)
+        if await probe(page):
+            return
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.05)
+            raise AssertionError(f"timed out after {DEADLINE:.0f}s waiting for {what}")
+        await page.wait_for_timeout(200)
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Console:
     browser: Browser
     base: str
     until = staticmethod(until)
+    reload_until = staticmethod(reload_until)
 
     async def context(self) -> BrowserContext:
         ctx = await self.browser.new_context(viewport={"width": 1360, "height": 900})

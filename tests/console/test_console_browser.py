@@ -32,16 +32,10 @@ def _incidents(h: Any) -> list[Any]:
 async def _switch_state(c: Any, page: Page, want: str) -> None:
     """Reload the safety panel until the operator's read of the switch is ``want``."""
 
-    async def shown() -> str:
-        await page.goto(f"{c.base}/console/safety")
-        return (await page.inner_text("#kill-switch-state")).strip()
+    async def shown(p: Page) -> bool:
+        return (await p.inner_text("#kill-switch-state")).strip() == want
 
-    import time
-
-    deadline = time.monotonic() + 60
-    while (state := await shown()) != want:
-        assert time.monotonic() < deadline, f"kill switch shows {state}, not {want}"
-        await page.wait_for_timeout(200)
+    await c.reload_until(page, f"{c.base}/console/safety", shown, what=f"kill switch {want}")
 
 
 async def _canvas_drawn(page: Page, selector: str) -> bool:
@@ -99,18 +93,11 @@ async def test_an_sre_follows_an_incident_from_login_to_acknowledgement(console:
     await c.shot(page, "incidents")
 
     # Its timeline, once the operator has decided (blocked by the kill switch).
-    async def blocked_row() -> None:
-        import time
+    async def blocked(p: Page) -> bool:
+        return bool(await p.locator("#plans tr.blocked").count())
 
-        deadline = time.monotonic() + 60
-        while True:
-            await page.goto(f"{c.base}/console/incidents/{incident_id}")
-            if await page.locator("#plans tr.blocked").count():
-                return
-            assert time.monotonic() < deadline, "no blocked decision shown"
-            await page.wait_for_timeout(300)
-
-    await blocked_row()
+    url = f"{c.base}/console/incidents/{incident_id}"
+    await c.reload_until(page, url, blocked, what="a decision blocked by the kill switch")
     plans = await page.inner_text("#plans")
     assert "blocked by kill_switch" in plans
     timeline = await page.inner_text("#timeline")

@@ -1,24 +1,39 @@
 """What the console's pages show, read from the ledger (SQLite or PostgreSQL alike).
 
-`incident_rows` lists incidents newest first with the list's filters; `incident_story`
-gathers one incident's timeline (signals, plans with the guard's verdict, actions,
-verifications, transitions, notifications; `kubeheal.server.incidents_api.incident_detail`
-and `kubeheal.notify.context` already assemble most of it); `kpi_series` buckets incidents
-over time and computes `kubeheal.store.report` figures per bucket, the series the KPI charts
-draw. Every function here blocks on the ledger: call them from a worker thread.
+The window's records (30 days) are read and decoded once into a `Snapshot`
+(`LedgerCache`, refreshed when older than its ``ttl``), with each incident's classification
+and the KPI series; pages overlay what may have changed since (`recent_incidents`: opened
+since, in progress, escalated and not over), so they stay current while a page never reads
+the whole window. `incident_page` lists incidents newest first with the list's filters;
+`live_rows` is what the event stream sends; `incident_story` gathers one incident's timeline
+(signals, plans with the guard's verdict, actions, verifications, transitions,
+notifications; `kubeheal.server.incidents_api.incident_detail` and `kubeheal.notify.context`
+already assemble most of it); `kpi_series` (pure) buckets incidents over time and computes
+`kubeheal.store.report` figures per bucket, the series the KPI charts draw. The functions
+that take a ledger block on it: call them from a worker thread.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kubeheal.config.settings import GuardSettings, NotificationSettings
-from kubeheal.notify.policy import classify
+from kubeheal.notify.policy import Classification, classify
 from kubeheal.runtime.notifications import load_context
 from kubeheal.server.incidents_api import IncidentDetail, incident_detail
-from kubeheal.store import IncidentRecord, Ledger, PlanRecord, SignalRecord
+from kubeheal.store import (
+    ActionRecord,
+    IncidentRecord,
+    Ledger,
+    NotFoundError,
+    PlanRecord,
+    SignalRecord,
+)
 from kubeheal.store.outbox import EscalationRecord, NotificationStore
 from kubeheal.store.report import build_report
 
@@ -29,12 +44,18 @@ __all__ = [
     "SEVERITIES",
     "STATES",
     "Filters",
+    "IncidentPage",
     "IncidentRow",
     "IncidentStory",
-    "choices",
-    "incident_rows",
+    "LedgerCache",
+    "Snapshot",
+    "incident_page",
     "incident_story",
     "kpi_series",
+    "live_rows",
+    "outdated",
+    "read_snapshot",
+    "recent_incidents",
     "safety_panel",
 ]
 
@@ -83,13 +104,12 @@ class IncidentRow:
 
 
 def _row(
-    incident: IncidentRecord, escalation: EscalationRecord | None, signals: list[SignalRecord]
+    incident: IncidentRecord, escalation: EscalationRecord | None, classification: Classification
 ) -> IncidentRow:
     if escalation is not None:
         category, severity = escalation.category, escalation.severity
     else:
-        c = classify(signals)
-        category, severity = c.category, c.severity
+        category, severity = classification.category, classification.severity
     acked = (escalation.acknowledged_by or "") if escalation is not None else ""
     return IncidentRow(
         id=incident.id,
@@ -110,50 +130,174 @@ def _window(now: datetime, days: int) -> tuple[datetime, datetime]:
     return now - timedelta(days=days), now + timedelta(days=1)
 
 
-def incident_rows(
-    ledger: Ledger, *, now: datetime, filters: Filters, days: int = 30, limit: int = 200
-) -> tuple[list[IncidentRow], int]:
-    """(up to ``limit`` rows newest first, how many incidents match) over the last ``days``."""
+@dataclass(frozen=True)
+class Snapshot:
+    """The ledger's records of the window, decoded once and shared by the pages until it is
+    refreshed (`LedgerCache`): reading and decoding 10,000 incidents, their plans and actions
+    takes about a second, a page must take less than 300 ms."""
+
+    taken: float
+    """``time.monotonic()`` when it was read."""
+    now: datetime
+    """The operator's time when it was read."""
+    incidents: dict[str, IncidentRecord]
+    classes: dict[str, Classification]
+    """Each incident's category and severity (its escalation's, else from its signals)."""
+    kpis: dict[str, object]
+    """`kpi_series` of the window."""
+
+
+def read_snapshot(
+    ledger: Ledger, *, now: datetime, days: int = 30, taken: float | None = None
+) -> Snapshot:
+    """Read the last ``days`` of the ledger into a `Snapshot` (blocks: a worker thread)."""
     since, until = _window(now, days)
-    found = [
-        i for i in ledger.list_incidents(since=since, until=until) if filters.matches_record(i)
-    ]
+    incidents = ledger.list_incidents(since=since, until=until)
+    plans = ledger.list_plans(since=since, until=until)
+    actions = ledger.actions_since(since)
+    by_incident: dict[str, list[SignalRecord]] = defaultdict(list)
+    for signal in ledger.list_signals(since=since - timedelta(days=1), until=until):
+        if signal.incident_id is not None:
+            by_incident[signal.incident_id].append(signal)
+    store = NotificationStore(ledger)
+    classes: dict[str, Classification] = {}
+    for incident in incidents:
+        e = store.get_escalation(incident.id) if incident.escalated_at is not None else None
+        classes[incident.id] = (
+            Classification(e.category, e.severity)
+            if e is not None
+            else classify(by_incident.get(incident.id, []))
+        )
+    return Snapshot(
+        taken=time.monotonic() if taken is None else taken,
+        now=now,
+        incidents={i.id: i for i in incidents},
+        classes=classes,
+        kpis=kpi_series(incidents=incidents, plans=plans, actions=actions),
+    )
+
+
+class LedgerCache:
+    """The current `Snapshot`. It is out of date when older than ``ttl`` seconds or when
+    `outdated` sees an incident it does not hold as it is; pages overlay what changed
+    (`recent_incidents`) either way, so the incident list is current."""
+
+    def __init__(self, ledger: Ledger, *, ttl: float = 15.0, days: int = 30) -> None:
+        self.ledger = ledger
+        self.ttl = ttl
+        self.days = days
+        self.current: Snapshot | None = None
+        self.cost = 0.0
+        """Seconds the last read took (a small ledger is read again at once when it changed)."""
+        self._lock = threading.Lock()
+
+    def stale(self) -> bool:
+        current = self.current
+        return current is None or time.monotonic() - current.taken >= self.ttl
+
+    def refresh(self, now: datetime) -> Snapshot:
+        """Read a new snapshot (one reader at a time: a caller that waited for another's
+        read gets that one; blocks)."""
+        asked = time.monotonic()
+        with self._lock:
+            if self.current is not None and self.current.taken >= asked:
+                return self.current
+            started = time.monotonic()
+            self.current = read_snapshot(self.ledger, now=now, days=self.days, taken=started)
+            self.cost = time.monotonic() - started
+            return self.current
+
+
+def outdated(snapshot: Snapshot, recent: Mapping[str, IncidentRecord]) -> bool:
+    """Whether ``recent`` holds an incident the snapshot lacks or holds differently."""
+    return any(snapshot.incidents.get(key) != incident for key, incident in recent.items())
+
+
+def recent_incidents(
+    ledger: Ledger, *, now: datetime, since: datetime, watching: Iterable[str] = ()
+) -> dict[str, IncidentRecord]:
+    """Incidents that may have changed since ``since``: opened since then, in progress, with
+    an escalation not over, and the ``watching`` ones (read again by id). Cheap with a large
+    ledger: it never reads the whole window."""
+    found: dict[str, IncidentRecord] = {
+        i.id: i for i in ledger.list_incidents(since=since, until=now + timedelta(days=1))
+    }
+    for i in ledger.incidents_in_progress():
+        found.setdefault(i.id, i)
+    wanted = {e.incident_id for e in NotificationStore(ledger).open_escalations()}
+    wanted.update(watching)
+    for incident_id in wanted - set(found):
+        try:
+            found[incident_id] = ledger.get_incident(incident_id)
+        except NotFoundError:
+            continue
+    return found
+
+
+def _rows_of(
+    ledger: Ledger,
+    incidents: Iterable[IncidentRecord],
+    *,
+    classes: Mapping[str, Classification],
+    filters: Filters,
+    limit: int,
+) -> tuple[list[IncidentRow], int]:
+    def classification(incident_id: str) -> Classification:
+        found = classes.get(incident_id)
+        return found if found is not None else classify(ledger.signals_for_incident(incident_id))
+
+    found = [i for i in incidents if filters.matches_record(i)]
+    if filters.severity:
+        found = [i for i in found if classification(i.id).severity == filters.severity]
     found.sort(key=lambda i: (i.opened_at, i.id), reverse=True)
     store = NotificationStore(ledger)
+    rows = [_row(i, store.get_escalation(i.id), classification(i.id)) for i in found[:limit]]
     if filters.severity:
-        # The severity of an incident without an escalation comes from its signals: read
-        # them all at once rather than one query per incident.
-        by_incident: dict[str, list[SignalRecord]] = defaultdict(list)
-        for s in ledger.list_signals(since=since - timedelta(days=1), until=until):
-            if s.incident_id is not None:
-                by_incident[s.incident_id].append(s)
-        escalations = {e.incident_id: e for e in store.open_escalations()}
-        rows = []
-        for incident in found:
-            e = escalations.get(incident.id) or (
-                store.get_escalation(incident.id) if incident.escalated_at else None
-            )
-            row = _row(incident, e, by_incident.get(incident.id, []))
-            if row.severity == filters.severity:
-                rows.append(row)
-        return rows[:limit], len(rows)
-    rows = [
-        _row(i, store.get_escalation(i.id), ledger.signals_for_incident(i.id))
-        for i in found[:limit]
-    ]
+        rows = [r for r in rows if r.severity == filters.severity]
     return rows, len(found)
 
 
-def choices(ledger: Ledger, *, now: datetime, days: int = 30) -> dict[str, list[str]]:
-    """The values each filter offers (namespaces and playbooks seen in the window)."""
-    since, until = _window(now, days)
-    incidents = ledger.list_incidents(since=since, until=until)
-    return {
-        "namespace": sorted({i.target.namespace for i in incidents if i.target.namespace}),
+@dataclass(frozen=True)
+class IncidentPage:
+    """The incident list page: its rows, how many match, and the filters' choices."""
+
+    rows: list[IncidentRow]
+    total: int
+    choices: dict[str, list[str]]
+
+
+def incident_page(
+    ledger: Ledger,
+    snapshot: Snapshot,
+    *,
+    recent: Mapping[str, IncidentRecord],
+    filters: Filters,
+    limit: int = 200,
+) -> IncidentPage:
+    """Up to ``limit`` rows newest first, how many incidents match, and the values each
+    filter offers: the snapshot's incidents with ``recent`` (`recent_incidents`) on top."""
+    incidents = dict(snapshot.incidents)
+    incidents.update(recent)
+    rows, total = _rows_of(
+        ledger, incidents.values(), classes=snapshot.classes, filters=filters, limit=limit
+    )
+    values = incidents.values()
+    choices = {
+        "namespace": sorted({i.target.namespace for i in values if i.target.namespace}),
         "state": list(STATES),
-        "playbook": sorted({i.playbook for i in incidents if i.playbook}),
+        "playbook": sorted({i.playbook for i in values if i.playbook}),
         "severity": list(SEVERITIES),
     }
+    return IncidentPage(rows=rows, total=total, choices=choices)
+
+
+def live_rows(
+    ledger: Ledger, *, now: datetime, filters: Filters, since: datetime, watching: set[str]
+) -> list[IncidentRow]:
+    """The rows an event stream sends: `recent_incidents` matching ``filters``."""
+    found = recent_incidents(ledger, now=now, since=since, watching=watching)
+    rows, _ = _rows_of(ledger, found.values(), classes={}, filters=filters, limit=200)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -229,14 +373,15 @@ def _bucket_size(span: timedelta, buckets: int) -> timedelta:
 
 
 def kpi_series(
-    ledger: Ledger, *, now: datetime, days: int = 30, buckets: int = 30
+    *,
+    incidents: Sequence[IncidentRecord],
+    plans: Sequence[PlanRecord],
+    actions: Sequence[ActionRecord],
+    buckets: int = 30,
 ) -> dict[str, object]:
-    """The KPI charts' data over the last ``days``: per time bucket p50/p95 of time to
-    detect/act/recover, auto-recovery and false-alert rates; actions per playbook and
-    outcome; guard blocks by guard; the mission's targets; the totals of the window."""
-    since, until = _window(now, days)
-    incidents = ledger.list_incidents(since=since, until=until)
-    plans = ledger.list_plans(since=since, until=until)
+    """The KPI charts' data: per time bucket p50/p95 of time to detect/act/recover,
+    auto-recovery and false-alert rates; actions per playbook and outcome; guard blocks by
+    guard; the mission's targets; the totals. Pure: no I/O, no clock."""
     total = build_report(incidents=incidents, plans=plans)
     series: dict[str, list[float | None]] = defaultdict(list)
     labels: list[str] = []
@@ -264,7 +409,7 @@ def kpi_series(
             series["false_alerts"].append(r.false_positive_rate)
     playbook_of = {i.id: i.playbook or "(none)" for i in incidents}
     outcomes: Counter[tuple[str, str]] = Counter()
-    for a in ledger.actions_since(since):
+    for a in actions:
         if a.incident_id in playbook_of:
             outcomes[(playbook_of[a.incident_id], a.state.value)] += 1
     playbooks = sorted({p for p, _ in outcomes})

@@ -31,7 +31,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -47,7 +47,13 @@ from kubeheal.runtime.kill_switch import printable
 from kubeheal.runtime.notifications import acknowledge_incident
 from kubeheal.server.console import data
 from kubeheal.server.console.sessions import CSRF_COOKIE, SESSION_COOKIE, ConsoleGate, Role
-from kubeheal.store import ConflictError, InvalidRecordError, Ledger, NotFoundError
+from kubeheal.store import (
+    ConflictError,
+    IncidentRecord,
+    InvalidRecordError,
+    Ledger,
+    NotFoundError,
+)
 
 __all__ = ["ConsoleContext", "console_router"]
 
@@ -68,6 +74,14 @@ _CSP = (
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
     "base-uri 'none'"
 )
+_NO_OPERATOR: dict[str, Any] = {
+    "kill_switch_state": "unknown",
+    "kill_switch_reason": "no operator attached to this console",
+    "kill_switch_since": None,
+    "role": "-",
+    "acting": False,
+    "cordoned": [],
+}
 STREAM_SECONDS = 30.0
 """An event stream ends after this long; the browser reconnects (so a stopping server
 never waits long for one)."""
@@ -89,6 +103,9 @@ class ConsoleContext:
     """The cluster writer that sets the kill switch ConfigMap (None: no button)."""
     poll_seconds: float = 1.0
     """How often an event stream looks for new or changed incidents."""
+    snapshot_seconds: float = 15.0
+    """How long the decoded window of the ledger is reused (KPIs are at most this old; the
+    incident list overlays every incident opened, in progress or escalated since)."""
 
 
 def _environment() -> jinja2.Environment:
@@ -131,6 +148,32 @@ def console_router(context: ConsoleContext) -> APIRouter:
     static = _load_static()
     gate = context.gate
     router = APIRouter(prefix="/console", include_in_schema=False)
+    cache = data.LedgerCache(context.ledger, ttl=context.snapshot_seconds)
+    refreshing: list[asyncio.Future[data.Snapshot]] = []
+
+    async def current_snapshot() -> tuple[data.Snapshot, dict[str, IncidentRecord]]:
+        """The cached snapshot and the incidents that may have changed since it was read.
+        An out-of-date snapshot of a small ledger (read in under 0.1 s) is read again at
+        once; a large one is served while a worker thread reads the next (only the first
+        page after a start waits for a large read)."""
+        current = cache.current
+        if current is None:
+            current = await asyncio.to_thread(cache.refresh, context.clock())
+        since = current.now - timedelta(minutes=1)
+        recent = await asyncio.to_thread(
+            data.recent_incidents, context.ledger, now=context.clock(), since=since
+        )
+        if not (cache.stale() or data.outdated(current, recent)):
+            return current, recent
+        if cache.cost < 0.1:
+            current = await asyncio.to_thread(cache.refresh, context.clock())
+            return current, recent
+        if not (refreshing and not refreshing[0].done()):
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(None, cache.refresh, context.clock())
+            future.add_done_callback(_log_failure)
+            refreshing[:] = [future]
+        return current, recent
 
     def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         headers = _headers(request)
@@ -258,21 +301,18 @@ def console_router(context: ConsoleContext) -> APIRouter:
         f = filters_of(request)
         if isinstance(f, str):
             return page(request, "error.html", status=400, title="Bad filter", message=f)
-        now = context.clock()
-
-        def read() -> tuple[list[data.IncidentRow], int, dict[str, list[str]]]:
-            rows, total = data.incident_rows(context.ledger, now=now, filters=f)
-            return rows, total, data.choices(context.ledger, now=now)
-
-        rows, total, choices = await asyncio.to_thread(read)
+        snapshot, recent = await current_snapshot()
+        found = await asyncio.to_thread(
+            data.incident_page, context.ledger, snapshot, recent=recent, filters=f
+        )
         query = urlencode({k: v for k, v in vars(f).items() if v})
         return page(
             request,
             "incidents.html",
-            rows=rows,
-            total=total,
+            rows=found.rows,
+            total=found.total,
             filters=f,
-            choices=choices,
+            choices=found.choices,
             events_url="/console/events" + (f"?{query}" if query else ""),
         )
 
@@ -287,10 +327,15 @@ def console_router(context: ConsoleContext) -> APIRouter:
             yield "retry: 1000\n\n"
             sent: dict[str, str] = {}
             ends = time.monotonic() + STREAM_SECONDS
+            since = context.clock() - timedelta(hours=1)
             while time.monotonic() < ends:
-                now = context.clock()
-                rows, _ = await asyncio.to_thread(
-                    data.incident_rows, context.ledger, now=now, filters=f, days=30, limit=50
+                rows = await asyncio.to_thread(
+                    data.live_rows,
+                    context.ledger,
+                    now=context.clock(),
+                    filters=f,
+                    since=since,
+                    watching=set(sent),
                 )
                 for row in reversed(rows):
                     if sent.get(row.id) != row.signature:
@@ -382,15 +427,15 @@ def console_router(context: ConsoleContext) -> APIRouter:
 
     @router.get("/kpis")
     async def kpis(request: Request) -> Response:
-        now = context.clock()
-        values = await asyncio.to_thread(data.kpi_series, context.ledger, now=now)
+        snapshot, _ = await current_snapshot()
+        values = snapshot.kpis
         return page(request, "kpis.html", kpi=values, totals=values["totals"])
 
     @router.get("/safety")
     async def safety(request: Request) -> Response:
         settings = context.settings()
         now = context.clock()
-        live = context.safety() if context.safety is not None else {}
+        live = context.safety() if context.safety is not None else _NO_OPERATOR
         panel = await asyncio.to_thread(
             data.safety_panel, context.ledger, now=now, guards=settings.guards
         )
@@ -482,6 +527,11 @@ def console_router(context: ConsoleContext) -> APIRouter:
         )
 
     return router
+
+
+def _log_failure(future: asyncio.Future[data.Snapshot]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("console: reading the ledger failed: %s", future.exception())
 
 
 def _secure_headers(response: Response) -> None:
