@@ -73,6 +73,7 @@ async def test_an_error_burst_reaches_kubeheal_as_an_alert_and_opens_an_incident
         before = max((r.seq for r in h.inbox.rows()), default=0)
 
         assert h.twin.faults is not None
+        injected = time.monotonic()
         h.twin.faults.inject(
             FaultSpec.model_validate(
                 {
@@ -96,6 +97,7 @@ async def test_an_error_burst_reaches_kubeheal_as_an_alert_and_opens_an_incident
             )
 
         row = await wait_for(firing, timeout=90, what="HighErrorRate about sample-app")
+        at_webhook = time.monotonic() - injected
         assert row.labels.get("namespace") == "demo"
 
         def alert_incident() -> Any:
@@ -109,6 +111,10 @@ async def test_an_error_burst_reaches_kubeheal_as_an_alert_and_opens_an_incident
 
         story = lambda: "\n".join(f"{e.kind} {e.target.key}: {e.message}" for e in events)  # noqa: E731
         incident = await wait_for(alert_incident, timeout=30, what="the incident")
+        print(
+            f"error burst -> webhook {at_webhook:.1f} s, -> incident with the alert "
+            f"{time.monotonic() - injected:.1f} s (wall)"
+        )
         assert incident.target.namespace == "demo", story()
         opened = [e for e in events if e.kind == "incident" and e.target.key == SAMPLE_APP]
         assert opened, story()
