@@ -91,7 +91,7 @@ def test_run_heals_reloads_playbooks_and_reports(
     try:
         until_sync(
             lambda: httpx.get(f"{base}/readyz").status_code == 200,
-            timeout=30,
+            timeout=90,  # a subprocess starting on a loaded machine
             what="readiness",
             every=0.3,
             ignore=(httpx.HTTPError,),

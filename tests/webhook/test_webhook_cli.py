@@ -49,7 +49,7 @@ def test_run_serves_the_authenticated_webhook(wk, tmp_path: Path, kubeconfig: Pa
     try:
         until_sync(
             lambda: httpx.get(f"{base}/readyz").status_code == 200,
-            timeout=30,
+            timeout=90,  # a subprocess starting on a loaded machine
             what="readiness",
             ignore=(httpx.HTTPError,),
         )
