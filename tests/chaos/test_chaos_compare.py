@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kubeheal.chaos.journal import FaultResult, Journal
-from kubeheal.chaos.report import WORSE, compare_dict, compare_runs
+from kubeheal.chaos.report import WORSE, compare_dict, compare_runs, render_html
 
 
 def _result(name: str, outage: float | None, actions: tuple[str, ...] = ()) -> FaultResult:
@@ -64,6 +64,9 @@ def test_rows_pair_faults_and_judge_each() -> None:
     assert rows["d"].verdict == "not measured" and rows["d"].outage_without_s is None
     data = compare_dict(list(rows.values()), with_kubeheal=with_kh, without=without)
     assert data["worse"] == ["b/worse"]
+    page = render_html(with_kh, compare=list(rows.values()))
+    assert "With kubeheal and without it" in page
+    assert f"<td class='bad'>{WORSE}</td>" in page and "<td>0.10</td>" in page
     assert data["outage_s"] == 81.0 and data["outage_without_s"] == 160.0
 
 
@@ -88,6 +91,8 @@ def test_compare_runs_both_and_kubeheal_shortens_a_healed_outage(tmp_path: Path)
             "image-pull-error",
             "--report",
             str(out),
+            "--html",
+            str(tmp_path / "compare.html"),
         ],
         capture_output=True,
         text=True,
@@ -112,3 +117,5 @@ def test_compare_runs_both_and_kubeheal_shortens_a_healed_outage(tmp_path: Path)
     assert data["without_kubeheal"]["experiments"][0]["kubeheal"] == "stopped"
     assert data["worse"] == [] and data["ratio"] < 1
     assert "outage" in proc.stdout and "without" in proc.stdout
+    page = (tmp_path / "compare.html").read_text()
+    assert "With kubeheal and without it" in page and "bad-rollout" in page

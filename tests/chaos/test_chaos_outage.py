@@ -41,7 +41,8 @@ def test_missing_is_the_worst_of_available_and_updated_capped_at_the_reference()
     assert dep("a", 1, 0, unavailable=5).missing == 1
     assert dep("a", 0, 0).missing == 0
     # against the replicas it had when the fault began
-    assert dep("a", 5, 3, updated=5, unavailable=2).missing_of(3) == 0  # a scale-out's pods starting
+    # a scale-out's pods starting
+    assert dep("a", 5, 3, updated=5, unavailable=2).missing_of(3) == 0
     assert dep("a", 0, 0).missing_of(3) == 3  # scaled to zero
     assert dep("a", 3, 1).missing_of(2) == 1
 

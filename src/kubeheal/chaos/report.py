@@ -147,9 +147,13 @@ def _fmt(value: float | None) -> str:
 
 
 def render_html(
-    journals: Sequence[Journal], *, meta: Mapping[str, Any] | None = None, title: str = ""
+    journals: Sequence[Journal],
+    *,
+    meta: Mapping[str, Any] | None = None,
+    title: str = "",
+    compare: Sequence[CompareRow] = (),
 ) -> str:
-    """The HTML report."""
+    """The HTML report; ``compare`` adds the table of the same suite run without kubeheal."""
     esc = html.escape
     report = report_dict(journals, meta=meta)
     verdict = "PASSED" if report["passed"] else "FAILED"
@@ -165,6 +169,24 @@ def render_html(
     for key in ("mode", "kubeheal", "speed", "command", "target_mttr_s"):
         if key in report:
             parts.append(f"<div>{esc(key)}: {esc(str(report[key]))}</div>")
+    if compare:
+        parts.append(
+            "<h2>With kubeheal and without it</h2><p>replica-outage seconds; MTTR: until every "
+            "replica of the fault's Deployments was back (cluster seconds)</p><table><tr>"
+            "<th>experiment</th><th>fault</th><th>outage</th><th>without</th><th>ratio</th>"
+            "<th>MTTR</th><th>MTTR without</th><th>actions</th><th>verdict</th></tr>"
+        )
+        for row in compare:
+            cls = "bad" if row.verdict == WORSE else "ok" if row.verdict == "better" else ""
+            ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
+            parts.append(
+                f"<tr><td>{esc(row.experiment)}</td><td>{esc(row.fault)}</td>"
+                f"<td>{_fmt(row.outage_s)}</td><td>{_fmt(row.outage_without_s)}</td>"
+                f"<td>{ratio}</td><td>{_fmt(row.mttr_s)}</td><td>{_fmt(row.mttr_without_s)}</td>"
+                f"<td>{esc(', '.join(row.actions) or 'none')}</td>"
+                f"<td class='{cls}'>{esc(row.verdict)}</td></tr>"
+            )
+        parts.append("</table>")
     if report["failures"]:
         parts.append("<h2>Failures</h2><ul>")
         parts += [f"<li class='bad'>{esc(f)}</li>" for f in report["failures"]]

@@ -795,7 +795,10 @@ def _compare(
     if html_path is not None:
         html_path.write_text(
             render_html(
-                with_kubeheal, meta={**meta, "kubeheal": "running"}, title="kubeheal game day"
+                with_kubeheal,
+                meta={**meta, "kubeheal": "running"},
+                title="kubeheal game day, with kubeheal and without it",
+                compare=rows,
             )
         )
     print_compare(console, rows)
