@@ -138,6 +138,14 @@ async def test_an_sre_follows_an_incident_from_login_to_acknowledgement(console:
     assert "every guard passed" in await page.inner_text("#plans")
     await c.shot(page, "incident-healed")
 
+    # The playbooks page: the one that healed it, built in, with its match and success.
+    await page.goto(f"{c.base}/console/playbooks")
+    healed_by = next(i.playbook for i in _incidents(c.h) if i.id == incident_id)
+    row = await page.inner_text(f"#playbooks tr[data-playbook='{healed_by}']")
+    assert "built-in" in row and "100.0 %" in row
+    assert await page.locator("#playbooks tbody tr").count() >= 5
+    await c.shot(page, "playbooks")
+
     # KPIs: every chart is drawn on its canvas, with the ledger's incidents counted.
     await page.goto(f"{c.base}/console/kpis")
     await page.wait_for_selector("body[data-charts=drawn]")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,7 @@ from kubeheal.cli.harness import Harness, running_harness
 from kubeheal.config import Settings
 from kubeheal.runtime.operator import OperatorEvent
 from kubeheal.runtime.tasks import Tasks
+from kubeheal.server.auth import Authenticator
 from kubeheal.twin.cluster import Twin
 from kubeheal.twin.sim.faults import FaultSpec
 
@@ -546,11 +548,15 @@ async def run_demo(
     suite: tuple[FaultCase, ...] = SUITE,
     settle_s: float = 20.0,
     deadline_s: float = 900.0,
+    hold: Callable[[list[DemoResult]], Awaitable[None]] | None = None,
 ) -> list[DemoResult]:
     """Run the fault suite against the twin and return one result per fault: the faults of
-    a phase side by side, the phases one after the other."""
+    a phase side by side, the phases one after the other. The web console is served on a
+    free 127.0.0.1 port (its URL and login token printed); ``hold`` is awaited with the
+    results before the twin stops (``kubeheal demo --keep``: serve it until Ctrl-C)."""
     console = console or Console()
     tracker = _Tracker(console)
+    token = secrets.token_urlsafe(16)
     console.print(
         f"[bold]kubeheal demo[/bold]: cluster twin with sample-app + bookinfo on 3 nodes, "
         f"simulated time x{speed:g}; {len(suite)} faults; every time below is in cluster "
@@ -562,7 +568,10 @@ async def run_demo(
         settings=demo_settings(),
         sweep_interval=0.5,
         on_event=tracker,
+        listen="127.0.0.1:0",
+        auth=Authenticator.static(token=token),
     ) as h:
+        console.print(f"web console: {h.http_url}/console/ (log in with the token {token})")
         tracker.start = h.now()
         tasks = Tasks()
         try:
@@ -578,10 +587,13 @@ async def run_demo(
             await _wait_sim(h, settle_s, lambda: _all_ready(h) and not h.operator.open_incidents())
             console.print(f"[dim]{tracker.stamp(h.now())}[/dim] cluster ready; injecting faults")
             results = await _schedule(h, suite, tracker, sampler, deadline_s=deadline_s)
+            order = {c.name: i for i, c in enumerate(suite)}
+            results = sorted(results, key=lambda r: order[r.fault])
+            if hold is not None:
+                await hold(results)
         finally:
             await tasks.stop()
-    order = {c.name: i for i, c in enumerate(suite)}
-    return sorted(results, key=lambda r: order[r.fault])
+    return results
 
 
 async def _schedule(

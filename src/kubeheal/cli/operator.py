@@ -296,16 +296,39 @@ def register(app: typer.Typer) -> None:
         ] = None,
         speed: Annotated[float, typer.Option(help="Simulated time runs this much faster.")] = 20.0,
         log_level: Annotated[str, typer.Option()] = "WARNING",
+        keep: Annotated[
+            bool,
+            typer.Option("--keep", help="After the faults, keep serving the console until Ctrl-C."),
+        ] = False,
     ) -> None:
         """Run the twin with sample-app and bookinfo, inject faults, watch kubeheal heal them."""
-        from kubeheal.cli.demo import print_results, run_demo, summary, write_json
+        from kubeheal.cli.demo import DemoResult, print_results, run_demo, summary, write_json
 
         setup_logging(level=log_level)
         console = Console()
         if not console.is_terminal:
             console = Console(width=140)
         started = time.monotonic()
-        results = asyncio.run(run_demo(speed=speed, console=console))
+
+        held: list[DemoResult] = []
+
+        async def hold(done: list[DemoResult]) -> None:
+            held.extend(done)
+            print_results(console, done)
+            console.print(summary(done, time.monotonic() - started))
+            if json_out is not None:
+                write_json(json_out, done)
+            console.print("serving the web console (URL above) until Ctrl-C")
+            await asyncio.Event().wait()
+
+        try:
+            results = asyncio.run(
+                run_demo(speed=speed, console=console, hold=hold if keep else None)
+            )
+        except KeyboardInterrupt:
+            # Ctrl-C while --keep serves the console after the faults is the normal end.
+            ok = bool(held) and all(r.handled for r in held)
+            raise typer.Exit(0 if ok else 130) from None
         print_results(console, results)
         console.print(summary(results, time.monotonic() - started))
         if json_out is not None:

@@ -100,6 +100,7 @@ def operator_http(
             on_ack=notifications.wake if notifications is not None else None,
             safety=lambda: _safety(assembly),
             writer=operator.writer,
+            playbooks=lambda: operator.playbooks,
         )
     )
     app = create_app(

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kubeheal.config.settings import GuardSettings, NotificationSettings
+from kubeheal.engine.playbooks import Playbook
 from kubeheal.notify.policy import Classification, classify
 from kubeheal.runtime.notifications import load_context
 from kubeheal.server.incidents_api import IncidentDetail, incident_detail
@@ -48,12 +49,14 @@ __all__ = [
     "IncidentRow",
     "IncidentStory",
     "LedgerCache",
+    "PlaybookRow",
     "Snapshot",
     "incident_page",
     "incident_story",
     "kpi_series",
     "live_rows",
     "outdated",
+    "playbook_rows",
     "read_snapshot",
     "recent_incidents",
     "safety_panel",
@@ -145,6 +148,8 @@ class Snapshot:
     """Each incident's category and severity (its escalation's, else from its signals)."""
     kpis: dict[str, object]
     """`kpi_series` of the window."""
+    last_matched: dict[str, datetime]
+    """When each playbook last gave a plan (blocked or not), in the window."""
 
 
 def read_snapshot(
@@ -159,6 +164,12 @@ def read_snapshot(
     for signal in ledger.list_signals(since=since - timedelta(days=1), until=until):
         if signal.incident_id is not None:
             by_incident[signal.incident_id].append(signal)
+    last_matched: dict[str, datetime] = {}
+    for plan in plans:
+        if plan.playbook:
+            before = last_matched.get(plan.playbook)
+            if before is None or plan.decided_at > before:
+                last_matched[plan.playbook] = plan.decided_at
     store = NotificationStore(ledger)
     classes: dict[str, Classification] = {}
     for incident in incidents:
@@ -174,6 +185,7 @@ def read_snapshot(
         incidents={i.id: i for i in incidents},
         classes=classes,
         kpis=kpi_series(incidents=incidents, plans=plans, actions=actions),
+        last_matched=last_matched,
     )
 
 
@@ -468,3 +480,53 @@ def safety_panel(ledger: Ledger, *, now: datetime, guards: GuardSettings) -> dic
             for k, v in sorted(cooldowns.items())
         ],
     }
+
+
+@dataclass(frozen=True)
+class PlaybookRow:
+    """One loaded playbook on the playbooks page."""
+
+    name: str
+    origin: str
+    """built-in, or user (loaded from the operator's playbook files)."""
+    enabled: bool
+    mode: str
+    priority: int
+    signals: tuple[str, ...]
+    steps: tuple[str, ...]
+    last_matched: datetime | None
+    incidents: int
+    success_rate: float | None
+
+
+def playbook_rows(
+    playbooks: Iterable[Playbook], *, builtin: Mapping[str, Playbook], snapshot: Snapshot
+) -> list[PlaybookRow]:
+    """The loaded playbooks with, from the snapshot's window, when each last matched and its
+    success rate (`kubeheal.store.report`). Pure: no I/O, no clock."""
+    totals = snapshot.kpis["totals"]
+    stats = {
+        p["playbook"]: p
+        for p in (totals.get("playbooks", []) if isinstance(totals, dict) else [])
+        if isinstance(p, dict)
+    }
+    rows = []
+    for p in playbooks:
+        stat = stats.get(p.name, {})
+        rate = stat.get("success_rate")
+        count = stat.get("incidents", 0)
+        rows.append(
+            PlaybookRow(
+                name=p.name,
+                origin="built-in" if builtin.get(p.name) == p else "user",
+                enabled=p.enabled,
+                mode=p.mode.value,
+                priority=p.priority,
+                signals=tuple(str(k) for k in p.triggers.signals),
+                steps=tuple(str(step.action) for step in p.steps),
+                last_matched=snapshot.last_matched.get(p.name),
+                incidents=count if isinstance(count, int) else 0,
+                success_rate=rate if isinstance(rate, float) else None,
+            )
+        )
+    return sorted(rows, key=lambda r: (-r.priority, r.name))

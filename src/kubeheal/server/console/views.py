@@ -12,6 +12,8 @@
                                        notifications, kubectl, logs, links
 ``POST /console/incidents/{id}/ack``   acknowledge (operator role; as `kubeheal incident ack`)
 ``GET  /console/kpis``                 KPI charts with the mission's targets
+``GET  /console/playbooks``            the loaded playbooks: built-in or user, enabled,
+                                       mode, last matched, success rate
 ``GET  /console/safety``               kill switch, dry run, budgets, cooldowns, cordons,
                                        leadership
 ``POST /console/safety/kill-switch``   pull or release the kill switch (operator role)
@@ -29,7 +31,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +45,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from kubeheal.actions.cluster import set_kill_switch
 from kubeheal.clients.kube import KubeError, KubeNotFound
 from kubeheal.config import Settings
+from kubeheal.engine.playbooks import Playbook, load_builtin_playbooks
 from kubeheal.runtime.kill_switch import printable
 from kubeheal.runtime.notifications import acknowledge_incident
 from kubeheal.server.console import data
@@ -103,6 +106,8 @@ class ConsoleContext:
     """The cluster writer that sets the kill switch ConfigMap (None: no button)."""
     poll_seconds: float = 1.0
     """How often an event stream looks for new or changed incidents."""
+    playbooks: Callable[[], Iterable[Playbook]] | None = None
+    """The operator's loaded playbooks (None: no playbooks page content)."""
     snapshot_seconds: float = 15.0
     """How long the decoded window of the ledger is reused (KPIs are at most this old; the
     incident list overlays every incident opened, in progress or escalated since)."""
@@ -430,6 +435,15 @@ def console_router(context: ConsoleContext) -> APIRouter:
         snapshot, _ = await current_snapshot()
         values = snapshot.kpis
         return page(request, "kpis.html", kpi=values, totals=values["totals"])
+
+    builtin = {p.name: p for p in load_builtin_playbooks()}
+
+    @router.get("/playbooks")
+    async def playbooks(request: Request) -> Response:
+        snapshot, _ = await current_snapshot()
+        loaded = list(context.playbooks()) if context.playbooks is not None else []
+        rows = data.playbook_rows(loaded, builtin=builtin, snapshot=snapshot)
+        return page(request, "playbooks.html", rows=rows)
 
     @router.get("/safety")
     async def safety(request: Request) -> Response:
