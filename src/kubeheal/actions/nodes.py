@@ -23,7 +23,7 @@ emptyDir data lives and dies with the pod, so it does not keep a pod.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from kubeheal.actions._base import Context, dig, done, dry, noop
@@ -228,9 +228,10 @@ def _moment(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
     except ValueError:
         return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _ready_condition(node: dict[str, Any]) -> dict[str, Any] | None:
@@ -269,9 +270,7 @@ def _keep(pod: dict[str, Any], node: str, excluded: tuple[str, ...]) -> tuple[st
             claim = dig(volume, "persistentVolumeClaim", "claimName")
             return f"PersistentVolumeClaim {claim} (a local or attached volume)", True
     if kind != "ReplicaSet":
-        return (
-            f"owned by {kind} {controller.get('name')}" if controller else "no controller"
-        ), False
+        return (f"owned by {kind} {owner}" if controller else "no controller"), False
     if meta.get("namespace") in excluded:
         return "excluded namespace", False
     if str((meta.get("annotations") or {}).get(DISABLED_ANNOTATION, "")).lower() == "true":
