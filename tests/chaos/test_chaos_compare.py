@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from kubeheal.chaos.journal import FaultResult, Journal
+from kubeheal.chaos.journal import ExpectationResult, FaultResult, Journal
 from kubeheal.chaos.report import WORSE, compare_dict, compare_runs, render_html
 
 
@@ -64,10 +65,24 @@ def test_rows_pair_faults_and_judge_each() -> None:
     assert rows["d"].verdict == "not measured" and rows["d"].outage_without_s is None
     data = compare_dict(list(rows.values()), with_kubeheal=with_kh, without=without)
     assert data["worse"] == ["b/worse"]
+    assert rows["a"].target == "met"  # 10 % of doing nothing's
+    assert rows["b"].target == "missed" and rows["c"].target == "met"  # c: under 30 s
+    assert data["targets_missed"] == ["b/worse"]
     page = render_html(with_kh, compare=list(rows.values()))
     assert "With kubeheal and without it" in page
     assert f"<td class='bad'>{WORSE}</td>" in page and "<td>0.10</td>" in page
     assert data["outage_s"] == 81.0 and data["outage_without_s"] == 160.0
+
+
+def test_a_fault_with_no_safe_fix_is_judged_by_its_escalation() -> None:
+    def hang(ok: bool) -> FaultResult:
+        escalate = ExpectationResult("hang", "time to escalate", "<= 60s", "45s", ok)
+        return replace(_result("hang", 300.0), expectations=(escalate,), escalated_after_s=45.0)
+
+    for ok, target in ((True, "met"), (False, "missed")):
+        (row,) = compare_runs([_journal("h", hang(ok))], [_journal("h", _result("hang", 500.0))])
+        assert row.no_safe_fix and row.target == target
+        assert row.to_dict()["escalated_after_s"] == 45.0
 
 
 @pytest.mark.slow
@@ -112,6 +127,9 @@ def test_compare_runs_both_and_kubeheal_shortens_a_healed_outage(tmp_path: Path)
         assert row["outage_s"] < row["outage_without_s"], row
         assert row["verdict"] == "better", row
         assert row["mttr_s"] is not None and row["mttr_s"] < 90, row
+        # the bar at this scale (faults of 60 s: doing nothing costs less than at full length)
+        met = row["outage_s"] < 30 or row["outage_s"] <= 0.2 * row["outage_without_s"]
+        assert row["target"] == ("met" if met else "missed") and not row["no_safe_fix"], row
     # the two runs are in the report in full: kubeheal ran in one, not in the other
     assert data["with_kubeheal"]["experiments"][0]["kubeheal"] == "running"
     assert data["without_kubeheal"]["experiments"][0]["kubeheal"] == "stopped"

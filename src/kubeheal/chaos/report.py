@@ -1,9 +1,10 @@
 """Reports of chaos runs: JSON for machines (CI), HTML with a timeline for people.
 
 `compare_runs` pairs the faults of the same suite run with kubeheal and without it: the
-replica-outage seconds of both, their ratio, the time until every replica was back, and a
+replica-outage seconds of both, their ratio, the time until every replica was back, a
 verdict per fault ("kubeheal made it worse" when the outage with kubeheal was longer and
-kubeheal acted on the cluster).
+kubeheal acted on the cluster), and the mission's bar: a fault with a fix has an outage
+at most 20 % of doing nothing's (or under 30 s), one with no safe fix is escalated in time.
 
 The HTML page is self-contained: a summary, per experiment a table of faults (times to
 detect, act and recover, MTTR, probe success, every expectation) and an inline SVG timeline
@@ -174,7 +175,8 @@ def render_html(
             "<h2>With kubeheal and without it</h2><p>replica-outage seconds; MTTR: until every "
             "replica of the fault's Deployments was back (cluster seconds)</p><table><tr>"
             "<th>experiment</th><th>fault</th><th>outage</th><th>without</th><th>ratio</th>"
-            "<th>MTTR</th><th>MTTR without</th><th>actions</th><th>verdict</th></tr>"
+            "<th>MTTR</th><th>MTTR without</th><th>actions</th><th>verdict</th><th>target</th>"
+            "</tr>"
         )
         for row in compare:
             cls = "bad" if row.verdict == WORSE else "ok" if row.verdict == "better" else ""
@@ -184,7 +186,7 @@ def render_html(
                 f"<td>{_fmt(row.outage_s)}</td><td>{_fmt(row.outage_without_s)}</td>"
                 f"<td>{ratio}</td><td>{_fmt(row.mttr_s)}</td><td>{_fmt(row.mttr_without_s)}</td>"
                 f"<td>{esc(', '.join(row.actions) or 'none')}</td>"
-                f"<td class='{cls}'>{esc(row.verdict)}</td></tr>"
+                f"<td class='{cls}'>{esc(row.verdict)}</td><td>{esc(row.target)}</td></tr>"
             )
         parts.append("</table>")
     if report["failures"]:
@@ -257,6 +259,22 @@ class CompareRow:
     actions: tuple[str, ...]
     passed: bool
     passed_without: bool
+    no_safe_fix: bool = False
+    """The fault expects an escalation (``expect.max_escalate``), not a fix."""
+    escalated_in_time: bool | None = None
+    """Whether that escalation came within ``max_escalate`` (None: no such expectation)."""
+
+    @property
+    def target(self) -> str:
+        """The issue's bar for the fault: with a fix, an outage at most 20 % of doing
+        nothing's or under 30 s; with no safe fix, an escalation in time."""
+        if self.no_safe_fix:
+            return "met" if self.escalated_in_time else "missed"
+        if self.outage_s is None or self.outage_without_s is None:
+            return "not measured"
+        if self.outage_s < 30 or self.outage_s <= 0.2 * self.outage_without_s:
+            return "met"
+        return "missed"
 
     @property
     def ratio(self) -> float | None:
@@ -296,7 +314,9 @@ class CompareRow:
             "actions": list(self.actions),
             "passed": self.passed,
             "passed_without": self.passed_without,
+            "no_safe_fix": self.no_safe_fix,
             "verdict": self.verdict,
+            "target": self.target,
         }
 
 
@@ -308,6 +328,7 @@ def compare_runs(with_kubeheal: Sequence[Journal], without: Sequence[Journal]) -
     for journal in with_kubeheal:
         for r in journal.results:
             o = other.get((journal.experiment, r.name))
+            escalation = [e for e in r.expectations if e.name == "time to escalate"]
             rows.append(
                 CompareRow(
                     experiment=journal.experiment,
@@ -324,6 +345,8 @@ def compare_runs(with_kubeheal: Sequence[Journal], without: Sequence[Journal]) -
                     actions=tuple(sorted(set(r.actions))),
                     passed=r.passed,
                     passed_without=o is not None and o.passed,
+                    no_safe_fix=bool(escalation),
+                    escalated_in_time=all(e.ok for e in escalation) if escalation else None,
                 )
             )
     return rows
@@ -345,6 +368,7 @@ def compare_dict(
         "version": 1,
         **dict(meta or {}),
         "worse": [f"{r.experiment}/{r.fault}" for r in rows if r.verdict == WORSE],
+        "targets_missed": [f"{r.experiment}/{r.fault}" for r in rows if r.target == "missed"],
         "outage_s": round(total_with, 1),
         "outage_without_s": round(total_without, 1),
         "ratio": round(total_with / total_without, 3) if total_without > 0 else None,

@@ -416,8 +416,11 @@ def print_compare(console: Console, rows: Sequence[CompareRow]) -> None:
         "escalated",
         "kubeheal actions",
         "verdict",
+        "target",
     ):
-        table.add_column(col, justify="left" if col in ("experiment", "verdict") else "right")
+        table.add_column(
+            col, justify="left" if col in ("experiment", "verdict", "target") else "right"
+        )
 
     def fmt(value: float | None) -> str:
         return "-" if value is None else f"{value:.0f}s"
@@ -439,6 +442,7 @@ def print_compare(console: Console, rows: Sequence[CompareRow]) -> None:
             fmt(r.escalated_after_s),
             ", ".join(r.actions) or "none",
             f"[{colour}]{r.verdict}[/{colour}]",
+            r.target + (" (escalate)" if r.no_safe_fix else ""),
         )
     console.print(table)
     known = [r for r in rows if r.outage_s is not None and r.outage_without_s is not None]
@@ -448,6 +452,11 @@ def print_compare(console: Console, rows: Sequence[CompareRow]) -> None:
         f"replica-outage seconds over {len(known)} faults: {total:.0f} with kubeheal, "
         f"{total_without:.0f} without"
         + (f" (ratio {total / total_without:.2f})" if total_without > 0 else "")
+    )
+    met = sum(1 for r in rows if r.target == "met")
+    console.print(
+        f"mission bar (outage at most 20 % of doing nothing's or under 30 s; with no safe fix, "
+        f"an escalation in time): {met}/{len(rows)} faults"
     )
 
 
