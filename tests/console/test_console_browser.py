@@ -115,6 +115,17 @@ async def test_an_sre_follows_an_incident_from_login_to_acknowledgement(console:
     assert escalation.ack_note == "looking at the rollout"
     await c.shot(page, "incident")
 
+    # Resolve the escalation from the page: paging ends, recorded with who and why.
+    await page.fill("#resolve-form input[name=reason]", "rollout paused by hand")
+    await page.click("#resolve")
+    await page.wait_for_selector("#resolved")
+    escalation = NotificationStore(c.h.ledger).get_escalation(incident_id)
+    assert escalation is not None and escalation.resolved_at is not None
+    assert escalation.resolve_reason == (
+        "resolved by alice from the console: rollout paused by hand"
+    )
+    assert await page.locator("#resolve").count() == 0
+
     # The list shows the acknowledgement live (the row changes in place).
     await page.goto(f"{c.base}/console/incidents")
     await page.wait_for_selector(f"tr[data-id='{incident_id}'] >> text=alice")
@@ -215,6 +226,14 @@ async def test_cross_site_and_viewer_changes_are_refused(console: Any) -> None:
         max_redirects=0,
     )
     assert answer.status == 403
+    for action in ("ack", "resolve"):
+        answer = await viewer.request.post(
+            f"{c.base}/console/incidents/any-incident/{action}",
+            form={"csrf": csrf or ""},
+            headers={"Origin": c.base},
+            max_redirects=0,
+        )
+        assert answer.status == 403, action
     cm = c.configmap("kubeheal-system", "kubeheal-kill-switch")
     assert cm is not None and cm["data"]["disabled"] == "false"
     await viewer.close()

@@ -11,6 +11,7 @@
                                        verdicts, actions, verification, outcome,
                                        notifications, kubectl, logs, links
 ``POST /console/incidents/{id}/ack``   acknowledge (operator role; as `kubeheal incident ack`)
+``POST /console/incidents/{id}/resolve``  end its escalation (operator role)
 ``GET  /console/kpis``                 KPI charts with the mission's targets
 ``GET  /console/playbooks``            the loaded playbooks: built-in or user, enabled,
                                        mode, last matched, success rate
@@ -57,6 +58,7 @@ from kubeheal.store import (
     Ledger,
     NotFoundError,
 )
+from kubeheal.store.outbox import NotificationStore
 
 __all__ = ["ConsoleContext", "console_router"]
 
@@ -386,6 +388,42 @@ def console_router(context: ConsoleContext) -> APIRouter:
             story=story,
             d=story.detail,
             notice=request.query_params.get("notice", ""),
+        )
+
+    @router.post("/incidents/{incident_id}/resolve")
+    async def resolve(request: Request, incident_id: str) -> Response:
+        """End the incident's escalation (a human has it in hand or fixed it): paging
+        stops and the notification loop announces the end where it was told, as when the
+        problem goes away. The incident's own record (kubeheal escalated it) is unchanged."""
+        form = await form_of(request)
+        refused = refuse(request, form, operator=True)
+        if refused is not None:
+            return refused
+        if not _ID.match(incident_id):
+            return page(
+                request, "error.html", status=404, title="Not found", message="no such incident"
+            )
+        by = gate.user(_headers(request))
+        note = printable(form.get("reason", ""))[:500]
+        reason = f"resolved by {by} from the console" + (f": {note}" if note else "")
+        store = NotificationStore(context.ledger)
+        changed = await asyncio.to_thread(
+            store.resolve, incident_id, at=context.clock(), reason=reason
+        )
+        if not changed:
+            return page(
+                request,
+                "error.html",
+                status=409,
+                title="Refused",
+                message=f"incident {incident_id} has no escalation in progress",
+            )
+        if context.on_ack is not None:
+            context.on_ack()
+        log.info("incident %s: escalation ended from the console by %s", incident_id, printable(by))
+        return RedirectResponse(
+            f"/console/incidents/{quote(incident_id)}?notice={quote('escalation resolved')}",
+            status_code=303,
         )
 
     @router.post("/incidents/{incident_id}/ack")
