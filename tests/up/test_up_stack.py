@@ -123,6 +123,56 @@ async def test_an_error_burst_reaches_kubeheal_as_an_alert_and_opens_an_incident
         assert any(i.id == incident.id for i in stored), story()
 
 
+async def test_a_latency_fault_is_alerted_and_handled_by_a_playbook(tmp_path: Path) -> None:
+    events: list[OperatorEvent] = []
+    async with running_harness(
+        scenario="sample-app",
+        speed=1.0,
+        settings=Settings(),
+        stack="full",
+        workdir=tmp_path / "up",
+        on_event=events.append,
+    ) as h:
+        assert h.twin.faults is not None
+        injected = time.monotonic()
+        h.twin.faults.inject(
+            FaultSpec.model_validate(
+                {
+                    "kind": "latency-spike",
+                    "target": {"namespace": "demo", "deployment": "sample-app"},
+                    "params": {"latency_ms": 1000},
+                }
+            )
+        )
+
+        def story() -> str:
+            return "\n".join(f"{e.kind} {e.target.key}: {e.message}" for e in events)
+
+        def handled() -> Any:
+            # the playbook acted, or escalated: either way the alert's incident was handled
+            return next(
+                (
+                    e
+                    for e in events
+                    if e.target.key == SAMPLE_APP
+                    and e.kind in ("action", "escalated")
+                    and "saturation-scale-out" in e.message + str(e.data)
+                ),
+                None,
+            )
+
+        event = await wait_for(handled, timeout=90, what="saturation-scale-out to act")
+        print(f"latency spike -> {event.kind} {time.monotonic() - injected:.1f} s (wall)")
+        rows = [r for r in h.inbox.rows() if r.labels.get("alertname") == "HighLatency"]
+        assert rows and rows[0].labels.get("deployment") == "sample-app", story()
+        bound = [
+            i.playbook
+            for i in h.ledger.incidents_in_progress()
+            if i.target.name == "sample-app" and i.playbook is not None
+        ]
+        assert "saturation-scale-out" in bound or event.kind == "escalated", story()
+
+
 async def test_auto_without_the_binaries_runs_k8s_only_with_the_reason() -> None:
     async with running_harness(scenario="empty", stack="auto", search_path="") as h:
         assert h.stack == "k8s" and h.promstack is None
