@@ -1,7 +1,8 @@
 """Cooldown per disruption class, end to end on the twin: kubeheal creates a
 PodDisruptionBudget for a Deployment, the Deployment's next rollout crash-loops at once, and
 the rollback is not held back by the PDB creation (an action that touches no pod); a second
-disruptive action on the same Deployment still waits for the cooldown."""
+disruptive action on the same Deployment still waits for the cooldown, and is not taken for
+flapping (the PDB incident does not count toward it)."""
 
 from __future__ import annotations
 
@@ -36,8 +37,10 @@ async def test_a_pdb_creation_does_not_delay_the_rollback_that_follows(kh: Any) 
         {
             "detection": {"missing_pdb_grace": "0s"},
             "guards": {"cooldown": "1h"},
-            # three incidents on web in a few minutes: this test is about the cooldown
-            "incidents": {"flapping_threshold": 5},
+            # three incidents on web in a few minutes with the default flapping threshold
+            # (three): the PDB incident is another problem met with no disruptive action, so
+            # it does not count and the third incident is held by the cooldown, not escalated
+            # as flapping
         }
     )
     async with kh.run(settings=settings) as r:
@@ -73,3 +76,6 @@ async def test_a_pdb_creation_does_not_delay_the_rollback_that_follows(kh: Any) 
         )
         assert again.reason.startswith("cooldown: rollback_deployment on Deployment/demo/web at ")
         assert "more (cooling down until" in again.reason
+        third = r.h.ledger.get_incident(again.incident_id)
+        assert not third.flapping, r.describe()
+        assert r.blocked_plan(third, "flapping") is None, r.describe()

@@ -134,7 +134,9 @@ class IncidentSettings(_Section):
     flapping_threshold: int = Field(
         3,
         ge=2,
-        description="Openings of incidents for one target within the window that mean flapping.",
+        description="Openings of incidents for one target within the window that mean "
+        "flapping; an earlier incident counts when it had a signal kind in common with the new "
+        "one or kubeheal took a disruptive action in it (docs/playbooks.md, Flapping).",
     )
     flapping_window: Duration = Field(
         timedelta(hours=1), description="Window in which re-openings are counted."

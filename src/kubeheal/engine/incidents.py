@@ -10,7 +10,10 @@
 
 One incident per target: signals about a target with an active incident join it (deduplicated
 by signal id, the newest observation kept); otherwise a new incident opens. An incident whose
-target opened ``flapping_threshold`` incidents within ``flapping_window`` is marked flapping.
+target opened ``flapping_threshold`` incidents within ``flapping_window`` is marked flapping;
+an earlier incident counts only when it had the same problem (a signal kind in common) or
+kubeheal disrupted the target in it (`counts_toward_flapping`), so a PodDisruptionBudget
+created before a crash loop does not make the crash loop's second incident a flap.
 
 Pure: no I/O, no clock (``now`` is a parameter). Invalid transitions raise
 ``InvalidTransition``.
@@ -24,22 +27,26 @@ from datetime import datetime
 import msgspec
 
 from kubeheal.config import IncidentSettings
+from kubeheal.engine.params import Disruption, disruption_of
 from kubeheal.model.core import (
     Incident,
     IncidentId,
     IncidentState,
     Signal,
+    SignalKind,
     Target,
     Transition,
     stable_id,
 )
-from kubeheal.model.history import IncidentOpening
+from kubeheal.model.history import IncidentOpening, PastAction
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "IncidentError",
     "InvalidTransition",
     "correlate",
+    "counts_toward_flapping",
+    "disrupted_by",
     "is_flapping",
     "open_incident",
     "record_attempt",
@@ -86,6 +93,22 @@ def is_flapping(openings: Iterable[datetime], *, now: datetime, settings: Incide
     return len(recent) >= settings.flapping_threshold
 
 
+def counts_toward_flapping(opening: IncidentOpening, *, kinds: Iterable[SignalKind]) -> bool:
+    """Whether an earlier incident ``opening`` counts toward flapping for a new incident about
+    the same target with signals of ``kinds``: when kubeheal took a disruptive action in it
+    (the fix did not stick), or when it had a kind of problem in common with the new one (the
+    same problem keeps coming back, whatever was done about it). An incident about another
+    problem that kubeheal met with no disruptive action (a missing PodDisruptionBudget
+    created, a cordon, an escalation) is no flap of this one."""
+    return opening.disrupted or not opening.kinds.isdisjoint(kinds)
+
+
+def disrupted_by(actions: Iterable[PastAction]) -> bool:
+    """Whether any of ``actions`` (those of one incident) was disruptive
+    (`kubeheal.engine.params.Disruption`) and changed the cluster (a dry run did not)."""
+    return any(a.counts and disruption_of(a.action) is Disruption.DISRUPTIVE for a in actions)
+
+
 def _merge_signals(old: Sequence[Signal], new: Iterable[Signal]) -> tuple[Signal, ...]:
     by_id = {signal.id: signal for signal in old}
     for signal in new:
@@ -103,8 +126,12 @@ def open_incident(
     openings: Iterable[IncidentOpening] = (),
     settings: IncidentSettings,
 ) -> Incident:
-    """A new open incident for ``target``; ``openings`` are earlier openings (any target)."""
-    previous = [o.at for o in openings if o.target == target]
+    """A new open incident for ``target``; ``openings`` are earlier openings (any target),
+    of which those about ``target`` that `counts_toward_flapping` count toward flapping."""
+    kinds = frozenset(s.kind for s in signals)
+    previous = [
+        o.at for o in openings if o.target == target and counts_toward_flapping(o, kinds=kinds)
+    ]
     return Incident(
         id=IncidentId(stable_id(target.key, now.isoformat())),
         target=target,

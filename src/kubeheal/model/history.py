@@ -10,7 +10,7 @@ from datetime import datetime
 
 import msgspec
 
-from kubeheal.model.core import IncidentId, Target
+from kubeheal.model.core import IncidentId, SignalKind, Target
 
 __all__ = [
     "ActionState",
@@ -55,10 +55,17 @@ class PastAction(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class IncidentOpening(msgspec.Struct, frozen=True, kw_only=True):
-    """An incident was opened for ``target`` at ``at`` (used for flapping detection)."""
+    """An incident was opened for ``target`` at ``at`` (used for flapping detection).
+
+    ``kinds`` are the kinds of its signals (its problem); ``disrupted`` says whether kubeheal
+    took a disruptive action in it (a restart, eviction, rollout or scaling, not a dry run).
+    An opening known by its time only counts as disrupted, so it always counts toward
+    flapping (`kubeheal.engine.incidents.counts_toward_flapping`)."""
 
     target: Target
     at: datetime
+    kinds: frozenset[SignalKind] = frozenset()
+    disrupted: bool = True
 
 
 class ErrorBudget(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,8 +96,8 @@ class KillSwitch(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class History(msgspec.Struct, frozen=True, kw_only=True):
-    """Recent actions, incident openings, open cordons, the ConfigMap kill switch and the
-    latest SLO error budgets (from the SLO source)."""
+    """Recent actions, the recent incident openings of the target at hand, open cordons, the
+    ConfigMap kill switch and the latest SLO error budgets (from the SLO source)."""
 
     actions: tuple[PastAction, ...] = ()
     openings: tuple[IncidentOpening, ...] = ()

@@ -28,7 +28,7 @@ from kubeheal.actions.events import record_escalation
 from kubeheal.clients.kube import KubeError
 from kubeheal.config import Settings
 from kubeheal.engine import verify
-from kubeheal.engine.incidents import correlate, record_attempt, transition
+from kubeheal.engine.incidents import correlate, disrupted_by, record_attempt, transition
 from kubeheal.engine.params import ActionParams
 from kubeheal.engine.plan import (
     ActionPlan,
@@ -200,7 +200,7 @@ class IncidentFlow:
         await self._decide_and_act(target, state, now)
 
     async def _open(self, target: Target, signals: list[Signal], now: datetime) -> Incident:
-        openings = await self.db(self._openings, now)
+        openings = await self.db(self._openings, now, target)
         incident = correlate(
             signals, incidents=(), now=now, openings=openings, settings=self.host.settings.incidents
         )[0]
@@ -227,14 +227,28 @@ class IncidentFlow:
         for s in signals:
             self.ledger.record_signal(rec.SignalRecord.of(s, incident_id=incident_id))
 
-    def _openings(self, now: datetime) -> list[IncidentOpening]:
+    def _openings(self, now: datetime, target: Target) -> list[IncidentOpening]:
+        """The incidents about ``target`` opened within the flapping window, each with its
+        problem (signal kinds) and whether kubeheal disrupted the target in it."""
         since = now - self.host.settings.incidents.flapping_window
-        return [
-            IncidentOpening(target=i.target.to_target(), at=i.opened_at)
-            for i in self.ledger.list_incidents(since=since, until=now + timedelta(seconds=1))
-        ]
+        openings = []
+        for i in self.ledger.list_incidents(since=since, until=now + timedelta(seconds=1)):
+            about = i.target.to_target()
+            if about != target:
+                continue
+            signals = self.ledger.signals_for_incident(i.id)
+            done = [a.past_action() for a in self.ledger.actions_for_incident(i.id)]
+            openings.append(
+                IncidentOpening(
+                    target=about,
+                    at=i.opened_at,
+                    kinds=frozenset(s.kind for s in signals),
+                    disrupted=disrupted_by(done),
+                )
+            )
+        return openings
 
-    def _history(self, now: datetime) -> History:
+    def _history(self, now: datetime, target: Target) -> History:
         since = now - timedelta(hours=1)
         records = [a.past_action() for a in self.ledger.actions_since(since)]
         cordoned = tuple(
@@ -247,7 +261,7 @@ class IncidentFlow:
         budgets = self.error_budgets() if self.error_budgets is not None else ()
         return History(
             actions=tuple(records),
-            openings=tuple(self._openings(now)),
+            openings=tuple(self._openings(now, target)),
             cordoned_nodes=cordoned,
             kill_switch=self.host.kill_switch,
             error_budgets=budgets,
@@ -258,7 +272,7 @@ class IncidentFlow:
     async def _decide_and_act(self, target: Target, state: TargetState, now: datetime) -> None:
         incident = state.incident
         assert incident is not None
-        history = await self.db(self._history, now)
+        history = await self.db(self._history, now, target)
         plan: Plan = decide(
             incident, self.view, history, self.host.settings, now=now,
             playbooks=self.host.playbooks,
