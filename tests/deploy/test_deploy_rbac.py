@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +40,7 @@ from kubeheal.twin.cluster import Twin, build_twin
 from kubeheal.twin.rbac import Rule, grants
 from kubeheal.twin.server import serve_in_thread
 from kubeheal.twin.sim.faults import FaultSpec
+from support import until
 
 ROOT = Path(__file__).resolve().parents[2]
 RBAC = ROOT / "deploy" / "kustomize" / "base" / "rbac.yaml"
@@ -123,14 +123,12 @@ class Run:
         with self.twin.store.lock:
             self.twin.faults.clear_all()
 
+    def story(self) -> str:
+        return "\n".join(f"{e.kind} {e.target.key}: {e.message}" for e in self.timeline)
+
     async def until(self, predicate: Any, what: str, timeout: float = 60.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while not (value := predicate()):
-            if time.monotonic() > deadline:
-                story = "\n".join(f"{e.kind} {e.target.key}: {e.message}" for e in self.timeline)
-                raise AssertionError(f"timed out waiting for {what}\n{story}")
-            await asyncio.sleep(0.05)
-        return value
+        """`support.until`, with the operator's timeline in the failure message."""
+        return await until(predicate, what=what, timeout=timeout, context=self.story)
 
 
 @contextlib.asynccontextmanager
