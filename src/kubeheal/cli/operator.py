@@ -344,6 +344,12 @@ def register(app: typer.Typer) -> None:
         ),
         since: Annotated[str, typer.Option(help="Window, e.g. 24h, 7d.")] = "7d",
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        html: Annotated[
+            Path | None,
+            typer.Option(
+                "--html", help="Also write the console's KPIs and incidents as one HTML file."
+            ),
+        ] = None,
     ) -> None:
         """Time to detect/act/recover (p50, p95), auto-recovery and false-positive rates."""
         units = {"m": 60, "h": 3600, "d": 86400}
@@ -361,6 +367,12 @@ def register(app: typer.Typer) -> None:
         with Ledger.open(ledger) as book:
             incidents = book.list_incidents(since=now - window, until=until)
             plans = book.list_plans(since=now - window, until=until)
+            if html is not None:
+                from kubeheal.server.console.report import html_report
+
+                page = html_report(book, now=now, days=window / timedelta(days=1))
+                html.write_text(page, encoding="utf-8")
+                typer.echo(f"report written to {html}", err=True)
         result = build_report(incidents=incidents, plans=plans)
         if as_json:
             typer.echo(json.dumps(result.to_dict(), indent=2, default=str))

@@ -129,7 +129,7 @@ def _row(
     )
 
 
-def _window(now: datetime, days: int) -> tuple[datetime, datetime]:
+def _window(now: datetime, days: float) -> tuple[datetime, datetime]:
     return now - timedelta(days=days), now + timedelta(days=1)
 
 
@@ -153,7 +153,7 @@ class Snapshot:
 
 
 def read_snapshot(
-    ledger: Ledger, *, now: datetime, days: int = 30, taken: float | None = None
+    ledger: Ledger, *, now: datetime, days: float = 30, taken: float | None = None
 ) -> Snapshot:
     """Read the last ``days`` of the ledger into a `Snapshot` (blocks: a worker thread)."""
     since, until = _window(now, days)

@@ -60,7 +60,7 @@ from kubeheal.store import (
 )
 from kubeheal.store.outbox import NotificationStore
 
-__all__ = ["ConsoleContext", "console_router"]
+__all__ = ["ConsoleContext", "console_router", "environment"]
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,8 @@ class ConsoleContext:
     incident list overlays every incident opened, in progress or escalated since)."""
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The console's templates (autoescaped) and their filters."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([_HERE / "templates", _STATIC]),
         autoescape=True,
@@ -151,7 +152,7 @@ def _load_static() -> dict[str, bytes]:
 
 def console_router(context: ConsoleContext) -> APIRouter:
     """The console over ``context`` (see the module docstring)."""
-    env = _environment()
+    env = environment()
     static = _load_static()
     gate = context.gate
     router = APIRouter(prefix="/console", include_in_schema=False)
