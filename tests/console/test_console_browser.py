@@ -87,6 +87,7 @@ async def test_an_sre_follows_an_incident_from_login_to_acknowledgement(console:
     c.inject(BAD_ROLLOUT)
     row = page.locator("#incidents tbody tr").first
     await page.locator("#incidents tbody tr").nth(before).wait_for()
+    await page.wait_for_selector(f"#count:text('{before + 1}')")
     incident_id = await row.get_attribute("data-id")
     assert incident_id in {i.id for i in _incidents(c.h)}
     assert "sample-app" in await row.inner_text()

@@ -17,7 +17,13 @@
     holder.innerHTML = item.html;
     var row = holder.firstElementChild;
     row.classList.add("fresh");
-    if (existing) { body.replaceChild(row, existing); } else { body.insertBefore(row, body.firstChild); }
+    if (existing) {
+      body.replaceChild(row, existing);
+    } else {
+      body.insertBefore(row, body.firstChild);
+      var count = document.getElementById("count");
+      count.textContent = String(parseInt(count.textContent, 10) + 1);
+    }
     var empty = document.getElementById("empty");
     if (empty) { empty.remove(); }
   });
