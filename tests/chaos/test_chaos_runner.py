@@ -258,3 +258,31 @@ def test_outages_respect_tolerance_and_measure_recovery() -> None:
         ("kubeheal acted", False),
     ]
     assert resilience_score([result]) == 0.0
+
+
+async def test_a_round_cancelled_while_it_is_injected_is_still_undone(chaos_twin: Any) -> None:
+    """Ctrl-C after the cluster took the fault but before the runner heard back: the round is
+    registered and rolled back anyway (it used to be lost, leaving the Deployment at 0)."""
+    async with chaos_twin("sample-app") as kit:
+        runner = ExperimentRunner(_exp(SCALE_ZERO), kit.env)
+        inject = runner.driver.inject
+        reached, release = asyncio.Event(), asyncio.Event()
+
+        async def slow_inject(fault: Any) -> Any:
+            injection = await inject(fault)  # the Deployment is at zero now
+            reached.set()
+            await release.wait()  # the answer is still on its way when Ctrl-C comes
+            return injection
+
+        runner.driver.inject = slow_inject  # type: ignore[method-assign]
+        task = asyncio.ensure_future(runner.run())
+        await asyncio.wait_for(reached.wait(), timeout=30)
+        assert kit.deployment("demo", "sample-app")["spec"]["replicas"] == 0
+        task.cancel()
+        await asyncio.sleep(0)
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert runner.journal.status is RunStatus.INTERRUPTED
+        assert kit.deployment("demo", "sample-app")["spec"]["replicas"] == 3
+        assert [r.ok for r in runner.journal.rollbacks] == [True]

@@ -380,6 +380,26 @@ class ExperimentRunner:
                 return False
         return True
 
+    async def _inject(self, fault: FaultSpec, mine: list[Injection]) -> Injection:
+        """One round of ``fault``, shielded from cancellation: a round that reached the
+        cluster is registered (in ``mine`` and for the rollbacks) before a cancellation that
+        came meanwhile is re-raised, so its undo always runs."""
+        task = named_task(f"chaos-inject:{fault.name}", self.driver.inject(fault))
+        cancelled = False
+        while True:
+            try:
+                injection = await asyncio.shield(task)
+                break
+            except asyncio.CancelledError:
+                if task.done():
+                    raise
+                cancelled = True
+        mine.append(injection)
+        self._active.append(injection)
+        if cancelled:
+            raise asyncio.CancelledError
+        return injection
+
     async def _run_fault(self, fault: FaultSpec) -> None:
         run = FaultRun(name=fault.name, fault=fault.fault)
         self.journal.faults.append(run)
@@ -391,9 +411,7 @@ class ExperimentRunner:
         mine: list[Injection] = []
         try:
             while self._abort is None:
-                injection = await self.driver.inject(fault)
-                mine.append(injection)
-                self._active.append(injection)
+                injection = await self._inject(fault, mine)
                 run.rounds.append(injection.description)
                 run.targets |= {(t.kind, t.namespace, t.name) for t in injection.targets}
                 self._event("fault", fault.name, injection.description)
