@@ -10,7 +10,7 @@ condition with a deadline. Screenshots go to docs/console/ (`Console.shot`).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from kubeheal.cli.harness import Harness, running_harness
 from kubeheal.config import Settings
 from kubeheal.config.settings import ServerSettings
 from kubeheal.server.auth import Authenticator
+from kubeheal.store import Ledger
+from kubeheal.twin.pgserver import LocalPostgres, find_binaries
 from kubeheal.twin.sim.faults import FaultSpec
 from support import until
 
@@ -128,3 +130,28 @@ async def console() -> AsyncIterator[Console]:
                 yield Console(h=h, browser=browser, base=h.http_url)
             finally:
                 await browser.close()
+
+
+@pytest.fixture(scope="session")
+def console_postgres() -> Iterator[LocalPostgres]:
+    """One local PostgreSQL server for the console tests of the session."""
+    if find_binaries() is None:
+        pytest.skip("PostgreSQL binaries not installed (scripts/setup installs 'postgresql')")
+    with LocalPostgres() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def console_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    """An empty ledger in a SQLite file, and in PostgreSQL (the same `Ledger` API)."""
+    if request.param == "postgres":
+        server: LocalPostgres = request.getfixturevalue("console_postgres")
+        url = server.create_database()
+        try:
+            with Ledger.open(url) as ledger:
+                yield ledger
+        finally:
+            server.drop_database(url)
+    else:
+        with Ledger.open(tmp_path / "ledger.db") as ledger:
+            yield ledger

@@ -1,10 +1,10 @@
-"""What the console's pages read from a real SQLite ledger: the snapshot and what is laid over
-it, the filters, the KPI series with the mission's targets, budgets and cooldowns."""
+"""What the console's pages read from a real ledger (SQLite and PostgreSQL): the snapshot and
+what is laid over it, the filters, the KPI series with the mission's targets, budgets and
+cooldowns."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from kubeheal.config.settings import GuardSettings
 from kubeheal.server.console import data
@@ -80,46 +80,46 @@ def _incident(
     return incident_id
 
 
-def test_the_list_overlays_what_changed_since_the_snapshot(tmp_path: Path) -> None:
-    with Ledger.open(tmp_path / "ledger.db") as ledger:
-        _incident(ledger, 1, opened=NOW - timedelta(days=2))
-        _incident(ledger, 2, opened=NOW - timedelta(days=1), namespace="pay")
-        snapshot = data.read_snapshot(ledger, now=NOW)
-        assert set(snapshot.incidents) == {"inc-1", "inc-2"}
-        # Opened after the snapshot was read: on the page at once, and the snapshot is
-        # known to be out of date.
-        _incident(ledger, 3, opened=NOW + timedelta(minutes=1), heal_after_s=None)
-        recent = data.recent_incidents(ledger, now=NOW, since=snapshot.now - timedelta(minutes=1))
-        assert data.outdated(snapshot, recent)
-        page = data.incident_page(ledger, snapshot, recent=recent, filters=data.Filters())
-        assert [r.id for r in page.rows] == ["inc-3", "inc-2", "inc-1"]
-        assert page.total == 3
-        assert page.choices["namespace"] == ["pay", "shop"]
-        assert page.rows[0].state == "open" and page.rows[0].severity == "critical"
+def test_the_list_overlays_what_changed_since_the_snapshot(console_ledger: Ledger) -> None:
+    ledger = console_ledger
+    _incident(ledger, 1, opened=NOW - timedelta(days=2))
+    _incident(ledger, 2, opened=NOW - timedelta(days=1), namespace="pay")
+    snapshot = data.read_snapshot(ledger, now=NOW)
+    assert set(snapshot.incidents) == {"inc-1", "inc-2"}
+    # Opened after the snapshot was read: on the page at once, and the snapshot is
+    # known to be out of date.
+    _incident(ledger, 3, opened=NOW + timedelta(minutes=1), heal_after_s=None)
+    recent = data.recent_incidents(ledger, now=NOW, since=snapshot.now - timedelta(minutes=1))
+    assert data.outdated(snapshot, recent)
+    page = data.incident_page(ledger, snapshot, recent=recent, filters=data.Filters())
+    assert [r.id for r in page.rows] == ["inc-3", "inc-2", "inc-1"]
+    assert page.total == 3
+    assert page.choices["namespace"] == ["pay", "shop"]
+    assert page.rows[0].state == "open" and page.rows[0].severity == "critical"
 
-        only_pay = data.incident_page(
-            ledger, snapshot, recent=recent, filters=data.Filters(namespace="pay")
-        )
-        assert [r.id for r in only_pay.rows] == ["inc-2"]
-        open_ones = data.incident_page(
-            ledger, snapshot, recent=recent, filters=data.Filters(state="open")
-        )
-        assert [r.id for r in open_ones.rows] == ["inc-3"]
-        none = data.incident_page(
-            ledger, snapshot, recent=recent, filters=data.Filters(severity="info")
-        )
-        assert none.rows == [] and none.total == 0
-        # The event stream's rows: only the recent and in-progress ones.
-        live = data.live_rows(ledger, now=NOW, filters=data.Filters(), since=NOW, watching=set())
-        assert [r.id for r in live] == ["inc-3"]
-        assert not data.outdated(data.read_snapshot(ledger, now=NOW), recent)
+    only_pay = data.incident_page(
+        ledger, snapshot, recent=recent, filters=data.Filters(namespace="pay")
+    )
+    assert [r.id for r in only_pay.rows] == ["inc-2"]
+    open_ones = data.incident_page(
+        ledger, snapshot, recent=recent, filters=data.Filters(state="open")
+    )
+    assert [r.id for r in open_ones.rows] == ["inc-3"]
+    none = data.incident_page(
+        ledger, snapshot, recent=recent, filters=data.Filters(severity="info")
+    )
+    assert none.rows == [] and none.total == 0
+    # The event stream's rows: only the recent and in-progress ones.
+    live = data.live_rows(ledger, now=NOW, filters=data.Filters(), since=NOW, watching=set())
+    assert [r.id for r in live] == ["inc-3"]
+    assert not data.outdated(data.read_snapshot(ledger, now=NOW), recent)
 
 
-def test_kpis_bucket_the_window_and_carry_the_targets(tmp_path: Path) -> None:
-    with Ledger.open(tmp_path / "ledger.db") as ledger:
-        _incident(ledger, 1, opened=NOW - timedelta(minutes=20), heal_after_s=50)
-        _incident(ledger, 2, opened=NOW - timedelta(minutes=10), heal_after_s=290)
-        kpis = data.read_snapshot(ledger, now=NOW).kpis
+def test_kpis_bucket_the_window_and_carry_the_targets(console_ledger: Ledger) -> None:
+    ledger = console_ledger
+    _incident(ledger, 1, opened=NOW - timedelta(minutes=20), heal_after_s=50)
+    _incident(ledger, 2, opened=NOW - timedelta(minutes=10), heal_after_s=290)
+    kpis = data.read_snapshot(ledger, now=NOW).kpis
     series = kpis["series"]
     assert isinstance(series, dict)
     # 10 minutes apart: 1-minute buckets, the first and the last holding one incident each.
@@ -133,15 +133,15 @@ def test_kpis_bucket_the_window_and_carry_the_targets(tmp_path: Path) -> None:
     assert isinstance(totals, dict) and totals["incidents"] == 2
 
 
-def test_safety_panel_counts_budgets_and_cooldowns_from_the_ledger(tmp_path: Path) -> None:
+def test_safety_panel_counts_budgets_and_cooldowns_from_the_ledger(console_ledger: Ledger) -> None:
     guards = GuardSettings(
         cooldown=timedelta(minutes=10), namespace_budget_per_hour=3, global_budget_per_hour=5
     )
-    with Ledger.open(tmp_path / "ledger.db") as ledger:
-        _incident(ledger, 1, opened=NOW - timedelta(minutes=5))
-        _incident(ledger, 2, opened=NOW - timedelta(minutes=50), namespace="pay")
-        _incident(ledger, 3, opened=NOW - timedelta(hours=3))
-        panel = data.safety_panel(ledger, now=NOW, guards=guards)
+    ledger = console_ledger
+    _incident(ledger, 1, opened=NOW - timedelta(minutes=5))
+    _incident(ledger, 2, opened=NOW - timedelta(minutes=50), namespace="pay")
+    _incident(ledger, 3, opened=NOW - timedelta(hours=3))
+    panel = data.safety_panel(ledger, now=NOW, guards=guards)
     assert panel["global_used"] == 2 and panel["global_left"] == 3
     assert panel["budgets"] == [
         {"namespace": "pay", "used": 1, "left": 2},
