@@ -18,7 +18,15 @@ ledger is read after a "with" run: the actions and escalations it made, with the
 Faults (``--fault``):
 
 - ``cpu-hog``: 2 extra cores of CPU demand in every productpage-v1 pod (bookinfo) for 300 s,
-  the twin's own ``cpu-hog`` fault (as in issue 22's table).
+  the twin's own ``cpu-hog`` fault (as in issue 22's table);
+- ``cpu-hog-one-pod``: the same in one productpage-v1 pod only (the game day's share: 25 %
+  of productpage's pods), so more replicas dilute the slow pod's share of the traffic.
+
+Besides the replica-outage seconds: ``below_baseline_seconds`` counts only replicas under the
+pre-fault available count (a replica a scale-out adds is not counted while it starts), and
+the faulted Deployment's traffic-weighted p50 latency (``latency_p50_mean_ms``; the twin's
+per-pod p50 weighted by each pod's request rate) and ``slow_seconds`` (weighted p50 above
+twice its pre-fault value).
 """
 
 from __future__ import annotations
@@ -45,10 +53,18 @@ from kubeheal.twin.server import serve_in_thread  # noqa: E402
 from kubeheal.twin.sim.faults import FaultSpec  # noqa: E402
 
 SCENARIO = "sample-app+bookinfo"
+FIRST_POD = "<first pod>"
+"""Replaced at injection by the name of the Deployment's first pod (the game day's 25 %)."""
 FAULTS: dict[str, dict[str, Any]] = {
     "cpu-hog": {
         "kind": "cpu-hog",
         "target": {"namespace": "bookinfo", "deployment": "productpage-v1"},
+        "params": {"cores": 2},
+        "duration": 300,
+    },
+    "cpu-hog-one-pod": {
+        "kind": "cpu-hog",
+        "target": {"namespace": "bookinfo", "deployment": "productpage-v1", "pod": FIRST_POD},
         "params": {"cores": 2},
         "duration": 300,
     },
@@ -112,6 +128,21 @@ def _latency(twin: Twin, namespace: str, deployment: str) -> float:
     return sum(r * lat for r, lat in served) / total if total else 0.0
 
 
+def _resolved(twin: Twin, fault: dict[str, Any]) -> dict[str, Any]:
+    target = dict(fault["target"])
+    if target.get("pod") != FIRST_POD:
+        return fault
+    store = twin.store
+    names = sorted(
+        p["metadata"]["name"]
+        for p in store.list_objects(store.rtype("", "v1", "pods"), target["namespace"])
+        if p["metadata"]["name"].startswith(target["deployment"] + "-")
+    )
+    target["pod"] = names[0]
+    del target["deployment"]
+    return {**fault, "target": target}
+
+
 def _sample(twin: Twin, fault: dict[str, Any]) -> Sample:
     missing, available = _replicas(twin)
     target = fault["target"]
@@ -146,7 +177,7 @@ async def _measure(twin: Twin, *, fault: dict[str, Any], settle: float, window: 
     baseline = _replicas(twin)[1]
     base_latency = statistics.median(v for v in quiet if v > 0) if any(quiet) else 0.0
     assert twin.faults is not None
-    twin.faults.inject(FaultSpec.model_validate(fault))
+    twin.faults.inject(FaultSpec.model_validate(_resolved(twin, fault)))
     t0 = clock.now()
     samples = [_sample(twin, fault)]
     while samples[-1].at - t0 < window:

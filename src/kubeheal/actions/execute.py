@@ -26,7 +26,7 @@ from typing import Any
 
 from kubeheal.actions._base import Context, _utcnow, record_change, translate
 from kubeheal.actions.errors import PermanentError
-from kubeheal.actions.nodes import cordon_node, drain_node, uncordon_node
+from kubeheal.actions.nodes import cordon_node, delete_pods_on_node, drain_node, uncordon_node
 from kubeheal.actions.outcome import ActionOutcome, OutcomeState
 from kubeheal.actions.pods import restart_pod
 from kubeheal.actions.preflight import GuardedWriter, check_plan_names
@@ -47,6 +47,7 @@ from kubeheal.engine.params import (
     CordonNode,
     CreatePdb,
     DeletePdb,
+    DeletePodsOnNode,
     DrainNode,
     RaiseHpaMax,
     RaiseMemoryLimit,
@@ -73,6 +74,7 @@ EXECUTORS: dict[type[ActionParams], Executor] = {
     CordonNode: cordon_node,
     UncordonNode: uncordon_node,
     DrainNode: drain_node,
+    DeletePodsOnNode: delete_pods_on_node,
     CreatePdb: create_pdb,
     DeletePdb: delete_pdb,
     SetResources: set_resources,

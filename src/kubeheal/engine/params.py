@@ -222,6 +222,7 @@ ActionParams = (
     | CordonNode
     | UncordonNode
     | DrainNode
+    | DeletePodsOnNode
     | CreatePdb
     | DeletePdb
     | SetResources

@@ -26,13 +26,21 @@ from datetime import datetime
 import msgspec
 
 from kubeheal.config import Settings
-from kubeheal.engine.facts import kubeheal_made
+from kubeheal.engine import node_loss
+from kubeheal.engine.evidence import with_evidence
+from kubeheal.engine.facts import (
+    NodeCapacity,
+    kubeheal_made,
+    outlier_pod,
+    schedulable_capacity,
+)
 from kubeheal.engine.guards import ACTION_GUARDS, INCIDENT_GUARDS, Block, GuardContext, first_block
 from kubeheal.engine.params import (
     ActionParams,
     CordonNode,
     CreatePdb,
     DeletePdb,
+    DeletePodsOnNode,
     DrainNode,
     RaiseHpaMax,
     RaiseMemoryLimit,
@@ -50,6 +58,7 @@ from kubeheal.engine.playbooks.schema import (
     CordonNodeStep,
     CreatePdbStep,
     DeletePdbStep,
+    DeletePodsOnNodeStep,
     DrainNodeStep,
     EscalateStep,
     Mode,
@@ -64,7 +73,7 @@ from kubeheal.engine.playbooks.schema import (
     UncordonNodeStep,
 )
 from kubeheal.engine.rightsize import ResourceTargets, plan_step
-from kubeheal.model.cluster import ClusterView, Pod
+from kubeheal.model.cluster import ClusterView, Pod, PodSpec
 from kubeheal.model.core import Incident, IncidentId, SignalKind, Target, TargetKind, stable_id
 from kubeheal.model.history import History
 from kubeheal.model.quantity import QuantityError, format_memory, parse_memory
@@ -137,6 +146,13 @@ Plan = ActionPlan | EscalatePlan | NoAction
 
 
 class _Skip(msgspec.Struct, frozen=True):
+    reason: str
+
+
+class _Wait(msgspec.Struct, frozen=True):
+    """Not yet: decide again later (``guard`` names why in the NoAction)."""
+
+    guard: str
     reason: str
 
 
@@ -220,7 +236,11 @@ def _rollback(
 
 
 def _restart(
-    step: RestartPodStep, incident: Incident, view: ClusterView, history: History
+    step: RestartPodStep,
+    incident: Incident,
+    view: ClusterView,
+    history: History,
+    now: datetime,
 ) -> RestartPod | _Skip:
     done = sum(
         1
@@ -229,6 +249,13 @@ def _restart(
     )
     if done >= step.params.max_per_incident:
         return _Skip(f"pod restarted {done} time(s) for this incident already")
+    if step.params.pick == "outlier":
+        outlier = outlier_pod(incident, view, now=now, ratio=step.params.outlier_ratio)
+        if outlier is None:
+            return _Skip(f"no pod of {incident.target} stands out from its peers")
+        return RestartPod(
+            namespace=incident.target.namespace, pod=outlier.pod, pod_ready=outlier.ready
+        )
     pods = _signal_pods(incident, view)
     if not pods:
         return _Skip("no pod of the incident is left to restart")
@@ -314,6 +341,40 @@ def _raise_memory(
     )
 
 
+def _template_spec(target: Target, view: ClusterView) -> PodSpec | None:
+    """The pod spec new replicas of ``target`` get: its Deployment's template, else a pod's."""
+    dep = view.deployment_for(target)
+    if dep is not None:
+        return dep.spec.template.spec
+    pods = view.pods_of(target)
+    return pods[0].spec if pods else None
+
+
+def _capacity(target: Target, view: ClusterView) -> NodeCapacity | None:
+    """Room for more pods of ``target`` on the schedulable nodes (None: unknown)."""
+    spec = _template_spec(target, view)
+    return schedulable_capacity(view, spec) if spec is not None else None
+
+
+def _unscheduled(target: Target, view: ClusterView) -> int:
+    """Pods of ``target`` waiting for a node: they need room before any new one."""
+    return sum(
+        1
+        for p in view.pods_of(target)
+        if not p.spec.node_name
+        and p.status.phase == "Pending"
+        and p.metadata.deletion_timestamp is None
+    )
+
+
+def _room(target: Target, view: ClusterView) -> tuple[int | None, NodeCapacity | None]:
+    """(how many more pods of ``target`` fit, None: unbounded or unknown; the capacity)."""
+    capacity = _capacity(target, view)
+    if capacity is None or capacity.pods_fit is None:
+        return None, capacity
+    return max(0, capacity.pods_fit - _unscheduled(target, view)), capacity
+
+
 def _scale_out(
     step: ScaleOutStep, incident: Incident, view: ClusterView, settings: Settings
 ) -> ScaleOut | _Skip:
@@ -321,6 +382,7 @@ def _scale_out(
     if target.kind not in (TargetKind.DEPLOYMENT, TargetKind.STATEFULSET):
         return _Skip(f"{target} cannot be scaled")
     cap = min(step.params.max_replicas, settings.remediation.max_replicas)
+    room, capacity = _room(target, view)
     hpas = view.hpas_for(target)
     if hpas:
         if not step.params.via_hpa:
@@ -328,8 +390,10 @@ def _scale_out(
         hpa = hpas[0]
         current = max(hpa.status.current_replicas, hpa.min_replicas)
         new_min = min(current + step.params.step, cap)
+        if room is not None:
+            new_min = min(new_min, hpa.status.current_replicas + room)
         if new_min <= current:
-            return _Skip(f"{target} is already at the scale-out cap of {cap} replicas")
+            return _Skip(_no_room(target, current, cap, capacity, room))
         hpa_cap = settings.remediation.max_hpa_max_replicas
         return ScaleOut(
             namespace=target.namespace,
@@ -344,8 +408,11 @@ def _scale_out(
     dep = view.deployment_for(target)
     current = dep.replicas if dep is not None else len(view.pods_of(target))
     new = min(current + step.params.step, cap)
+    if room is not None:
+        running = len(view.pods_of(target))
+        new = min(new, max(current, running) + room)
     if new <= current:
-        return _Skip(f"{target} is already at the scale-out cap of {cap} replicas")
+        return _Skip(_no_room(target, current, cap, capacity, room))
     return ScaleOut(
         namespace=target.namespace,
         workload_kind=target.kind.value,
@@ -355,22 +422,80 @@ def _scale_out(
     )
 
 
+def _no_room(
+    target: Target, current: int, cap: int, capacity: NodeCapacity | None, room: int | None
+) -> str:
+    if room is not None and capacity is not None and current < cap:
+        return f"{target} cannot grow past {current} replicas: {capacity.describe()}"
+    return f"{target} is already at the scale-out cap of {cap} replicas"
+
+
 def _raise_hpa_max(
     step: RaiseHpaMaxStep, incident: Incident, view: ClusterView, settings: Settings
 ) -> RaiseHpaMax | _Skip:
+    """maxReplicas times the step's factor (at least one more), never above the step's
+    ceiling, ``remediation.max_hpa_max_replicas`` and ``remediation.max_replicas``, nor above
+    the replicas the HPA runs now plus the pods of its workload the schedulable nodes can
+    still hold (allocatable minus requested): a maxReplicas no node can host only adds
+    Pending pods."""
     target = incident.target
     hpas = view.hpas_for(target)
     if not hpas:
         return _Skip(f"no HPA targets {target}")
     hpa = hpas[0]
     current = hpa.spec.max_replicas
-    ceiling = min(step.params.ceiling, settings.remediation.max_hpa_max_replicas)
+    ceiling = min(
+        step.params.ceiling,
+        settings.remediation.max_hpa_max_replicas,
+        settings.remediation.max_replicas,
+    )
     new = min(max(math.ceil(current * step.params.factor), current + 1), ceiling)
+    room, capacity = _room(target, view)
+    if room is not None and capacity is not None:
+        fits = hpa.status.current_replicas + room
+        if fits < new:
+            new = fits
+            if new <= current:
+                return _Skip(
+                    f"HPA {hpa.metadata.name} maxReplicas {current} cannot be raised "
+                    f"(current replicas {hpa.status.current_replicas}): {capacity.describe()}"
+                )
     if new <= current:
         return _Skip(f"HPA {hpa.metadata.name} maxReplicas {current} is at its ceiling {ceiling}")
     return RaiseHpaMax(
         namespace=target.namespace, hpa=hpa.metadata.name, current_max=current, new_max=new
     )
+
+
+def _capacity_evidence(incident: Incident, view: ClusterView) -> str:
+    """The HPA's replicas and the room on the nodes, for an escalation about an HPA-managed
+    workload ("" when the view holds no node, so capacity is unknown)."""
+    hpas = view.hpas_for(incident.target)
+    capacity = _capacity(incident.target, view)
+    if not hpas or capacity is None:
+        return ""
+    hpa = hpas[0]
+    return (
+        f"HPA {hpa.metadata.name}: {hpa.status.current_replicas} current / "
+        f"{hpa.spec.max_replicas} max replicas (desired {hpa.status.desired_replicas}); "
+        f"{capacity.describe()}"
+    )
+
+
+def _plan_note(
+    step: Step, params: ActionParams, incident: Incident, view: ClusterView, now: datetime
+) -> str:
+    """The figures an action was planned from (recorded with the plan): the room on the
+    nodes for a raise of HPA bounds, the evidence against the outlier pod."""
+    if isinstance(step, RestartPodStep) and step.params.pick == "outlier":
+        outlier = outlier_pod(incident, view, now=now, ratio=step.params.outlier_ratio)
+        return f"outlier: {outlier.why}" if outlier is not None else ""
+    if not isinstance(params, RaiseHpaMax):
+        return ""
+    capacity = _capacity(incident.target, view)
+    if capacity is None:
+        return ""
+    return f"maxReplicas {params.current_max} -> {params.new_max}: {capacity.describe()}"
 
 
 def _node_name(incident: Incident) -> str | _Skip:
@@ -399,6 +524,76 @@ def _drain(
         pods=tuple(pods),
         lock=settings.guards.node_lock,
     )
+
+
+def _delete_pods_on_node(
+    step: DeletePodsOnNodeStep,
+    incident: Incident,
+    view: ClusterView,
+    settings: Settings,
+    now: datetime,
+) -> DeletePodsOnNode | _Skip | _Wait:
+    """The node's ReplicaSet pods, once it has been down for the step's ``not_ready_for``
+    (``kubeheal.engine.node_loss``); the action re-checks the node and its Lease live."""
+    name = _node_name(incident)
+    if isinstance(name, _Skip):
+        return name
+    node = view.node(name)
+    if node is None:
+        return _Skip(f"node {name} is not in the cluster view")
+    since = node_loss.not_ready_since(node)
+    if since is None:
+        return _Skip(f"node {name} is Ready again, or reports no Ready condition")
+    outage = node_loss.wide_outage(view)
+    if outage is not None:
+        return _Skip(f"{outage}; no pod is moved")
+    grace = step.params.not_ready_for
+    if now - since < grace:
+        waited = max(0, int((now - since).total_seconds()))
+        return _Wait(
+            guard="node_not_ready_for",
+            reason=f"node {name} not Ready for {waited}s; its pods are deleted once it has "
+            f"been for {int(grace.total_seconds())}s",
+        )
+    excluded = tuple(settings.guards.excluded_namespaces)
+    owners = (TargetKind.DEPLOYMENT, TargetKind.REPLICASET)
+    seen = sorted(
+        f"{p.metadata.namespace}/{p.metadata.name}"
+        for p in view.pods_on_node(name)
+        if view.owner_of(p).kind in owners
+        and p.metadata.namespace not in excluded
+        and p.metadata.deletion_timestamp is None
+    )
+    if not seen:
+        return _Skip(f"no pod of a ReplicaSet is left on node {name}")
+    return DeletePodsOnNode(
+        node=name,
+        not_ready_since=since,
+        planned_at=now,
+        not_ready_for_seconds=int(grace.total_seconds()),
+        excluded_namespaces=excluded,
+        seen=tuple(seen),
+    )
+
+
+def _node_followups(incident: Incident, view: ClusterView) -> str:
+    """For a node that is still down: the pods kubeheal never forces, and the commands."""
+    if incident.target.kind is not TargetKind.NODE:
+        return ""
+    node = view.node(incident.target.name)
+    if node is None or node.ready:
+        return ""
+    lines = []
+    outage = node_loss.wide_outage(view)
+    if outage is not None:
+        lines.append(f"no pod was moved: {outage}")
+    stuck = node_loss.needs_a_human(view, incident.target.name)
+    if stuck:
+        refs = [(p.metadata.namespace, p.metadata.name) for p in stuck]
+        names = ", ".join(f"{ns}/{n}" for ns, n in refs)
+        lines.append(f"pods left on the node for a human: {names}")
+        lines.append(node_loss.force_commands(incident.target.name, refs))
+    return "\n".join(lines)
 
 
 def _create_pdb(step: CreatePdbStep, incident: Incident, view: ClusterView) -> CreatePdb | _Skip:
@@ -504,11 +699,11 @@ def _params_for(
     history: History,
     settings: Settings,
     now: datetime,
-) -> ActionParams | _Skip:
+) -> ActionParams | _Skip | _Wait:
     if isinstance(step, RollbackDeploymentStep):
         return _rollback(step, incident, view, now)
     if isinstance(step, RestartPodStep):
-        return _restart(step, incident, view, history)
+        return _restart(step, incident, view, history, now)
     if isinstance(step, RaiseMemoryLimitStep):
         return _raise_memory(step, incident, view, settings)
     if isinstance(step, ScaleOutStep):
@@ -523,6 +718,8 @@ def _params_for(
         return name if isinstance(name, _Skip) else CordonNode(node=name)
     if isinstance(step, DrainNodeStep):
         return _drain(step, incident, view, settings)
+    if isinstance(step, DeletePodsOnNodeStep):
+        return _delete_pods_on_node(step, incident, view, settings, now)
     if isinstance(step, CreatePdbStep):
         return _create_pdb(step, incident, view)
     if isinstance(step, DeletePdbStep):
@@ -553,7 +750,16 @@ def _escalate(
             include_logs = chosen.params.include_logs
             log_lines = chosen.params.log_lines if include_logs else 0
             if not blocks:  # a guard's reason (e.g. GitOps) says more than the step's
-                reason = chosen.params.reason or reason
+                reason = with_evidence(chosen.params.reason, incident) or reason
+    if playbook is not None and any(
+        isinstance(s, RaiseHpaMaxStep | ScaleOutStep) for s in playbook.steps
+    ):
+        capacity = _capacity_evidence(incident, view)
+        if capacity and capacity not in reason:
+            reason = f"{reason} {capacity}" if reason.endswith(".") else f"{reason}; {capacity}"
+    followups = _node_followups(incident, view)
+    if followups and followups not in reason:
+        reason = f"{reason}\n{followups}"
     pods = _signal_pods(incident, view)
     patch = next((b.patch for b in blocks if b.patch), "")
     return EscalatePlan(
@@ -665,6 +871,9 @@ def decide(
         if isinstance(params, _Skip):
             notes.append(f"step {index} ({step.action.value}) skipped: {params.reason}")
             continue
+        if isinstance(params, _Wait):
+            wait = Block(guard=params.guard, reason=params.reason)
+            return NoAction(incident_id=incident.id, target=incident.target, reasons=(wait,))
         action_ctx = GuardContext(
             incident=incident,
             view=view,
@@ -674,6 +883,9 @@ def decide(
             params=params,
         )
         block = first_block(ACTION_GUARDS, action_ctx)
+        plan_note = _plan_note(step, params, incident, view, now)
+        if plan_note:
+            notes.append(plan_note)
         if block is not None and block.guard == "gitops":
             gitops_blocks.append(block)
             notes.append(f"step {index} ({step.action.value}) not taken: {block.reason}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from kubeheal.engine.facts import gitops_owner, last_rollout_at, workload_replicas
+from kubeheal.engine.facts import gitops_owner, last_rollout_at, outlier_pod, workload_replicas
 from kubeheal.engine.playbooks.loader import PlaybookSet
 from kubeheal.engine.playbooks.schema import Conditions, Playbook, Triggers
 from kubeheal.model.cluster import ClusterView
@@ -79,6 +79,10 @@ def conditions_hold(
     if conditions.owned_by_gitops is not None:
         owned = gitops_owner(view.workload_meta(target)) is not None
         if owned != conditions.owned_by_gitops:
+            return False
+    if conditions.outlier_pod is not None:
+        found = outlier_pod(incident, view, now=now) is not None
+        if found != conditions.outlier_pod:
             return False
     return True
 

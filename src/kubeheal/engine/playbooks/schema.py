@@ -27,6 +27,8 @@ __all__ = [
     "CreatePdbStep",
     "DeletePdbParams",
     "DeletePdbStep",
+    "DeletePodsOnNodeParams",
+    "DeletePodsOnNodeStep",
     "DrainNodeStep",
     "EscalateStep",
     "Mode",
@@ -56,6 +58,7 @@ class ActionName(enum.StrEnum):
     RAISE_HPA_MAX = "raise_hpa_max"
     CORDON_NODE = "cordon_node"
     DRAIN_NODE = "drain_node"
+    DELETE_PODS_ON_NODE = "delete_pods_on_node"
     CREATE_PDB = "create_pdb"
     DELETE_PDB = "delete_pdb"
     UNCORDON_NODE = "uncordon_node"
@@ -154,6 +157,12 @@ class Conditions(_Strict):
     owned_by_gitops: bool | None = Field(
         None, description="The workload is managed by Argo CD, Flux or Helm (or not)."
     )
+    outlier_pod: bool | None = Field(
+        None,
+        description="One pod of the workload stands out from its peers in the incident's "
+        "golden-signal burn (per-pod values, an alert naming it, or it alone unready or "
+        "restarting), or none does.",
+    )
 
 
 class RollbackDeploymentParams(_Strict):
@@ -168,6 +177,19 @@ class RestartPodParams(_Strict):
     """Delete the unhealthy pod so its controller recreates it."""
 
     max_per_incident: int = Field(1, ge=1, le=10, description="Restarts per incident at most.")
+    pick: Literal["signal", "outlier"] = Field(
+        "signal",
+        description="`signal`: the pod the incident's signals name (not-ready first); "
+        "`outlier`: the one pod a golden-signal burn points at among at least three "
+        "(`kubeheal.engine.facts.outlier_pod`), never the last ready one.",
+    )
+    outlier_ratio: float = Field(
+        3.0,
+        gt=1.0,
+        le=1000.0,
+        description="With per-pod values: the worst pod is the outlier when its value is at "
+        "least this many times every peer's.",
+    )
 
 
 class RaiseMemoryLimitParams(_Strict):
@@ -221,6 +243,35 @@ class DrainNodeParams(_Strict):
     delete_emptydir_data: bool = Field(
         False, description="Evict pods that use emptyDir volumes (their data is lost)."
     )
+
+
+NODE_TOLERATION = timedelta(seconds=300)
+"""The ``not-ready``/``unreachable`` toleration the DefaultTolerationSeconds admission gives
+every pod: after it the node lifecycle controller deletes them anyway."""
+
+
+class DeletePodsOnNodeParams(_Strict):
+    """Delete the ReplicaSet-owned pods of a node that stopped renewing its Lease, so their
+    Deployments recreate them elsewhere now instead of after the 300 s toleration.
+    StatefulSet pods and pods with local volumes are never touched."""
+
+    not_ready_for: Duration = Field(
+        timedelta(seconds=60),
+        description="How long the node must have been NotReady/Unknown, its Lease not renewed "
+        "since, before its pods are deleted (the node lifecycle controller marks it Unknown "
+        "after node-monitor-grace-period, 40 s, without a renewal: 60 s here deletes them "
+        "about 100 s after the kubelet stopped). Under the 300 s toleration.",
+    )
+
+    @field_validator("not_ready_for")
+    @classmethod
+    def _under_toleration(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0) or value >= NODE_TOLERATION - timedelta(seconds=40):
+            raise ValueError(
+                "must be positive and under 260s: the node lifecycle controller deletes the "
+                "pods itself 300 s after the node's taint"
+            )
+        return value
 
 
 class CreatePdbParams(_Strict):
@@ -322,6 +373,11 @@ class DrainNodeStep(_StepBase):
     params: DrainNodeParams = DrainNodeParams()
 
 
+class DeletePodsOnNodeStep(_StepBase):
+    action: Literal[ActionName.DELETE_PODS_ON_NODE]
+    params: DeletePodsOnNodeParams = DeletePodsOnNodeParams()
+
+
 class CreatePdbStep(_StepBase):
     action: Literal[ActionName.CREATE_PDB]
     params: CreatePdbParams = CreatePdbParams(max_unavailable=1)
@@ -351,6 +407,7 @@ Step = Annotated[
     | CordonNodeStep
     | UncordonNodeStep
     | DrainNodeStep
+    | DeletePodsOnNodeStep
     | CreatePdbStep
     | DeletePdbStep
     | SetResourcesStep
