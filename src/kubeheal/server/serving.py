@@ -101,6 +101,7 @@ def operator_http(
             safety=lambda: _safety(assembly),
             writer=operator.writer,
             playbooks=lambda: operator.playbooks,
+            stopping=lambda: operator.draining,
         )
     )
     app = create_app(

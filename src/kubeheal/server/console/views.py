@@ -87,9 +87,10 @@ _NO_OPERATOR: dict[str, Any] = {
     "acting": False,
     "cordoned": [],
 }
-STREAM_SECONDS = 30.0
-"""An event stream ends after this long; the browser reconnects (so a stopping server
-never waits long for one)."""
+STREAM_SECONDS = 10.0
+"""An event stream ends after this long and the browser reconnects (the new stream sends the
+current rows again; the page keeps those it has): a stopping server waits at most this long
+for a stream, and for none once the operator says it stops."""
 
 
 @dataclass
@@ -110,6 +111,9 @@ class ConsoleContext:
     """How often an event stream looks for new or changed incidents."""
     playbooks: Callable[[], Iterable[Playbook]] | None = None
     """The operator's loaded playbooks (None: no playbooks page content)."""
+    stopping: Callable[[], bool] = lambda: False
+    """True once the operator stops: event streams end so the server's shutdown never waits
+    for them."""
     snapshot_seconds: float = 15.0
     """How long the decoded window of the ledger is reused (KPIs are at most this old; the
     incident list overlays every incident opened, in progress or escalated since)."""
@@ -354,7 +358,7 @@ def console_router(context: ConsoleContext) -> APIRouter:
                             "html": row_template.render(row=row),
                         }
                         yield f"event: incident\ndata: {json.dumps(payload)}\n\n"
-                if await request.is_disconnected():
+                if context.stopping() or await request.is_disconnected():
                     return
                 await asyncio.sleep(context.poll_seconds)
 
