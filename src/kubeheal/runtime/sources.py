@@ -25,6 +25,7 @@ from kubeheal.runtime.anomaly_source import AnomalyMetrics, AnomalySource
 from kubeheal.runtime.operator import OperatorEvent
 from kubeheal.runtime.rightsize_source import RightsizeSink, RightsizeSource
 from kubeheal.runtime.slo_source import SloSource
+from kubeheal.slo.status import SloStatus
 
 __all__ = ["Sources", "build_sources"]
 
@@ -39,6 +40,8 @@ class Sources:
     """One line per source (what `kubeheal run` logs)."""
     error_budgets: Callable[[], tuple[ErrorBudget, ...]] | None = None
     """The SLO source's budget facts, when the budget policy is on."""
+    slo_statuses: Callable[[], list[SloStatus]] | None = None
+    """The SLO source's latest status of every SLO (the web console's SLO page)."""
     observers: list[Callable[[OperatorEvent], None]] = field(default_factory=list)
     """Observers of the operator's events (anomaly, right-sizing)."""
     loops: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
@@ -62,6 +65,7 @@ async def build_sources(
             settings.slo, client=client, submit=sink.submit, stamp=sink.now
         )
         registry.register(slo.collector)
+        found.slo_statuses = slo.statuses
         if settings.slo.budget_policy:
             found.error_budgets = slo.budgets
         interval = settings.slo.evaluation_interval.total_seconds()

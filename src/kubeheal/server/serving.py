@@ -102,6 +102,7 @@ def operator_http(
             writer=operator.writer,
             playbooks=lambda: operator.playbooks,
             stopping=lambda: operator.draining,
+            slo_statuses=assembly.sources.slo_statuses,
         )
     )
     app = create_app(

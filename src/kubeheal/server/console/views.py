@@ -15,6 +15,8 @@
 ``GET  /console/kpis``                 KPI charts with the mission's targets
 ``GET  /console/playbooks``            the loaded playbooks: built-in or user, enabled,
                                        mode, last matched, success rate
+``GET  /console/slos``                 every SLO: budget left, burn rate per window, the
+                                       page and ticket alerts that hold
 ``GET  /console/safety``               kill switch, dry run, budgets, cooldowns, cordons,
                                        leadership
 ``POST /console/safety/kill-switch``   pull or release the kill switch (operator role)
@@ -32,7 +34,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,6 +53,7 @@ from kubeheal.runtime.kill_switch import printable
 from kubeheal.runtime.notifications import acknowledge_incident
 from kubeheal.server.console import data
 from kubeheal.server.console.sessions import CSRF_COOKIE, SESSION_COOKIE, ConsoleGate, Role
+from kubeheal.slo.status import SloStatus
 from kubeheal.store import (
     ConflictError,
     IncidentRecord,
@@ -111,6 +114,8 @@ class ConsoleContext:
     """How often an event stream looks for new or changed incidents."""
     playbooks: Callable[[], Iterable[Playbook]] | None = None
     """The operator's loaded playbooks (None: no playbooks page content)."""
+    slo_statuses: Callable[[], Sequence[SloStatus]] | None = None
+    """The SLO source's latest statuses (None: no SLO configured)."""
     stopping: Callable[[], bool] = lambda: False
     """True once the operator stops: event streams end so the server's shutdown never waits
     for them."""
@@ -130,8 +135,19 @@ def environment() -> jinja2.Environment:
     )
     env.filters["stamp"] = lambda d: d.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if d else ""
     env.filters["seconds"] = _seconds
+    env.filters["duration"] = _duration
+    env.filters["epoch"] = lambda t: datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
     env.filters["percent"] = lambda v: "-" if v is None else f"{100 * v:.1f} %"
     return env
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
 
 
 def _seconds(value: float | None) -> str:
@@ -487,6 +503,17 @@ def console_router(context: ConsoleContext) -> APIRouter:
         loaded = list(context.playbooks()) if context.playbooks is not None else []
         rows = data.playbook_rows(loaded, builtin=builtin, snapshot=snapshot)
         return page(request, "playbooks.html", rows=rows)
+
+    @router.get("/slos")
+    async def slos(request: Request) -> Response:
+        statuses = list(context.slo_statuses()) if context.slo_statuses is not None else []
+        return page(
+            request,
+            "slos.html",
+            statuses=statuses,
+            windows=sorted({w.window for s in statuses for w in s.windows}),
+            configured=context.slo_statuses is not None,
+        )
 
     @router.get("/safety")
     async def safety(request: Request) -> Response:
