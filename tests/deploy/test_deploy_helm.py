@@ -87,5 +87,12 @@ def test_helm_template_renders_the_objects(tmp_path: Path) -> None:
         ["helm", "template", "kubeheal", str(CHART), "--namespace", "kubeheal-system"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    kinds = {d["kind"] for d in yaml.safe_load_all(out) if d}
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    kinds = {d["kind"] for d in docs}
     assert {"Deployment", "ClusterRole", "Role", "ServiceAccount", "Service"} <= kinds
+    [monitor] = [d for d in docs if d["kind"] == "ServiceMonitor"]
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["relabelings"] == [
+        {"action": "replace", "targetLabel": "job", "replacement": "kubeheal"}
+    ]
