@@ -60,12 +60,24 @@ log = logging.getLogger(__name__)
 
 
 def load_playbook_set(settings: Settings) -> PlaybookSet:
-    """Built-in playbooks (unless disabled) plus every configured directory."""
+    """Built-in playbooks (unless disabled) plus every configured directory.
+
+    A directory that does not exist yet is a warning, not an error (the README's sample
+    config names /etc/kubeheal/playbooks): its playbooks are loaded once it appears with
+    files in it (`PlaybookReloader`). A path that exists but is no directory is an error."""
     sets: list[PlaybookSet] = []
     if settings.playbooks.builtins:
         sets.append(load_builtin_playbooks())
     for directory in settings.playbooks.directories:
-        sets.append(load_playbooks(Path(directory)))
+        path = Path(directory)
+        if not path.exists():
+            log.warning(
+                "playbook directory %r does not exist (yet): no playbooks of its own loaded "
+                "until it is created",
+                str(path),
+            )
+            continue
+        sets.append(load_playbooks(path))
     merged = sets[0] if sets else PlaybookSet(())
     for extra in sets[1:]:
         merged = merged.merged(extra)
