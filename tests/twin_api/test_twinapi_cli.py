@@ -166,3 +166,18 @@ def test_the_kubeconfig_appears_only_once_complete(tmp_path: Path, monkeypatch: 
     assert seen == [False]
     assert "server: http://127.0.0.1:1" in target.read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kc"]
+
+
+def test_fault_list_needs_no_server() -> None:
+    """`kubeheal twin fault --list`, as the README writes it, prints the fault kinds; every
+    other use still needs --server."""
+    from kubeheal.twin.sim.faults import FAULT_KINDS
+
+    listed = runner.invoke(app, ["twin", "fault", "--list"])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.split() == list(FAULT_KINDS)
+    assert {"crash-on-start", "node-not-ready", "traffic-spike"} <= set(FAULT_KINDS)
+    missing = runner.invoke(app, ["twin", "fault", "cpu-hog", "--deployment", "x"])
+    assert missing.exit_code == 2 and "--server URL is required" in missing.output
+    cleared = runner.invoke(app, ["twin", "fault", "--clear", "all"])
+    assert cleared.exit_code == 2 and "--server URL is required" in cleared.output

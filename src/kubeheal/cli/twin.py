@@ -3,7 +3,8 @@
 * `kubeheal twin serve --port P --scenario NAME --kubeconfig-out FILE [--speed N] [--seed S]`
 * `kubeheal twin fault --server URL KIND [-n NS] [--deployment D | --pod P | -l k=v] [--container C]
   [--node N] [--service S] [-p k=v ...] [--duration S]` (pod/node/workload faults), and
-  `kubeheal twin fault --server URL --list` / `--clear ID|all`
+  `kubeheal twin fault --list` (the kinds; with `--server URL`, the active faults) /
+  `kubeheal twin fault --server URL --clear ID|all`
 * `kubeheal twin api-fault --server URL [--error-rate R] [--throttle-rate R] [--latency S]
   [--drop-watches] [--compact] [--reset]` (faults of the API itself)
 
@@ -120,7 +121,10 @@ def fault(
         " error-burst, hang, pod-kill, node-memory-pressure, node-disk-pressure, node-not-ready,"
         " traffic-spike.",
     ),
-    server: str = typer.Option(..., help="Base URL of the twin, e.g. http://127.0.0.1:6443."),
+    server: str | None = typer.Option(
+        None,
+        help="Base URL of the twin, e.g. http://127.0.0.1:6443 (needed for all but --list).",
+    ),
     namespace: str = typer.Option("default", "--namespace", "-n"),
     deployment: str | None = typer.Option(None, help="Target deployment."),
     pod: str | None = typer.Option(None, help="Target pod."),
@@ -134,10 +138,21 @@ def fault(
         list[str] | None, typer.Option("--param", "-p", help="Fault parameter key=value.")
     ] = None,
     duration: float | None = typer.Option(None, help="Seconds until the fault clears."),
-    list_: bool = typer.Option(False, "--list", help="List active faults."),
+    list_: bool = typer.Option(
+        False, "--list", help="List the fault kinds; with --server, the twin's active faults."
+    ),
     clear: str | None = typer.Option(None, help="Clear a fault by id, or 'all'."),
 ) -> None:
     """Inject a pod/node/workload fault into a running twin (or list / clear faults)."""
+    if list_ and server is None:
+        # the kinds are the twin's own catalogue: no server to ask
+        from kubeheal.twin.sim.faults import FAULT_KINDS
+
+        for known in FAULT_KINDS:
+            typer.echo(known)
+        return
+    if server is None:
+        raise typer.BadParameter("--server URL is required (all but --list need a twin)")
     try:
         if list_:
             _echo_json(_call(server, "GET", "/twin/faults"))
