@@ -146,3 +146,28 @@ def test_escaped_and_stripped_text_holds_no_control_character(text: str) -> None
     assert len(escaped.splitlines()) <= 1 and len(stripped.splitlines()) <= 1
     if not has_control(text):
         assert escaped == text
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_http_request_lines_are_debug_records(
+    root_logger: logging.Logger, capsys: pytest.CaptureFixture[str], level: str
+) -> None:
+    """httpx logs every request at INFO (the API client's GETs were most of a running
+    operator's lines): they show at DEBUG only, as DEBUG records; kubeheal's own INFO stays.
+    (The HTTP server's access log is off: uvicorn runs with access_log=False.)"""
+    import httpx
+
+    setup_logging(level=level)
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
+    with httpx.Client(transport=transport) as client:
+        client.get("http://127.0.0.1:6443/api/v1/namespaces/kubeheal-system/configmaps/x")
+    logging.getLogger("kubeheal.runtime.incident_flow").info("incident opened")
+    logging.getLogger("httpx").warning("a retried request")
+    err = capsys.readouterr().err.splitlines()
+    requests = [line for line in err if "configmaps/x" in line]
+    if level == "INFO":
+        assert requests == []
+    else:
+        assert len(requests) == 1 and " DEBUG httpx: HTTP Request: GET " in requests[0], err
+    assert any("INFO kubeheal.runtime.incident_flow: incident opened" in line for line in err)
+    assert any("WARNING httpx: a retried request" in line for line in err)

@@ -23,7 +23,13 @@ from typing import Any
 
 from kubeheal.model.text import escape_control
 
-__all__ = ["JsonFormatter", "TextFormatter", "setup_logging"]
+__all__ = [
+    "REQUEST_LOGGERS",
+    "JsonFormatter",
+    "RequestLinesAtDebug",
+    "TextFormatter",
+    "setup_logging",
+]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -97,10 +103,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+REQUEST_LOGGERS = ("httpx", "httpcore", "uvicorn.access")
+"""Loggers whose INFO records are one line per HTTP request (the Kubernetes API client's GETs,
+the server's access log): `RequestLinesAtDebug` makes them DEBUG records."""
+
+
+class RequestLinesAtDebug(logging.Filter):
+    """Turns the INFO records of `REQUEST_LOGGERS` into DEBUG records, shown only when the
+    root logger is at DEBUG: at INFO a running operator logs what it does, not every request
+    its clients make (they were most of its lines)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not record.name.startswith(REQUEST_LOGGERS):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
 def setup_logging(*, level: str = "INFO", json_output: bool = False) -> None:
-    """Configure the root logger once, as escaped text or one JSON object per line."""
+    """Configure the root logger once, as escaped text or one JSON object per line; HTTP
+    request lines only at DEBUG (`RequestLinesAtDebug`)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_output else TextFormatter())
+    handler.addFilter(RequestLinesAtDebug())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
