@@ -351,9 +351,16 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def report(
-        ledger: Annotated[Path, typer.Option(help="SQLite ledger file.")] = Path(
-            "kubeheal-ledger.db"
-        ),
+        ledger: Annotated[
+            str | None,
+            typer.Option(
+                help="Ledger: a SQLite file, or a postgresql:// URL; default kubeheal-ledger.db."
+            ),
+        ] = None,
+        ledger_file: Annotated[
+            Path | None,
+            typer.Option(help="Read the ledger location from this file (a mounted Secret)."),
+        ] = None,
         since: Annotated[str, typer.Option(help="Window, e.g. 24h, 7d.")] = "7d",
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
         html: Annotated[
@@ -370,13 +377,18 @@ def register(app: typer.Typer) -> None:
         except (KeyError, ValueError, IndexError):
             typer.echo(f"error: --since {since!r}: use a number and m, h or d (e.g. 24h)", err=True)
             raise typer.Exit(2) from None
-        if not ledger.exists():
-            typer.echo(f"error: no ledger at {ledger}", err=True)
+        try:
+            location = read_ledger_location(ledger, ledger_file)
+        except ValueError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+        if not is_postgres_url(location) and not Path(location).exists():
+            typer.echo(f"error: no ledger at {location}", err=True)
             raise typer.Exit(2)
         now = datetime.now(tz=UTC)
         # Up to a day ahead too: an accelerated twin's clock runs ahead of the wall clock.
         until = now + timedelta(days=1)
-        with Ledger.open(ledger) as book:
+        with Ledger.open(location) as book:
             incidents = book.list_incidents(since=now - window, until=until)
             plans = book.list_plans(since=now - window, until=until)
             if html is not None:
@@ -393,24 +405,39 @@ def register(app: typer.Typer) -> None:
 
 
 def print_report(data: dict[str, Any]) -> None:
+    """The report as a table: a figure with no data is "n/a", an empty list "none", one row
+    per playbook and per guard (never a Python ``None`` or ``[]``)."""
     console = Console()
     table = Table(title="kubeheal report")
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key, value in data.items():
-        if isinstance(value, dict):
+        if key == "playbooks" and isinstance(value, list):
+            for stats in value:
+                rate = stats.get("success_rate")
+                healed = f"{stats['auto_recovered']} of {stats['incidents']} auto-recovered"
+                if rate is not None:
+                    healed += f" ({rate:.0%})"
+                table.add_row(f"playbooks.{stats['playbook']}", healed)
+            if not value:
+                table.add_row(key, "none")
+        elif isinstance(value, dict):
             for sub, v in value.items():
                 table.add_row(f"{key}.{sub}", _fmt(v))
+            if not value:
+                table.add_row(key, "none")
         else:
             table.add_row(key, _fmt(value))
     console.print(table)
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
     if isinstance(value, float):
         return f"{value:.3f}"
     if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
+        return ", ".join(str(v) for v in value) or "none"
     return str(value)
 
 
