@@ -18,7 +18,7 @@ import pytest
 
 from kubeheal.actions import OutcomeState
 from kubeheal.clients.kube import KubeConnection
-from kubeheal.config import Settings
+from kubeheal.config import IncidentSettings, Settings
 from kubeheal.engine.playbooks import load_builtin_playbooks
 from kubeheal.model import (
     IncidentId,
@@ -145,7 +145,11 @@ async def test_restart_resumes_every_state_and_origin_and_the_incidents_advance(
         successor = Operator(
             connection=KubeConnection.from_kubeconfig(r.h.kubeconfig),
             ledger=ledger,
-            settings=Settings(),
+            # The anomaly incident matches no playbook and was opened 5 minutes ago: it is
+            # to stay open with its block recorded, not be escalated as unmatched.
+            settings=Settings(
+                incidents=IncidentSettings(unmatched_escalate_after=timedelta(days=1))
+            ),
             playbooks=load_builtin_playbooks(),
             clock=r.h.now,
             # No quiet close during the test: every incident is seen through its own decisions.

@@ -141,6 +141,12 @@ class IncidentSettings(_Section):
     flapping_window: Duration = Field(
         timedelta(hours=1), description="Window in which re-openings are counted."
     )
+    unmatched_escalate_after: Duration = Field(
+        timedelta(seconds=60),
+        description="How long an incident that no enabled playbook matches stays open before "
+        "it is escalated with its signals as evidence (a signal a playbook matches may still "
+        "arrive within it; docs/playbooks.md, Unmatched incidents).",
+    )
 
 
 class GuardSettings(_Section):

@@ -26,7 +26,7 @@ from datetime import datetime
 import msgspec
 
 from kubeheal.config import Settings
-from kubeheal.engine import node_loss
+from kubeheal.engine import node_loss, unmatched
 from kubeheal.engine.evidence import with_evidence
 from kubeheal.engine.facts import (
     NodeCapacity,
@@ -844,14 +844,14 @@ def decide(
         reason = Block(guard="state", reason=f"incident is {incident.state.value}")
         return NoAction(incident_id=incident.id, target=incident.target, reasons=(reason,))
     block = first_block(INCIDENT_GUARDS, ctx)
+    playbook = None if block else _choose_playbook(incident, view, settings, playbooks, now)
+    if block is None and playbook is None:  # held for a grace, then escalated
+        block = unmatched.block_for(incident, now=now, settings=settings.incidents)
     if block is not None:
         if block.escalate:
             return _escalate(incident, reason=block.reason, view=view, blocks=(block,))
         return NoAction(incident_id=incident.id, target=incident.target, reasons=(block,))
-    playbook = _choose_playbook(incident, view, settings, playbooks, now)
-    if playbook is None:
-        reason = Block(guard="playbook", reason="no enabled playbook matches this incident")
-        return NoAction(incident_id=incident.id, target=incident.target, reasons=(reason,))
+    assert playbook is not None
     dry_run = settings.guards.dry_run or playbook.mode is Mode.DRY_RUN
     notes: list[str] = []
     gitops_blocks: list[Block] = []
