@@ -419,8 +419,8 @@ def test_rollback_never_returns_to_the_revision_it_rolled_away_from() -> None:
 
     import msgspec
 
-    from kubeheal.engine.plan import ROLLED_BACK_FROM_ANNOTATION, _rollback
     from kubeheal.engine.playbooks.schema import RollbackDeploymentStep
+    from kubeheal.engine.step_params import ROLLED_BACK_FROM_ANNOTATION, _rollback
     from kubeheal.model.cluster import ClusterView, Deployment, ReplicaSet
     from kubeheal.model.core import Incident, IncidentId, Target, TargetKind
 
