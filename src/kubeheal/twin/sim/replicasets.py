@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubeheal.twin.errors import ApiError
+from kubeheal.twin.sim.nodes import add_default_tolerations
 from kubeheal.twin.sim.objects import (
     controller_ref,
     creation_time,
@@ -310,6 +311,7 @@ class ReplicaSetController:
             "spec": spec,
             "status": {"phase": "Pending", "qosClass": qos_class({"spec": spec})},
         }
+        add_default_tolerations(pod)  # the API's DefaultTolerationSeconds admission does so
         created = self.store.create(self._pods, pod)
         self.store.record_event(
             rs,
