@@ -19,10 +19,12 @@ __all__ = [
     "KUBEHEAL_KEY_ANNOTATION",
     "MANAGED_BY_KUBEHEAL",
     "POD_VALUE_PREFIX",
+    "DrainFit",
     "NodeCapacity",
     "Outlier",
     "PodRequests",
     "disabled_by",
+    "drain_fit",
     "gitops_owner",
     "kubeheal_made",
     "last_rollout_at",
@@ -238,6 +240,52 @@ def schedulable_capacity(view: ClusterView, spec: PodSpec) -> NodeCapacity | Non
     return NodeCapacity(
         nodes=len(nodes), free_cpu=free_cpu, free_memory=free_memory, requests=want, pods_fit=fit
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrainFit:
+    """Which pods of a drained node fit elsewhere, packed greedily node by node into the room
+    left on the other schedulable nodes; ``left`` names each pod that does not fit with its
+    requests, and ``room`` the free CPU/memory per node before packing."""
+
+    fits: tuple[str, ...]
+    left: tuple[str, ...]
+    room: tuple[str, ...]
+
+
+def drain_fit(view: ClusterView, *, node: str, pods: Sequence[Pod]) -> DrainFit:
+    """Pack ``pods`` (of ``node``) into the schedulable room of the other nodes, first fit in
+    the given order; a pod that fits on no node is left (pure)."""
+    free: list[tuple[str, float, int, int | None]] = []
+    room: list[str] = []
+    for other in schedulable_nodes(view):
+        name = other.metadata.name
+        if name == node:
+            continue
+        placed = [p for p in view.pods_on_node(name) if _placed(p)]
+        slots = _quantity(other.status.allocatable.get("pods"), cpu=True)
+        _, cpu, memory = _node_fit(other, placed, PodRequests(cpu=0.0, memory=0))
+        left_slots = None if slots is None else int(slots) - len(placed)
+        free.append((name, cpu, memory, left_slots))
+        room.append(f"{name}: {_cores(max(cpu, 0.0))} CPU, {format_memory(max(memory, 0))}")
+    fits: list[str] = []
+    left: list[str] = []
+    for pod in pods:
+        ref = pod.metadata.namespace + "/" + pod.metadata.name
+        want = pod_requests(pod.spec)
+        for i, (name, cpu, memory, slots) in enumerate(free):
+            if want.cpu <= cpu + 1e-9 and want.memory <= memory and (slots is None or slots > 0):
+                free[i] = (
+                    name,
+                    cpu - want.cpu,
+                    memory - want.memory,
+                    None if slots is None else slots - 1,
+                )
+                fits.append(ref)
+                break
+        else:
+            left.append(f"{ref} ({_cores(want.cpu)} CPU / {format_memory(want.memory)})")
+    return DrainFit(fits=tuple(fits), left=tuple(left), room=tuple(room))
 
 
 # -- the outlier pod of a golden-signal burn -------------------------------------------------
