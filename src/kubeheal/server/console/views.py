@@ -411,11 +411,11 @@ def console_router(context: ConsoleContext) -> APIRouter:
             notice=request.query_params.get("notice", ""),
         )
 
-    @router.post("/incidents/{incident_id}/resolve")
-    async def resolve(request: Request, incident_id: str) -> Response:
-        """End the incident's escalation (a human has it in hand or fixed it): paging
-        stops and the notification loop announces the end where it was told, as when the
-        problem goes away. The incident's own record (kubeheal escalated it) is unchanged."""
+    async def incident_change(
+        request: Request, incident_id: str
+    ) -> tuple[dict[str, str], str] | Response:
+        """The form of an operator's change to one incident and who makes it, or the page that
+        refuses it (CSRF, role, an id that is not an incident id)."""
         form = await form_of(request)
         refused = refuse(request, form, operator=True)
         if refused is not None:
@@ -424,7 +424,22 @@ def console_router(context: ConsoleContext) -> APIRouter:
             return page(
                 request, "error.html", status=404, title="Not found", message="no such incident"
             )
-        by = gate.user(_headers(request))
+        return form, gate.user(_headers(request))
+
+    def back_to_incident(incident_id: str, notice: str) -> RedirectResponse:
+        return RedirectResponse(
+            f"/console/incidents/{quote(incident_id)}?notice={quote(notice)}", status_code=303
+        )
+
+    @router.post("/incidents/{incident_id}/resolve")
+    async def resolve(request: Request, incident_id: str) -> Response:
+        """End the incident's escalation (a human has it in hand or fixed it): paging
+        stops and the notification loop announces the end where it was told, as when the
+        problem goes away. The incident's own record (kubeheal escalated it) is unchanged."""
+        posted = await incident_change(request, incident_id)
+        if isinstance(posted, Response):
+            return posted
+        form, by = posted
         note = printable(form.get("reason", ""))[:500]
         reason = f"resolved by {by} from the console" + (f": {note}" if note else "")
         store = NotificationStore(context.ledger)
@@ -442,22 +457,14 @@ def console_router(context: ConsoleContext) -> APIRouter:
         if context.on_ack is not None:
             context.on_ack()
         log.info("incident %s: escalation ended from the console by %s", incident_id, printable(by))
-        return RedirectResponse(
-            f"/console/incidents/{quote(incident_id)}?notice={quote('escalation resolved')}",
-            status_code=303,
-        )
+        return back_to_incident(incident_id, "escalation resolved")
 
     @router.post("/incidents/{incident_id}/ack")
     async def ack(request: Request, incident_id: str) -> Response:
-        form = await form_of(request)
-        refused = refuse(request, form, operator=True)
-        if refused is not None:
-            return refused
-        if not _ID.match(incident_id):
-            return page(
-                request, "error.html", status=404, title="Not found", message="no such incident"
-            )
-        by = gate.user(_headers(request))
+        posted = await incident_change(request, incident_id)
+        if isinstance(posted, Response):
+            return posted
+        form, by = posted
         reason = printable(form.get("reason", ""))[:2000]
         try:
             _, changed = await asyncio.to_thread(
@@ -483,9 +490,7 @@ def console_router(context: ConsoleContext) -> APIRouter:
             context.on_ack()
         log.info("incident %s acknowledged from the console by %s", incident_id, printable(by))
         notice = "acknowledged" if changed else "already acknowledged or over"
-        return RedirectResponse(
-            f"/console/incidents/{quote(incident_id)}?notice={quote(notice)}", status_code=303
-        )
+        return back_to_incident(incident_id, notice)
 
     # ------------------------------------------------------------------ KPIs, safety
 
