@@ -52,6 +52,7 @@ __all__ = [
     "ForecastQuerySettings",
     "GuardSettings",
     "IncidentSettings",
+    "NodeGroupSettings",
     "NotificationRouteSettings",
     "NotificationSettings",
     "PlaybookSettings",
@@ -149,6 +150,18 @@ class IncidentSettings(_Section):
     )
 
 
+class NodeGroupSettings(_Section):
+    """A node group an autoscaler (Cluster Autoscaler, Karpenter, the twin's ``node-group``
+    scenario) can grow: its nodes carry ``match_labels``; new nodes are sized like its
+    existing members."""
+
+    name: str = Field(min_length=1, description="The group's name, for the reasons.")
+    match_labels: dict[str, str] = Field(
+        min_length=1, description="Labels every node of the group carries."
+    )
+    max_nodes: int = Field(ge=1, description="The group's maximum size (the autoscaler's max).")
+
+
 class GuardSettings(_Section):
     """Safety limits applied to every action."""
 
@@ -196,6 +209,12 @@ class GuardSettings(_Section):
         timedelta(minutes=15),
         description="While the kill switch ConfigMap cannot be read (any error but 404), no "
         "action is taken; an incident that has waited this long for it is escalated to humans.",
+    )
+    node_groups: tuple[NodeGroupSettings, ...] = Field(
+        (),
+        description="Node groups an autoscaler grows: a drain whose pods do not fit on the "
+        "other schedulable nodes proceeds when one of them is below its max_nodes and an empty "
+        "node of its size holds each pod that does not fit (guard capacity).",
     )
     dry_run: bool = Field(False, description="Plan everything, change nothing.")
     gitops_policy: Literal["least-persistent", "escalate"] = Field(

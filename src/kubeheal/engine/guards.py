@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from kubeheal.config import Settings
+from kubeheal.engine.capacity import Room, drain_capacity, leaving_pods
 from kubeheal.engine.facts import disabled_by, gitops_owner, resolve_int_or_percent
 from kubeheal.engine.params import (
     ActionParams,
@@ -60,6 +61,7 @@ __all__ = [
     "budget_blocker",
     "budget_global",
     "budget_namespace",
+    "capacity",
     "cooldown",
     "error_budget",
     "excluded_namespace",
@@ -391,6 +393,48 @@ def node_drain_limits(ctx: GuardContext) -> Verdict:
     return Allow(guard="node_drain")
 
 
+def capacity(ctx: GuardContext) -> Verdict:
+    """A drain, or a cordon of a Ready node, only when the other schedulable nodes hold the
+    requests of the pods that leave it, or a node group (``guards.node_groups``) can grow
+    (``kubeheal.engine.capacity``); otherwise it waits while another drain is in progress or
+    a node is being added, and escalates with the figures (the pods that do not fit, their
+    requests, the free room per node) when nothing will make room. Runs after
+    ``node_drain_limits``: a second node waits for the first drain before any room is
+    counted."""
+    params = ctx.params
+    if not isinstance(params, CordonNode | DrainNode):
+        return Allow(guard="capacity")
+    if isinstance(params, CordonNode):
+        node = ctx.view.node(params.node)
+        if node is None or not node.ready or node.spec.unschedulable:
+            return Allow(guard="capacity")  # it takes no pod now: a cordon loses no room
+        pods = leaving_pods(ctx.view, params.node)
+        what = "cordon"
+    else:
+        pods = leaving_pods(ctx.view, params.node, params.pods)
+        what = "drain"
+    check = drain_capacity(
+        ctx.view,
+        node=params.node,
+        pods=pods,
+        groups=ctx.settings.guards.node_groups,
+        now=ctx.now,
+        what=what,
+    )
+    if check.room in (Room.FITS, Room.GROW):
+        return Allow(guard="capacity")
+    others = sorted(n for n in ctx.history.cordoned_nodes if n != params.node)
+    if check.room is Room.WAIT:
+        return Block(guard="capacity", reason=check.reason)
+    if others:
+        return Block(
+            guard="capacity",
+            reason=f"{check.reason}; node(s) {', '.join(others)} still being handled: "
+            "decided again once they are done",
+        )
+    return Block(guard="capacity", reason=check.reason, escalate=True)
+
+
 def gitops_patch(params: ActionParams) -> str:
     """The exact strategic-merge patch (JSON) a human should commit instead of the action;
     empty for actions that change no persistent spec."""
@@ -549,6 +593,7 @@ ACTION_GUARDS: tuple[Guard, ...] = (
     last_ready_replica,
     pdb_respected,
     node_drain_limits,
+    capacity,
     error_budget,
 )
 
