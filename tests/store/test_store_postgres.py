@@ -33,6 +33,7 @@ TABLES = {
     "alert_inbox",
     "notification_outbox",
     "escalations",
+    "chaos_runs",
 }
 
 

@@ -22,6 +22,7 @@ TABLES = {
     "alert_inbox",
     "notification_outbox",
     "escalations",
+    "chaos_runs",
 }
 
 
@@ -44,7 +45,7 @@ def _history(path: Path) -> list[tuple[int, str, str]]:
 
 def test_fresh_database_gets_every_table_and_one_history_row(db_path: Path) -> None:
     with Ledger.open(db_path) as ledger:
-        assert ledger.schema_version == len(MIGRATIONS) == 3
+        assert ledger.schema_version == len(MIGRATIONS) == 4
     with _raw(db_path) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     conn.close()
@@ -82,7 +83,7 @@ def test_newer_schema_is_refused_with_a_clear_error(db_path: Path) -> None:
         conn.execute("INSERT INTO schema_migrations (version, name) VALUES (7, 'from the future')")
     conn.close()
     with pytest.raises(
-        SchemaError, match=r"schema version 7, newer than this kubeheal knows \(3\)"
+        SchemaError, match=r"schema version 7, newer than this kubeheal knows \(4\)"
     ):
         Ledger.open(db_path)
     # Refusing changed nothing.

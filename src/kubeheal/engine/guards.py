@@ -62,7 +62,9 @@ __all__ = [
     "budget_global",
     "budget_namespace",
     "capacity",
+    "checks",
     "cooldown",
+    "describe",
     "error_budget",
     "excluded_namespace",
     "first_block",
@@ -598,6 +600,18 @@ ACTION_GUARDS: tuple[Guard, ...] = (
 )
 
 
+def checks(guards: Sequence[Guard], ctx: GuardContext) -> tuple[Verdict, ...]:
+    """Each guard's verdict in order, up to and including the first that blocks (the guards
+    after it are not asked: what they would say is not part of the decision)."""
+    verdicts: list[Verdict] = []
+    for guard in guards:
+        verdict = guard(ctx)
+        verdicts.append(verdict)
+        if isinstance(verdict, Block):
+            break
+    return tuple(verdicts)
+
+
 def first_block(guards: Sequence[Guard], ctx: GuardContext) -> Block | None:
     """The first guard that blocks, or None when all allow."""
     for guard in guards:
@@ -605,3 +619,14 @@ def first_block(guards: Sequence[Guard], ctx: GuardContext) -> Block | None:
         if isinstance(verdict, Block):
             return verdict
     return None
+
+
+def describe(name: str) -> str:
+    """What the guard ``name`` checks (the first sentence of its docstring; empty for a
+    name that is not one of `INCIDENT_GUARDS` or `ACTION_GUARDS`)."""
+    named = {"pdb": "pdb_respected", "node_drain": "node_drain_limits"}
+    for guard in (*INCIDENT_GUARDS, *ACTION_GUARDS):
+        if guard.__name__ == named.get(name, name):
+            text = " ".join((guard.__doc__ or "").replace("``", "").split())
+            return text.split(". ")[0].rstrip(".") + "." if text else ""
+    return ""

@@ -34,7 +34,14 @@ from kubeheal.engine.facts import (
     outlier_pod,
     schedulable_capacity,
 )
-from kubeheal.engine.guards import ACTION_GUARDS, INCIDENT_GUARDS, Block, GuardContext, first_block
+from kubeheal.engine.guards import (
+    ACTION_GUARDS,
+    INCIDENT_GUARDS,
+    Block,
+    GuardContext,
+    Verdict,
+    checks,
+)
 from kubeheal.engine.params import (
     ActionParams,
     CordonNode,
@@ -118,6 +125,8 @@ class ActionPlan(msgspec.Struct, frozen=True, kw_only=True, tag="act"):
     idempotency_key: str
     dry_run: bool = False
     notes: tuple[str, ...] = ()
+    verdicts: tuple[Verdict, ...] = ()
+    """Each guard's verdict on the decision, in the order they were asked."""
 
 
 class EscalatePlan(msgspec.Struct, frozen=True, kw_only=True, tag="escalate"):
@@ -134,6 +143,7 @@ class EscalatePlan(msgspec.Struct, frozen=True, kw_only=True, tag="escalate"):
     log_lines: int = 0
     pod: str | None = None
     dry_run: bool = False
+    verdicts: tuple[Verdict, ...] = ()
 
 
 class NoAction(msgspec.Struct, frozen=True, kw_only=True, tag="none"):
@@ -142,6 +152,7 @@ class NoAction(msgspec.Struct, frozen=True, kw_only=True, tag="none"):
     incident_id: IncidentId
     target: Target
     reasons: tuple[Block, ...]
+    verdicts: tuple[Verdict, ...] = ()
 
 
 Plan = ActionPlan | EscalatePlan | NoAction
@@ -547,6 +558,7 @@ def _escalate(
     playbook: Playbook | None = None,
     step: int | None = None,
     dry_run: bool = False,
+    verdicts: tuple[Verdict, ...] = (),
 ) -> EscalatePlan:
     include_logs = False
     log_lines = 0
@@ -580,6 +592,7 @@ def _escalate(
         log_lines=log_lines,
         pod=pods[0].metadata.name if pods else None,
         dry_run=dry_run,
+        verdicts=verdicts,
     )
 
 
@@ -649,14 +662,20 @@ def decide(
     if incident.state.closed:
         reason = Block(guard="state", reason=f"incident is {incident.state.value}")
         return NoAction(incident_id=incident.id, target=incident.target, reasons=(reason,))
-    block = first_block(INCIDENT_GUARDS, ctx)
+    verdicts = checks(INCIDENT_GUARDS, ctx)
+    block = next((v for v in verdicts if isinstance(v, Block)), None)
     playbook = None if block else _choose_playbook(incident, view, settings, playbooks, now)
     if block is None and playbook is None:  # held for a grace, then escalated
         block = unmatched.block_for(incident, now=now, settings=settings.incidents)
+        verdicts = (*verdicts, block) if block is not None else verdicts
     if block is not None:
         if block.escalate:
-            return _escalate(incident, reason=block.reason, view=view, blocks=(block,))
-        return NoAction(incident_id=incident.id, target=incident.target, reasons=(block,))
+            return _escalate(
+                incident, reason=block.reason, view=view, blocks=(block,), verdicts=verdicts
+            )
+        return NoAction(
+            incident_id=incident.id, target=incident.target, reasons=(block,), verdicts=verdicts
+        )
     assert playbook is not None
     dry_run = settings.guards.dry_run or playbook.mode is Mode.DRY_RUN
     notes: list[str] = []
@@ -672,6 +691,7 @@ def decide(
                 playbook=playbook,
                 step=index,
                 dry_run=dry_run,
+                verdicts=verdicts,
             )
         params = _params_for(step, incident, view=view, history=history, settings=settings, now=now)
         if isinstance(params, _Skip):
@@ -679,7 +699,12 @@ def decide(
             continue
         if isinstance(params, _Wait):
             wait = Block(guard=params.guard, reason=params.reason)
-            return NoAction(incident_id=incident.id, target=incident.target, reasons=(wait,))
+            return NoAction(
+                incident_id=incident.id,
+                target=incident.target,
+                reasons=(wait,),
+                verdicts=(*verdicts, wait),
+            )
         action_ctx = GuardContext(
             incident=incident,
             view=view,
@@ -688,7 +713,8 @@ def decide(
             now=now,
             params=params,
         )
-        block = first_block(ACTION_GUARDS, action_ctx)
+        step_verdicts = checks(ACTION_GUARDS, action_ctx)
+        block = next((v for v in step_verdicts if isinstance(v, Block)), None)
         plan_note = _plan_note(step, params, incident, view, now)
         if plan_note:
             notes.append(plan_note)
@@ -705,8 +731,14 @@ def decide(
                     blocks=(*gitops_blocks, block),
                     playbook=playbook,
                     dry_run=dry_run,
+                    verdicts=(*verdicts, *step_verdicts),
                 )
-            return NoAction(incident_id=incident.id, target=incident.target, reasons=(block,))
+            return NoAction(
+                incident_id=incident.id,
+                target=incident.target,
+                reasons=(block,),
+                verdicts=(*verdicts, *step_verdicts),
+            )
         return ActionPlan(
             incident_id=incident.id,
             target=incident.target,
@@ -720,6 +752,7 @@ def decide(
             ),
             dry_run=dry_run,
             notes=tuple(notes),
+            verdicts=(*verdicts, *step_verdicts),
         )
     return _escalate(
         incident,
@@ -728,4 +761,5 @@ def decide(
         blocks=tuple(gitops_blocks),
         playbook=playbook,
         dry_run=dry_run,
+        verdicts=verdicts,
     )

@@ -28,6 +28,7 @@ from kubeheal.actions.events import record_escalation
 from kubeheal.clients.kube import KubeError
 from kubeheal.config import Settings
 from kubeheal.engine import verify
+from kubeheal.engine.guards import Block, Verdict
 from kubeheal.engine.incidents import correlate, disrupted_by, record_attempt, transition
 from kubeheal.engine.params import ActionParams
 from kubeheal.engine.plan import (
@@ -289,6 +290,7 @@ class IncidentFlow:
                     decided_at=now,
                     reason="; ".join(reasons),
                     blocked_by=plan.reasons[0].guard if plan.reasons else None,
+                    guards=_verdicts(plan.verdicts),
                 )
                 self.host.emit("blocked", target, "; ".join(reasons))
             return
@@ -390,6 +392,7 @@ class IncidentFlow:
             action=plan.action.value,
             params=_json(plan.params),
             dry_run=plan.dry_run,
+            guards=_verdicts(plan.verdicts),
         )
         acting = record_attempt(incident, playbook=plan.playbook, step=plan.step, now=now)
         reason = f"{plan.playbook}[{plan.step}] {plan.action.value}"
@@ -587,6 +590,7 @@ class IncidentFlow:
             params={"patch": plan.patch, "pod": plan.pod or ""},
             blocked_by=plan.blocks[0].guard if plan.blocks else None,
             dry_run=plan.dry_run,
+            guards=_verdicts(plan.verdicts),
         )
         message = plan.reason
         if plan.include_logs and plan.pod:
@@ -687,3 +691,15 @@ class IncidentFlow:
             await self._act(target, state, plan, now, stored=begin)
         else:
             await self._start_verification(target, state, plan, now, done[-1].state)
+
+
+def _verdicts(verdicts: Iterable[Verdict]) -> tuple[rec.GuardVerdict, ...]:
+    """The engine's guard verdicts as the ledger records them."""
+    return tuple(
+        rec.GuardVerdict(
+            guard=v.guard,
+            allowed=not isinstance(v, Block),
+            reason=v.reason if isinstance(v, Block) else "",
+        )
+        for v in verdicts
+    )

@@ -43,6 +43,7 @@ from kubeheal.store.records import (
     TERMINAL_STATES,
     ActionBegin,
     ActionRecord,
+    GuardVerdict,
     IncidentRecord,
     JSONObject,
     PlanRecord,
@@ -70,7 +71,8 @@ _SIGNAL_COLUMNS = (
     "details, incident_id"
 )
 _PLAN_COLUMNS = (
-    "id, incident_id, decided_at, playbook, step, action, params, blocked_by, reason, dry_run"
+    "id, incident_id, decided_at, playbook, step, action, params, blocked_by, reason, dry_run, "
+    "guards"
 )
 _ACTION_COLUMNS = (
     "idempotency_key, incident_id, action, target_kind, target_namespace, target_name, params, "
@@ -186,6 +188,7 @@ def _plan(row: Row) -> PlanRecord:
         blocked_by=row["blocked_by"],
         reason=row["reason"],
         dry_run=bool(row["dry_run"]),
+        guards=GuardVerdict.decode(row["guards"]),
     )
 
 
@@ -590,6 +593,7 @@ class Ledger:
         params: JSONObject | None = None,
         blocked_by: str | None = None,
         dry_run: bool = False,
+        guards: Sequence[GuardVerdict] = (),
     ) -> PlanRecord:
         """Record a decision: the step and action chosen, or the guard that blocked it.
 
@@ -605,12 +609,13 @@ class Ledger:
             blocked_by,
             reason,
             int(dry_run),
+            GuardVerdict.encode(guards),
         )
         with self._tx(write=True) as s:
             self._require_incident(s, incident_id)
             rows = s.query(
                 "INSERT INTO plans (incident_id, decided_at, playbook, step, action, params, "
-                "blocked_by, reason, dry_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "blocked_by, reason, dry_run, guards) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 f"RETURNING {_PLAN_COLUMNS}",
                 values,
             )

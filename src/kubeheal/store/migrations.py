@@ -235,7 +235,33 @@ _OUTBOX = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _ALERT_INBOX, _OUTBOX)
+_CONSOLE = Migration(
+    version=4,
+    name="guard verdicts and chaos runs",
+    statements=(
+        # Every guard's verdict on a decision (a JSON array, in the order they were asked):
+        # the console's timeline shows each, not only the one that blocked.
+        "ALTER TABLE plans ADD COLUMN guards TEXT NOT NULL DEFAULT '[]'",
+        # Chaos experiments and game days run by kubeheal (`kubeheal chaos run|gameday
+        # --ledger`): the JSON report (``--report``'s document, the ``--compare`` one for a
+        # comparison) and the HTML report, as written, for the console's Chaos page.
+        """
+        CREATE TABLE chaos_runs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('run', 'gameday', 'compare')),
+            title TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            passed INTEGER NOT NULL CHECK (passed IN (0, 1)),
+            report TEXT NOT NULL,
+            html TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX chaos_runs_started_at ON chaos_runs (started_at)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _ALERT_INBOX, _OUTBOX, _CONSOLE)
 """The schema's whole history, oldest first. Append; never edit a released migration."""
 
 _CREATE_HISTORY = """

@@ -44,6 +44,7 @@ __all__ = [
     "ActionBegin",
     "ActionRecord",
     "ActionState",
+    "GuardVerdict",
     "IncidentRecord",
     "IncidentState",
     "JSONObject",
@@ -251,6 +252,39 @@ class TransitionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class GuardVerdict:
+    """One guard's verdict on a decision: ``allow`` or ``block``, and the block's reason."""
+
+    guard: str
+    allowed: bool
+    reason: str = ""
+
+    @staticmethod
+    def encode(verdicts: Sequence[GuardVerdict]) -> str:
+        """The ``plans.guards`` column: a JSON array, in the order the guards were asked."""
+        return json.dumps(
+            [{"guard": v.guard, "allowed": v.allowed, "reason": v.reason} for v in verdicts],
+            separators=(",", ":"),
+        )
+
+    @staticmethod
+    def decode(text: str | None) -> tuple[GuardVerdict, ...]:
+        """The verdicts of a ``plans.guards`` column (plans recorded before it: none)."""
+        items = json.loads(text) if text else []
+        if not isinstance(items, list):
+            raise InvalidRecordError("plans.guards must be a JSON array")
+        return tuple(
+            GuardVerdict(
+                guard=str(i.get("guard", "")),
+                allowed=bool(i.get("allowed")),
+                reason=str(i.get("reason", "")),
+            )
+            for i in items
+            if isinstance(i, dict)
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class PlanRecord:
     """A decision of the engine: which step and action, or why nothing (``blocked_by``)."""
 
@@ -264,6 +298,8 @@ class PlanRecord:
     blocked_by: str | None
     reason: str
     dry_run: bool
+    guards: tuple[GuardVerdict, ...] = ()
+    """Every guard's verdict, in the order they were asked (up to the one that blocked)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kubeheal.config.settings import GuardSettings, NotificationSettings
+from kubeheal.engine.guards import ACTION_GUARDS, INCIDENT_GUARDS, describe
 from kubeheal.engine.playbooks import Playbook
 from kubeheal.notify.policy import Classification, classify
 from kubeheal.runtime.notifications import load_context
@@ -45,12 +46,14 @@ __all__ = [
     "SEVERITIES",
     "STATES",
     "Filters",
+    "GuardLine",
     "IncidentPage",
     "IncidentRow",
     "IncidentStory",
     "LedgerCache",
     "PlaybookRow",
     "Snapshot",
+    "guard_lines",
     "incident_page",
     "incident_story",
     "kpi_series",
@@ -313,6 +316,54 @@ def live_rows(
 
 
 @dataclass(frozen=True)
+class GuardLine:
+    """One guard's verdict on a decision, as the timeline shows it."""
+
+    guard: str
+    verdict: str
+    """``passed``, ``blocked``, or ``not checked`` (a guard before it blocked)."""
+    reason: str
+    """The block's reason; for a pass, what the guard checks."""
+
+
+def guard_lines(plan: PlanRecord) -> tuple[GuardLine, ...]:
+    """Every guard's verdict on ``plan`` in the order they were asked, then the guards of
+    the same family that were not asked because one blocked (plans recorded before the
+    ledger kept each verdict show the blocking guard alone). Pure."""
+    lines = [
+        GuardLine(
+            guard=v.guard,
+            verdict="passed" if v.allowed else "blocked",
+            reason=describe(v.guard) if v.allowed else v.reason,
+        )
+        for v in plan.guards
+    ]
+    if not lines and plan.blocked_by:
+        lines.append(GuardLine(guard=plan.blocked_by, verdict="blocked", reason=plan.reason))
+    asked = {v.guard for v in plan.guards}
+    if lines and lines[-1].verdict == "blocked":
+        family = next(
+            (
+                [_guard_name(g.__name__) for g in group]
+                for group in (INCIDENT_GUARDS, ACTION_GUARDS)
+                if lines[-1].guard in {_guard_name(g.__name__) for g in group}
+            ),
+            [],
+        )
+        after = family[family.index(lines[-1].guard) + 1 :] if family else []
+        lines += [
+            GuardLine(guard=g, verdict="not checked", reason="an earlier guard blocked")
+            for g in after
+            if g not in asked
+        ]
+    return tuple(lines)
+
+
+def _guard_name(function: str) -> str:
+    return {"pdb_respected": "pdb", "node_drain_limits": "node_drain"}.get(function, function)
+
+
+@dataclass(frozen=True)
 class PlanStep:
     """A decision: the action chosen, or the guard that blocked it and why."""
 
@@ -323,6 +374,8 @@ class PlanStep:
     verdict: str
     """``allowed`` (every guard passed), ``blocked by <guard>`` or ``dry run``."""
     reason: str
+    guards: tuple[GuardLine, ...] = ()
+    """Each guard's verdict (`guard_lines`)."""
 
 
 @dataclass(frozen=True)
@@ -349,6 +402,7 @@ def _plan_step(plan: PlanRecord) -> PlanStep:
         action=plan.action or "",
         verdict=verdict,
         reason=plan.reason,
+        guards=guard_lines(plan),
     )
 
 
