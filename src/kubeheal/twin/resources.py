@@ -89,6 +89,8 @@ class ResourceType:
     categories: tuple[str, ...] = ()
     field_extractor: FieldExtractor = field(default=_meta_fields, compare=False, repr=False)
     has_status: bool = False
+    custom: bool = False
+    """Served for a CustomResourceDefinition (JSON and merge patches only, no strategic)."""
 
     @property
     def api_version(self) -> str:
@@ -141,6 +143,9 @@ _BUILTIN: tuple[ResourceType, ...] = (
     _core("ConfigMap", "configmaps", short_names=("cm",)),
     _core("Secret", "secrets", field_extractor=_secret_fields),
     _core("ServiceAccount", "serviceaccounts", short_names=("sa",)),
+    _core("ResourceQuota", "resourcequotas", short_names=("quota",), subresources=("status",),
+          has_status=True),
+    _core("LimitRange", "limitranges", short_names=("limits",)),
     _core("PersistentVolume", "persistentvolumes", namespaced=False, short_names=("pv",),
           subresources=("status",), has_status=True),
     _core("PersistentVolumeClaim", "persistentvolumeclaims", short_names=("pvc",),
@@ -160,6 +165,9 @@ _BUILTIN: tuple[ResourceType, ...] = (
              short_names=("hpa",), categories=("all",), subresources=("status",),
              has_status=True),
     _grouped("coordination.k8s.io", "v1", "Lease", "leases"),
+    _grouped("apiextensions.k8s.io", "v1", "CustomResourceDefinition",
+             "customresourcedefinitions", namespaced=False, short_names=("crd", "crds"),
+             subresources=("status",), has_status=True),
     _grouped("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", namespaced=False),
     _grouped("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
              namespaced=False),
@@ -178,12 +186,33 @@ _BUILTIN: tuple[ResourceType, ...] = (
 
 
 class ResourceRegistry:
-    """Lookup of served resource types by plural, group and version."""
+    """Lookup of served resource types by plural, group and version.
+
+    The built-in types are fixed; `add` and `remove` serve the types of
+    CustomResourceDefinitions (`kubeheal.twin.crd`), so each store has its own registry.
+    """
 
     def __init__(self, types: tuple[ResourceType, ...] = _BUILTIN) -> None:
         self._types = types
         self._by_gvr = {(t.group, t.version, t.plural): t for t in types}
         self._by_gvk = {(t.group, t.version, t.kind): t for t in types}
+
+    def add(self, rtype: ResourceType) -> None:
+        """Serve one more type (replacing a custom type of the same group/version/plural)."""
+        key = (rtype.group, rtype.version, rtype.plural)
+        old = self._by_gvr.get(key)
+        if old is not None:
+            self.remove(old)
+        self._types = (*self._types, rtype)
+        self._by_gvr[key] = rtype
+        self._by_gvk[(rtype.group, rtype.version, rtype.kind)] = rtype
+
+    def remove(self, rtype: ResourceType) -> None:
+        """Stop serving a type (a CustomResourceDefinition was deleted)."""
+        self._types = tuple(t for t in self._types if t is not rtype)
+        self._by_gvr.pop((rtype.group, rtype.version, rtype.plural), None)
+        if self._by_gvk.get((rtype.group, rtype.version, rtype.kind)) is rtype:
+            self._by_gvk.pop((rtype.group, rtype.version, rtype.kind))
 
     def __iter__(self) -> Iterator[ResourceType]:
         return iter(self._types)

@@ -40,11 +40,12 @@ from kubeheal.twin.errors import (
     Invalid,
     NotFound,
 )
-from kubeheal.twin.resources import REGISTRY, ResourceRegistry, ResourceType
+from kubeheal.twin.resources import ResourceRegistry, ResourceType
 from kubeheal.twin.watch import Matcher, Stored, Watcher, WatchEvent
 
 __all__ = [
     "DEFAULT_NAMESPACES",
+    "AdmissionPlugin",
     "ListResult",
     "Matcher",
     "ObjectStore",
@@ -59,6 +60,10 @@ Obj = dict[str, Any]
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _NAME_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 _intern = sys.intern
+
+
+AdmissionPlugin = Callable[[ResourceType, Obj, Obj | None], None]
+"""``(rtype, new object, stored object or None on create)``: change it or raise."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -99,15 +104,16 @@ class ObjectStore:
         self,
         *,
         clock: Clock,
-        registry: ResourceRegistry = REGISTRY,
+        registry: ResourceRegistry | None = None,
         history_size: int = 50_000,
         seed: int = 0,
         create_default_namespaces: bool = True,
     ) -> None:
         self.clock = clock
-        self.registry = registry
+        # Each store serves its own types: CustomResourceDefinitions add to them.
+        self.registry = registry if registry is not None else ResourceRegistry()
         self._lock = threading.RLock()
-        self._tables: dict[ResourceType, _Table] = {t: _Table(t) for t in registry}
+        self._tables: dict[ResourceType, _Table] = {t: _Table(t) for t in self.registry}
         self._rv = 0
         self._history: collections.deque[WatchEvent] = collections.deque(maxlen=history_size)
         self._compacted_rv = 0
@@ -117,6 +123,10 @@ class ObjectStore:
         self._rng = random.Random(seed)
         self._event_index: dict[tuple[str, str, str], str] = {}
         self.listeners: list[Callable[[WatchEvent], None]] = []
+        self.admission: list[AdmissionPlugin] = []
+        """Admission plugins run on every create and update, under the lock, before the
+        object is stored (also for the controllers' writes: they go through the API in a real
+        cluster); each may change the object or raise an `ApiError` to refuse it."""
         if create_default_namespaces:
             for ns in DEFAULT_NAMESPACES:
                 self.create(
@@ -141,6 +151,41 @@ class ObjectStore:
 
     def rtype(self, group: str, version: str, plural: str) -> ResourceType:
         return self.registry.get(group, version, plural)
+
+    def add_type(self, rtype: ResourceType) -> None:
+        """Serve a new type (a CustomResourceDefinition's version), keeping stored objects of
+        a type it replaces."""
+        with self._lock:
+            try:
+                old: ResourceType | None = self.registry.get(
+                    rtype.group, rtype.version, rtype.plural
+                )
+            except LookupError:
+                old = None
+            self.registry.add(rtype)
+            table = self._tables.pop(old, None) if old is not None else None
+            if table is None:
+                self._tables[rtype] = _Table(rtype)
+            else:
+                table.rtype = rtype
+                self._tables[rtype] = table
+
+    def remove_type(self, rtype: ResourceType) -> None:
+        """Stop serving a type; its objects are gone (a deleted CustomResourceDefinition)."""
+        with self._lock:
+            for key in list(self._tables.get(rtype, _Table(rtype)).keys):
+                stored = self._tables[rtype].objects[key]
+                self.delete(rtype, stored.namespace or None, stored.name)
+                leftover = self._tables[rtype].objects.get(key)
+                if leftover is not None:  # finalizers: a CRD deletion removes them anyway
+                    self._tables[rtype].objects.pop(key)
+                    self._tables[rtype].keys.discard(key)
+            self._tables.pop(rtype, None)
+            self.registry.remove(rtype)
+
+    def _admit(self, rtype: ResourceType, obj: Obj, old: Obj | None) -> None:
+        for plugin in self.admission:
+            plugin(rtype, obj, old)
 
     @staticmethod
     def key_of(rtype: ResourceType, namespace: str | None, name: str) -> str:
@@ -503,6 +548,7 @@ class ObjectStore:
                 )
             if meta.get("resourceVersion"):
                 raise BadRequest("resourceVersion should not be set on objects to be created")
+            self._admit(rtype, obj, None)
             meta["uid"] = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
             meta["creationTimestamp"] = format_time(self.clock.now())
             meta["generation"] = 1
@@ -568,6 +614,8 @@ class ObjectStore:
                 )
             current = old.obj()
             new = self._merge_update(rtype, current, obj, subresource)
+            if self.admission and not old.deleting:
+                self._admit(rtype, new, old.obj())
             return self._commit(table, rtype, new, old, dry_run=dry_run)
 
     def _merge_update(
