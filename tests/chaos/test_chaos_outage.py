@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -79,15 +80,17 @@ def test_counts_from_the_api_form() -> None:
             "spec": {"replicas": 3},
             "status": {
                 "observedGeneration": 4,
+                "replicas": 3,
                 "availableReplicas": 2,
                 "updatedReplicas": 3,
                 "unavailableReplicas": 1,
             },
         }
     )
-    assert counts == ReplicaCounts("demo", "web", 3, 2, 3, 1)
+    assert counts == ReplicaCounts("demo", "web", 3, 2, 3, 1, replicas=3)
     assert counts.missing == 1
-    # a status that has not seen the new template yet: nothing counts as updated
+    # a status that has not seen the latest generation: nothing counts as updated, unless
+    # an earlier fresh status saw the same template (see the next test)
     stale = replica_counts(
         {
             "metadata": {"namespace": "demo", "name": "web", "generation": 5},
@@ -95,7 +98,86 @@ def test_counts_from_the_api_form() -> None:
             "status": {"observedGeneration": 4, "availableReplicas": 1, "updatedReplicas": 1},
         }
     )
-    assert stale.desired == 1 and stale.missing == 1
+    assert stale.stale and stale.desired == 1 and stale.missing == 1
+    # zero counts are omitted by the API: a written status without replicas has none
+    assert replica_counts({"status": {"observedGeneration": 1}}).replicas == 0
+    assert replica_counts({"status": {}}).replicas is None
+
+
+def test_updated_available_is_what_the_status_proves() -> None:
+    # a scale-out 3 -> 5 whose two pods are not created yet: unavailableReplicas (2) counts
+    # them, but the three pods that exist are updated and available
+    scaling = dep("a", 5, 3, updated=3, unavailable=2, replicas=3)
+    assert scaling.updated_available == 3 and scaling.missing_of(3) == 0
+    # without status.replicas, the fallback (updated - unavailable) cannot tell
+    assert dep("a", 5, 3, updated=3, unavailable=2).missing_of(3) == 2
+    # a rollout stuck on a surge pod that never gets ready: 3 old pods serve, 1 new exists
+    stuck = dep("a", 3, 3, updated=1, unavailable=1, replicas=4)
+    assert stuck.updated_available == 0 and stuck.missing == 3
+    # half through a rollout: 2 new available, 1 old available
+    assert dep("a", 3, 3, updated=2, replicas=3).missing == 1
+    # a lower bound: an old pod unavailable makes it undercount the new ones (never more)
+    assert dep("a", 3, 2, updated=2, replicas=3).updated_available == 1
+    assert dep("a", 3, 3, replicas=3, stale=True).updated_available == 0
+
+
+def api(
+    generation: int, observed: int, desired: int, template: str, **status: int
+) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": "bookinfo", "name": "productpage-v1", "generation": generation},
+        "spec": {"replicas": desired, "template": {"spec": {"image": template}}},
+        "status": {"observedGeneration": observed, **status},
+    }
+
+
+def test_an_hpa_scale_out_as_the_twin_reports_it_is_no_outage() -> None:
+    # the statuses the game day's CPU hog sampled (productpage-v1 at 2 replicas when the
+    # fault began, scaled to 3, 5 and 7): each scale first shows a stale status (the
+    # generation bumped by spec.replicas), then pods asked for and not yet created
+    states = [
+        api(3, 3, 2, "v1", replicas=2, updatedReplicas=2, availableReplicas=2),
+        api(4, 3, 3, "v1", replicas=2, updatedReplicas=2, availableReplicas=2),
+        api(
+            4, 4, 3, "v1", replicas=2, updatedReplicas=2, availableReplicas=2, unavailableReplicas=1
+        ),
+        api(
+            4, 4, 3, "v1", replicas=3, updatedReplicas=3, availableReplicas=2, unavailableReplicas=1
+        ),
+        api(4, 4, 3, "v1", replicas=3, updatedReplicas=3, availableReplicas=3),
+        api(5, 4, 5, "v1", replicas=3, updatedReplicas=3, availableReplicas=3),
+        api(
+            5, 5, 5, "v1", replicas=3, updatedReplicas=3, availableReplicas=3, unavailableReplicas=2
+        ),
+        api(
+            5, 5, 5, "v1", replicas=5, updatedReplicas=5, availableReplicas=3, unavailableReplicas=2
+        ),
+        api(5, 5, 5, "v1", replicas=5, updatedReplicas=5, availableReplicas=5),
+    ]
+    samples = [Sample(at(2 * i), (replica_counts(s),)) for i, s in enumerate(states)]
+    assert replica_outage(samples, start=at(0)).outage_s == 0.0
+    # one replica of the two is lost for real at the end: counted
+    lost = api(
+        5, 5, 5, "v1", replicas=5, updatedReplicas=5, availableReplicas=1, unavailableReplicas=4
+    )
+    more = [*samples, Sample(at(18), (replica_counts(lost),)), Sample(at(28), ())]
+    assert replica_outage(more, start=at(0)).outage_s == pytest.approx(10.0)
+    # a stale status after a template change counts nothing as updated until observed
+    rolled = [
+        samples[0],
+        Sample(
+            at(2),
+            (
+                replica_counts(
+                    api(4, 3, 2, "v2", replicas=2, updatedReplicas=2, availableReplicas=2)
+                ),
+            ),
+        ),
+        Sample(at(4), ()),
+    ]
+    assert replica_outage(rolled, start=at(0)).outage_s == pytest.approx(2 * 2)
+    # with no fresh status seen before, a stale one is not trusted
+    assert replica_outage(rolled[1:], start=at(0)).outage_s == pytest.approx(2 * 2)
 
 
 def test_outage_integrates_missing_replicas_over_time_in_the_scope() -> None:

@@ -3,13 +3,25 @@
 A Deployment is short of ``missing`` replicas when fewer of the replicas it had when the
 fault began are available, or updated to its current template and available: with ``R``
 the smaller of ``spec.replicas`` at the start of the window and now (the one at the start
-when it is now zero), ``missing = min(R, max(R - available, R - (updated - unavailable),
-0))``, where ``updated - unavailable`` counts the updated pods that are available (the
-pods a Deployment is waiting for are its new ones). So a rollout stuck on a new pod that
+when it is now zero), ``missing = min(R, max(R - available, R - updated_available, 0))``.
+The Deployment's status has no count of the updated pods that are available, so
+``updated_available`` is the largest count its status proves: its pods (``status.replicas``,
+pods that exist) less the updated ones are the old pods, and at most that many of the
+available pods are old, so ``available - (replicas - updated)`` of them are updated (capped
+at ``updated``; exact when every old pod is available). ``unavailableReplicas`` is no
+measure of that: it is the ReplicaSets' ``spec.replicas`` less the available pods, so it
+counts the pods a scale-out has asked for and not yet created (without ``status.replicas``
+the bound falls back on ``updated - unavailable``). So a rollout stuck on a new pod that
 never becomes ready misses every replica it has not replaced, while the old pods still
 serve; the new pods of a scale-out (an HPA, or kubeheal raising its ceiling) are no outage
 while they start, nor is an HPA scaling back down after a spike; scaling a workload to
-zero is one. Sampled
+zero is one.
+
+A status that has not observed the Deployment's latest generation (``observedGeneration <
+generation``) describes the spec before the last change. Every ``spec.replicas`` change
+(an HPA's scale) bumps the generation too, so the counts of a stale status still hold when
+the pod template is the one its last observed status saw (a digest of ``spec.template``);
+when the template changed, or is not known, no replica counts as updated. Sampled
 from the cluster every few (cluster) seconds, the step function of ``missing`` integrated
 over time is the **replica-outage seconds**: three replicas missing for ten seconds are 30
 replica-outage seconds, whoever was at fault.
@@ -31,8 +43,10 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +60,7 @@ __all__ = [
     "incident_times",
     "replica_counts",
     "replica_outage",
+    "template_digest",
 ]
 
 DeploymentKey = tuple[str, str]
@@ -69,10 +84,27 @@ class ReplicaCounts:
     available: int
     updated: int
     unavailable: int = 0
+    replicas: int | None = None
+    """``status.replicas``: the pods of all its ReplicaSets (None: not known)."""
+    template: str = ""
+    """A digest of ``spec.template`` ("" when not known)."""
+    stale: bool = False
+    """The status has not observed the latest generation."""
 
     @property
     def key(self) -> DeploymentKey:
         return (self.namespace, self.name)
+
+    @property
+    def updated_available(self) -> int:
+        """The updated pods the status proves available (see the module docstring); 0 for
+        a stale status."""
+        if self.stale:
+            return 0
+        if self.replicas is None:
+            return max(0, self.updated - self.unavailable)
+        old = max(0, self.replicas - self.updated)
+        return max(0, min(self.updated, self.available - old))
 
     @property
     def missing(self) -> int:
@@ -81,28 +113,49 @@ class ReplicaCounts:
 
     def missing_of(self, reference: int) -> int:
         """Replicas short of ``reference`` (see the module docstring)."""
-        updated_ready = max(0, self.updated - self.unavailable)
-        short = max(reference - self.available, reference - updated_ready, 0)
+        short = max(reference - self.available, reference - self.updated_available, 0)
         return min(reference, short)
+
+    def observed(self, fresh_templates: MutableMapping[DeploymentKey, str]) -> ReplicaCounts:
+        """These counts judged with the template each Deployment's last fresh status had
+        (``fresh_templates``, updated from a fresh status): a stale status of an unchanged
+        template holds (a scale bumped the generation), any other stays stale."""
+        if not self.stale:
+            if self.template:
+                fresh_templates[self.key] = self.template
+            return self
+        if self.template and fresh_templates.get(self.key) == self.template:
+            return replace(self, stale=False)
+        return self
+
+
+def template_digest(template: Any) -> str:
+    """A short digest of a pod template ("" for none)."""
+    if not template:
+        return ""
+    text = json.dumps(template, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def replica_counts(deployment: Mapping[str, Any]) -> ReplicaCounts:
-    """The counts of a Deployment in its API form (``spec.replicas`` defaults to 1). A status
-    that has not yet seen the latest generation counts no replica as updated."""
+    """The counts of a Deployment in its API form (``spec.replicas`` defaults to 1; zero
+    counts are omitted by the API, so a status that has been written and has no
+    ``replicas`` has none). A status that has not yet seen the latest generation is
+    ``stale`` (see the module docstring)."""
     meta = deployment.get("metadata") or {}
     spec = deployment.get("spec") or {}
     status = deployment.get("status") or {}
-    desired = _int(spec.get("replicas", 1))
-    updated = _int(status.get("updatedReplicas"))
-    if _int(status.get("observedGeneration")) < _int(meta.get("generation")):
-        updated = 0
+    written = "observedGeneration" in status
     return ReplicaCounts(
         namespace=str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
-        desired=desired,
+        desired=_int(spec.get("replicas", 1)),
         available=_int(status.get("availableReplicas")),
-        updated=updated,
+        updated=_int(status.get("updatedReplicas")),
         unavailable=_int(status.get("unavailableReplicas")),
+        replicas=_int(status.get("replicas")) if written or "replicas" in status else None,
+        template=template_digest(spec.get("template")),
+        stale=_int(status.get("observedGeneration")) < _int(meta.get("generation")),
     )
 
 
@@ -133,6 +186,13 @@ class Sample:
             if missing:
                 found[d.key] = missing
         return found
+
+    def observed(self, fresh_templates: MutableMapping[DeploymentKey, str]) -> Sample:
+        """This sample with each Deployment judged by `ReplicaCounts.observed`."""
+        judged = tuple(d.observed(fresh_templates) for d in self.deployments)
+        if all(a is b for a, b in zip(judged, self.deployments, strict=True)):
+            return self
+        return Sample(self.at, judged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +238,9 @@ def replica_outage(
     counted = 0
     at_end = 0
     reference: dict[DeploymentKey, int] = {}
-    for i, sample in enumerate(ordered):
+    fresh_templates: dict[DeploymentKey, str] = {}
+    for i, raw in enumerate(ordered):
+        sample = raw.observed(fresh_templates)  # earlier samples' templates, window or not
         last = i + 1 == len(ordered)
         nxt = sample.at if last else ordered[i + 1].at
         if sample.at > stop:

@@ -351,7 +351,10 @@ def twin_deployments(twin: Twin) -> Callable[[], Awaitable[Sequence[Mapping[str,
                     "metadata": {
                         k: d["metadata"].get(k) for k in ("namespace", "name", "generation")
                     },
-                    "spec": {"replicas": d.get("spec", {}).get("replicas", 1)},
+                    "spec": {
+                        "replicas": d.get("spec", {}).get("replicas", 1),
+                        "template": d.get("spec", {}).get("template"),
+                    },
                     "status": dict(d.get("status", {})),
                 }
                 for d in store.list_objects(store.rtype("apps", "v1", "deployments"))
