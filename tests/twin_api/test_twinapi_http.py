@@ -230,7 +230,7 @@ def test_field_validation_strict_warn_ignore(client: httpx.Client) -> None:
         (b"a: [1, 2\nb: c", "application/yaml", 400, "not valid YAML"),
         (b"[1, 2]", "application/json", 400, "must be a ConfigMap object"),
         (b"", "application/json", 400, "empty"),
-        (b"\x0a\x03k8s", "application/vnd.kubernetes.protobuf", 415, "protobuf"),
+        (b"\x0a\x03k8s", "application/vnd.kubernetes.protobuf", 400, "prefix"),
         (b"<xml/>", "application/xml", 415, "unknown format"),
     ],
 )

@@ -232,7 +232,11 @@ def test_delete_waits_until_gone(shop: Any) -> None:
             '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"dta":{}}',
             'unknown field "dta"',
         ),
-        (("create", "configmap", "proto", "--from-literal=a=b"), None, "protobuf"),
+        (
+            ("create", "configmap", "proto", "-n", "nowhere", "--from-literal=a=b"),
+            None,
+            'namespaces "nowhere" not found',
+        ),
         (("get", "pod", "ghost"), None, 'pods "ghost" not found'),
         (("logs", "ghost"), None, 'pods "ghost" not found'),
     ],

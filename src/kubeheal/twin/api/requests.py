@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kubeheal.twin import tables
+from kubeheal.twin.api.protobuf import decode_protobuf
 from kubeheal.twin.errors import ApiError, BadRequest, UnsupportedMediaType
 from kubeheal.twin.resources import ResourceType
 from kubeheal.twin.selectors import FieldSelector, LabelSelector, SelectorError
@@ -123,16 +124,11 @@ def truthy(value: str | None) -> bool:
 
 
 async def read_body(request: Request, *, allow_empty: bool = False) -> Any:
-    """The decoded JSON or YAML body; None for an empty body when `allow_empty`."""
+    """The decoded JSON, YAML or protobuf body; None for an empty body when `allow_empty`."""
     raw = await request.body()
     media = media_type(request)
     if media.startswith(PROTOBUF):
-        raise UnsupportedMediaType(
-            "the body of the request was in an unknown format - accepted media types "
-            "include: application/json, application/yaml (the cluster twin does not "
-            "accept protobuf; send JSON, e.g. generate with --dry-run=client -o yaml "
-            "and pipe to kubectl create -f -)"
-        )
+        return decode_protobuf(raw)
     if not raw.strip():
         if allow_empty:
             return None
