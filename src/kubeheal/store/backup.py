@@ -18,7 +18,12 @@ does not match raises `BackupError` and says what differs.
 Passwords never reach a command line or a message: ``pg_dump``/``pg_restore`` get them in
 ``PGPASSWORD``, and locations are printed without them.
 
-Errors: `BackupError` (a `LedgerError`) for everything; driver, subprocess and file errors
+The operator stack never starts a process (tests/reliability/test_reliability_security.py),
+so this module does not either: ``pg_dump``/``pg_restore`` run through the `ProcessRunner`
+the caller passes (``kubeheal.cli.processes.run_process`` for the CLI). A PostgreSQL backup
+or restore without one is refused; SQLite needs none.
+
+Errors: `BackupError` (a `LedgerError`) for everything; driver, process and file errors
 are translated with ``raise ... from e``.
 """
 
@@ -30,8 +35,7 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +51,7 @@ __all__ = [
     "MANIFEST_KIND",
     "BackupError",
     "LedgerManifest",
+    "ProcessRunner",
     "RestoreReport",
     "backup_ledger",
     "check_migrations",
@@ -56,6 +61,10 @@ __all__ = [
 ]
 
 MANIFEST_KIND = "kubeheal-ledger-backup"
+
+ProcessRunner = Callable[[Sequence[str], Mapping[str, str], float], tuple[int, str]]
+"""``(argv, environment, timeout seconds) -> (exit code, its stderr or stdout)``; raises
+`OSError` when the program cannot start and `TimeoutError` when it runs past the timeout."""
 _FORMAT = 1
 _CHUNK = 1 << 20
 
@@ -347,16 +356,25 @@ def _pg_env(url: str) -> dict[str, str]:
     return env
 
 
-def _run(args: list[str], *, env: Mapping[str, str], what: str, timeout: float) -> None:
+def _need_runner(run: ProcessRunner | None, tool: str) -> None:
+    if run is None:
+        raise BackupError(f"a PostgreSQL ledger is copied by {tool}, and no process runner was "
+                          f"given (use `kubeheal backup ledger`)")  # fmt: skip
+
+
+def _run(
+    args: list[str], *, env: Mapping[str, str], what: str, timeout: float, run: ProcessRunner | None
+) -> None:
+    if run is None:
+        raise BackupError(f"{what}: a PostgreSQL ledger is copied by {Path(args[0]).name}, and no "
+                          f"process runner was given (use `kubeheal backup ledger`)")  # fmt: skip
     try:
-        proc = subprocess.run(
-            args, env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
+        code, output = run(args, dict(env), timeout)
+    except (OSError, TimeoutError) as e:
         raise BackupError(f"{what}: {e}") from e
-    if proc.returncode != 0:
-        raise BackupError(f"{what}: {Path(args[0]).name} exited {proc.returncode}: "
-                          f"{(proc.stderr or proc.stdout).strip()[-2000:]}")  # fmt: skip
+    if code != 0:
+        raise BackupError(f"{what}: {Path(args[0]).name} exited {code}: "
+                          f"{output.strip()[-2000:]}")  # fmt: skip
 
 
 def _pg_contents(conn: psycopg.Connection) -> tuple[tuple[tuple[int, str], ...], dict[str, int]]:
@@ -382,7 +400,10 @@ def _pg_contents(conn: psycopg.Connection) -> tuple[tuple[tuple[int, str], ...],
     return migrations, counts
 
 
-def _backup_postgres(url: str, directory: Path, now: datetime, *, timeout: float) -> LedgerManifest:
+def _backup_postgres(
+    url: str, directory: Path, now: datetime, *, timeout: float, run: ProcessRunner | None
+) -> LedgerManifest:
+    _need_runner(run, "pg_dump")
     name = f"ledger-{_stamp(now)}.pgdump"
     target = directory / name
     partial = directory / (name + ".partial")
@@ -397,7 +418,7 @@ def _backup_postgres(url: str, directory: Path, now: datetime, *, timeout: float
             _run(
                 [find_pg_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges",
                  f"--snapshot={snapshot}", f"--file={partial}"],
-                env=_pg_env(url), what=f"pg_dump of {where}", timeout=timeout,
+                env=_pg_env(url), what=f"pg_dump of {where}", timeout=timeout, run=run,
             )  # fmt: skip
             conn.execute("COMMIT")
         os.replace(partial, target)
@@ -418,8 +439,9 @@ def _backup_postgres(url: str, directory: Path, now: datetime, *, timeout: float
 
 
 def _restore_postgres(
-    data: Path, manifest: LedgerManifest, url: str, *, timeout: float
+    data: Path, manifest: LedgerManifest, url: str, *, timeout: float, run: ProcessRunner | None
 ) -> dict[str, int]:
+    _need_runner(run, "pg_restore")
     where = describe(url)
     try:
         with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
@@ -437,7 +459,7 @@ def _restore_postgres(
             [find_pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
              "--single-transaction", f"--dbname={conninfo_to_dict(url).get('dbname', '')}",
              str(data)],
-            env=_pg_env(url), what=f"pg_restore into {where}", timeout=timeout,
+            env=_pg_env(url), what=f"pg_restore into {where}", timeout=timeout, run=run,
         )  # fmt: skip
         with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
             migrations, counts = _pg_contents(conn)
@@ -460,6 +482,7 @@ def backup_ledger(
     *,
     now: datetime,
     timeout: float = 600.0,
+    run: ProcessRunner | None = None,
 ) -> LedgerManifest:
     """Copy the ledger at ``source`` (a SQLite path or a ``postgresql://`` URL) into
     ``directory`` (created if absent) and write its manifest; return the manifest."""
@@ -469,7 +492,7 @@ def backup_ledger(
     except OSError as e:
         raise BackupError(f"cannot create the backup directory {directory}: {e}") from e
     if is_postgres_url(source):
-        manifest = _backup_postgres(str(source), directory, now, timeout=timeout)
+        manifest = _backup_postgres(str(source), directory, now, timeout=timeout, run=run)
     else:
         manifest = _backup_sqlite(Path(source), directory, now)
     check_migrations(manifest.migrations)
@@ -481,7 +504,11 @@ def backup_ledger(
 
 
 def restore_ledger(
-    backup: Path, target: str | os.PathLike[str], *, timeout: float = 600.0
+    backup: Path,
+    target: str | os.PathLike[str],
+    *,
+    timeout: float = 600.0,
+    run: ProcessRunner | None = None,
 ) -> RestoreReport:
     """Restore the backup ``backup`` (its data file or manifest) into ``target`` (a new
     SQLite path or an empty PostgreSQL database's URL) and check it against the manifest.
@@ -505,7 +532,7 @@ def restore_ledger(
             f"{'postgresql:// URL' if manifest.backend == 'postgresql' else 'SQLite file path'}"
         )
     if to_postgres:
-        counts = _restore_postgres(data, manifest, str(target), timeout=timeout)
+        counts = _restore_postgres(data, manifest, str(target), timeout=timeout, run=run)
         where = describe(str(target))
     else:
         counts = _restore_sqlite(data, manifest, Path(target))
