@@ -356,18 +356,16 @@ def _pg_env(url: str) -> dict[str, str]:
     return env
 
 
-def _need_runner(run: ProcessRunner | None, tool: str) -> None:
+def _need_runner(run: ProcessRunner | None, tool: str) -> ProcessRunner:
     if run is None:
         raise BackupError(f"a PostgreSQL ledger is copied by {tool}, and no process runner was "
-                          f"given (use `kubeheal backup ledger`)")  # fmt: skip
+                          f"given (pass kubeheal.cli.processes.run_process)")  # fmt: skip
+    return run
 
 
 def _run(
-    args: list[str], *, env: Mapping[str, str], what: str, timeout: float, run: ProcessRunner | None
+    args: list[str], *, env: Mapping[str, str], what: str, timeout: float, run: ProcessRunner
 ) -> None:
-    if run is None:
-        raise BackupError(f"{what}: a PostgreSQL ledger is copied by {Path(args[0]).name}, and no "
-                          f"process runner was given (use `kubeheal backup ledger`)")  # fmt: skip
     try:
         code, output = run(args, dict(env), timeout)
     except (OSError, TimeoutError) as e:
@@ -403,7 +401,7 @@ def _pg_contents(conn: psycopg.Connection) -> tuple[tuple[tuple[int, str], ...],
 def _backup_postgres(
     url: str, directory: Path, now: datetime, *, timeout: float, run: ProcessRunner | None
 ) -> LedgerManifest:
-    _need_runner(run, "pg_dump")
+    runner = _need_runner(run, "pg_dump")
     name = f"ledger-{_stamp(now)}.pgdump"
     target = directory / name
     partial = directory / (name + ".partial")
@@ -418,7 +416,7 @@ def _backup_postgres(
             _run(
                 [find_pg_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges",
                  f"--snapshot={snapshot}", f"--file={partial}"],
-                env=_pg_env(url), what=f"pg_dump of {where}", timeout=timeout, run=run,
+                env=_pg_env(url), what=f"pg_dump of {where}", timeout=timeout, run=runner,
             )  # fmt: skip
             conn.execute("COMMIT")
         os.replace(partial, target)
@@ -441,7 +439,7 @@ def _backup_postgres(
 def _restore_postgres(
     data: Path, manifest: LedgerManifest, url: str, *, timeout: float, run: ProcessRunner | None
 ) -> dict[str, int]:
-    _need_runner(run, "pg_restore")
+    runner = _need_runner(run, "pg_restore")
     where = describe(url)
     try:
         with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
@@ -459,7 +457,7 @@ def _restore_postgres(
             [find_pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
              "--single-transaction", f"--dbname={conninfo_to_dict(url).get('dbname', '')}",
              str(data)],
-            env=_pg_env(url), what=f"pg_restore into {where}", timeout=timeout, run=run,
+            env=_pg_env(url), what=f"pg_restore into {where}", timeout=timeout, run=runner,
         )  # fmt: skip
         with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
             migrations, counts = _pg_contents(conn)
